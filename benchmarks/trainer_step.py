@@ -1,0 +1,169 @@
+"""Trainer step time against a hand-written JAX + optax loop, fused steps, and the peer.
+
+Poisson 2-D (-lap u = 2 pi^2 sin(pi x) sin(pi y) on the unit square, u = 0 on the
+boundary), MLP 2 -> 4x64 tanh -> 1, 3072 interior and 256 boundary points, Adam 1e-3,
+forward-mode Laplacian (``jno.ops.laplacian``) in every variant. Timings are medians of
+interleaved blocks in one process, so the printed ratios compare like with like.
+
+Run::
+
+    .venv/bin/python benchmarks/trainer_step.py [--peer-python .peer/bin/python]
+
+``--peer-python`` names the interpreter of a virtualenv holding the peer library
+(``python -m venv .peer && .peer/bin/pip install jax-numerical-operators``); it runs
+``benchmarks/peer_poisson.py`` there on the same problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import jno  # noqa: E402
+from jno import ops  # noqa: E402
+from jno.nnx.models import MLP  # noqa: E402
+
+from common import interleaved, poisson_points, poisson_source  # noqa: E402
+
+
+def residual_losses(net, batch):
+    x = batch["interior"]
+    r = ops.laplacian(net, x) + poisson_source(x)
+    return {"pde": jnp.mean(r**2), "bc": jnp.mean(net(batch["boundary"]) ** 2)}
+
+
+class Poisson(jno.train.Trainer):
+    def losses(self, net, batch):
+        return residual_losses(net, batch)
+
+
+def make_trainer(points, hidden, steps_per_call=None):
+    net = jno.train.nn(MLP(2, hidden, 1, rngs=nnx.Rngs(0)))
+    net.optimizer(optax.adam(1e-3))
+    trainer = Poisson(
+        net, points=points, log_every=10**9, steps_per_call=steps_per_call, progress=False
+    )
+    return trainer
+
+
+def make_hand_loop(points, hidden):
+    """The loop a user would write: jit a step, call it once per step."""
+    graphdef, params = nnx.split(MLP(2, hidden, 1, rngs=nnx.Rngs(0)))
+    tx = optax.adam(1e-3)
+
+    def loss_fn(p):
+        out = residual_losses(nnx.merge(graphdef, p), points)
+        return out["pde"] + out["bc"]
+
+    def step(state):
+        p, opt_state = state
+        loss, grads = jax.value_and_grad(loss_fn)(p)
+        updates, opt_state = tx.update(grads, opt_state, p)
+        return optax.apply_updates(p, updates), opt_state
+
+    state = [(params, tx.init(params))]
+    jit_step = jax.jit(step)
+    fused = jax.jit(lambda s, n: jax.lax.fori_loop(0, n, lambda _, c: step(c), s))
+
+    def per_step(k):
+        def run():
+            s = state[0]
+            for _ in range(k):
+                s = jit_step(s)
+            state[0] = s
+            return s
+
+        return run
+
+    def fused_run(k):
+        def run():
+            state[0] = fused(state[0], k)
+            return state[0]
+
+        return run
+
+    return per_step, fused_run
+
+
+def peer_ms_per_step(python: str, steps: int) -> dict | None:
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peer_poisson.py")
+    out = subprocess.run(
+        [python, script, "--steps", str(steps)], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=100, help="steps per timed block")
+    parser.add_argument("--peer-python", default=None, help="python of the peer's venv")
+    parser.add_argument("--peer-steps", type=int, default=1000)
+    args = parser.parse_args(argv)
+
+    print(f"devices: {jax.devices()}")
+    points = poisson_points()
+    hidden = [64, 64, 64, 64]
+    trainer = make_trainer(points, hidden)
+    per_step, fused = make_hand_loop(points, hidden)
+    k = args.steps
+    times = interleaved(
+        {
+            "trainer": lambda: trainer.fit(k),
+            "hand, one dispatch per step": per_step(k),
+            "hand, fused fori_loop": fused(k),
+        },
+        rounds=args.rounds,
+        steps=k,
+    )
+    print("\nPoisson 2-D, MLP 4x64 tanh, 3072 + 256 points, Adam (ms/step, median)")
+    for name, t in times.items():
+        print(f"  {name:32s} {1e3 * t:8.3f}")
+    base = times["hand, one dispatch per step"]
+    best = min(base, times["hand, fused fori_loop"])
+    print(f"  ratio trainer / hand (per-step dispatch): {times['trainer'] / base:.3f}")
+    print(f"  ratio trainer / hand (best of the two):   {times['trainer'] / best:.3f}")
+
+    small_points = poisson_points(256, 64, seed=1)
+    fused_trainer = make_trainer(small_points, [32, 32])
+    single_trainer = make_trainer(small_points, [32, 32], steps_per_call=1)
+    ks = 4 * k
+    small = interleaved(
+        {
+            "fused (one dispatch per fit)": lambda: (
+                fused_trainer.fit(ks) and fused_trainer.nets[0].module.layers[0].kernel[...]
+            ),
+            "one dispatch per step": lambda: (
+                single_trainer.fit(ks) and single_trainer.nets[0].module.layers[0].kernel[...]
+            ),
+        },
+        rounds=args.rounds,
+        steps=ks,
+    )
+    print("\nSmall problem, MLP 2x32, 256 + 64 points (ms/step, median)")
+    for name, t in small.items():
+        print(f"  {name:32s} {1e3 * t:8.3f}")
+    speedup = small["one dispatch per step"] / small["fused (one dispatch per fit)"]
+    print(f"  throughput fused / one dispatch per step: {speedup:.2f}x")
+
+    if args.peer_python:
+        peer = peer_ms_per_step(args.peer_python, args.peer_steps)
+        ours = 1e3 * times["trainer"]
+        name = f"{peer.get('library')} {peer.get('version')}"
+        print(f"\nPeer library ({name}): {peer['ms_per_step']:.3f} ms/step")
+        print(f"  notes: {peer.get('notes', '')}")
+        print(f"  ratio ours / peer: {ours / peer['ms_per_step']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Argument checks shared by the learning-rate schedules (errors name argument and value)."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def is_number(x: Any) -> bool:
+    """True for real Python/numpy numbers and 0-d numeric arrays (bools excluded)."""
+    if isinstance(x, (bool, np.bool_)):
+        return False
+    if isinstance(x, (int, float, np.integer, np.floating)):
+        return True
+    return (
+        isinstance(x, (np.ndarray, jax.Array))
+        and x.ndim == 0
+        and (jnp.issubdtype(x.dtype, jnp.integer) or jnp.issubdtype(x.dtype, jnp.floating))
+    )
+
+
+def check_rate(name: str, value: Any, *, optional: bool = False) -> float | None:
+    """Validate a learning rate: a finite, non-negative number (or None if optional)."""
+    if value is None and optional:
+        return None
+    if not is_number(value):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or v < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return v
+
+
+def check_int(name: str, value: Any, minimum: int = 1) -> int:
+    """Validate an integer argument that must be >= ``minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_bounds(min_lr: Any, max_lr: Any) -> tuple[float | None, float | None]:
+    lo = check_rate("min_lr", min_lr, optional=True)
+    hi = check_rate("max_lr", max_lr, optional=True)
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"min_lr must be <= max_lr, got min_lr={min_lr!r} > max_lr={max_lr!r}")
+    return lo, hi
+
+
+def accepts_two_positional(fn: Callable) -> bool | None:
+    """Whether ``fn`` can be called as ``fn(a, b)``; None if its signature is unknown."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    positional = 0
+    for p in sig.parameters.values():
+        if p.kind is inspect.Parameter.VAR_POSITIONAL:
+            return True
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            positional += 1
+    return positional >= 2
+
+
+def fn_name(fn: Callable) -> str:
+    return getattr(fn, "__qualname__", None) or type(fn).__name__

@@ -1,0 +1,208 @@
+"""The :class:`Balancer` base class shared by every adaptive loss balancer.
+
+The base turns the user's losses into a validated float32 vector, preprocesses it
+with a :class:`~jno.nnx.normalize.LossNormalizer`, lets the subclass compute the
+new weights, and guards the result: when a loss, a new weight or a new state value
+is NaN or Inf, every :class:`~jno.nnx.state.BalancerState` variable of the balancer
+keeps its previous value and the previous weights are returned. The guard is a
+``jnp.where`` per variable, so it is free of host round trips and works under
+``nnx.jit``, ``nnx.scan`` and ``nnx.vmap``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from jno.nnx.normalize import LossNormalizer
+from jno.nnx.state import BalancerState
+
+__all__ = ["Balancer", "check_num_losses", "check_real", "check_seed", "scaled_softmax"]
+
+_INT32_MAX = int(np.iinfo(np.int32).max)
+_BIG = float(np.finfo(np.float32).max)
+
+
+def scaled_softmax(n: int, logits: jax.Array) -> jax.Array:
+    """``n * softmax(logits)``, with ``+inf`` logits (a huge loss over a tiny reference
+    overflowing float32) capped at the largest float32 so the result stays finite."""
+    return n * jax.nn.softmax(jnp.minimum(logits, _BIG))
+
+
+def check_num_losses(num_losses: Any) -> int:
+    """Returns ``num_losses`` as an int; raises ValueError unless it is an integer >= 1."""
+    if isinstance(num_losses, (bool, np.bool_)) or not isinstance(num_losses, (int, np.integer)):
+        raise ValueError(f"num_losses must be an integer >= 1, got {num_losses!r}")
+    if num_losses < 1:
+        raise ValueError(f"num_losses must be an integer >= 1, got {num_losses!r}")
+    return int(num_losses)
+
+
+def check_real(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+) -> float:
+    """Returns ``value`` as a finite float inside ``[low, high]`` (``(low, high]`` if
+    ``low_open``); raises TypeError for non-numbers and ValueError naming ``name``
+    otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    ok = math.isfinite(v)
+    if low is not None:
+        ok = ok and (v > low if low_open else v >= low)
+    if high is not None:
+        ok = ok and v <= high
+    if not ok:
+        if low is not None and high is not None:
+            bracket = "(" if low_open else "["
+            rule = f"in {bracket}{low:g}, {high:g}]"
+        elif low is not None:
+            rule = f"{'>' if low_open else '>='} {low:g}"
+        else:
+            rule = "finite"
+        raise ValueError(f"{name} must be {rule}, got {value!r}")
+    return v
+
+
+def check_seed(seed: Any) -> int | None:
+    """Validates an RNG seed; returns it as an int, or None when it is a traced value
+    (a balancer created inside ``nnx.vmap`` over seeds)."""
+    if isinstance(seed, (bool, np.bool_)):
+        raise TypeError(f"seed must be an integer, got {seed!r}")
+    if isinstance(seed, (int, np.integer)):
+        return int(seed)
+    if isinstance(seed, jax.Array) and seed.ndim == 0 and jnp.issubdtype(seed.dtype, jnp.integer):
+        if isinstance(seed, jax.core.Tracer):
+            return None
+        return int(seed)
+    raise TypeError(f"seed must be an integer, got {seed!r}")
+
+
+class Balancer(nnx.Module):
+    """Base class of the adaptive loss balancers.
+
+    ``balancer(losses)`` takes a length-N jax array (or a sequence of N scalars)
+    and returns an ``(N,)`` float32 weight array, ``jax.lax.stop_gradient``-ed and
+    always finite, updating the balancer's state in place. All state lives in
+    :class:`~jno.nnx.state.BalancerState` variables (never ``nnx.Param``), so an
+    ``nnx.Optimizer(model, tx, wrt=nnx.Param)`` leaves it alone and it is saved and
+    restored with the model.
+
+    Subclasses implement :meth:`_update` (new weights from the preprocessed losses,
+    updating their own state) and :meth:`_hparams` (their constructor arguments).
+
+    Args:
+        num_losses: Number of losses N (an integer >= 1).
+        mode: Loss preprocessing, ``"raw"``, ``"minmax"`` or ``"l2"``
+            (see :mod:`jno.nnx.normalize`).
+        eps: Small positive constant that keeps ratios of losses finite.
+
+    Attributes:
+        num_losses: N.
+        calls: ``BalancerState`` int32 count of accepted calls (a call that sees a
+            NaN or Inf does not count).
+        last_weights: ``BalancerState`` with the weights of the last accepted call,
+            ones before the first.
+        normalizer: The :class:`~jno.nnx.normalize.LossNormalizer`.
+
+    Raises:
+        ValueError: ``num_losses`` is not an integer >= 1, ``mode`` is unknown or
+            ``eps`` is not > 0; at call time, when the number of losses differs
+            from ``num_losses``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jno.nnx.balancer_base import Balancer
+        >>> class Inverse(Balancer):  # weights 1 / L, normalised to sum to N
+        ...     def _update(self, x):
+        ...         inv = 1.0 / (x + self.eps)
+        ...         return self.num_losses * inv / jnp.sum(inv)
+        >>> b = Inverse(2)
+        >>> b(jnp.array([1.0, 3.0])).tolist()
+        [1.5, 0.5]
+        >>> b([1.0, jnp.nan]).tolist()  # non-finite: previous weights, state unchanged
+        [1.5, 0.5]
+        >>> int(b.calls[...]), b.config()
+        (1, {'class': 'Inverse', 'num_losses': 2, 'mode': 'raw', 'eps': 1e-08})
+    """
+
+    def __init__(self, num_losses: int, *, mode: str = "raw", eps: float = 1e-8):
+        self.num_losses = check_num_losses(num_losses)
+        self.normalizer = LossNormalizer(self.num_losses, mode=mode, eps=eps)
+        self.mode = mode
+        self.eps = float(eps)
+        self.calls = BalancerState(jnp.zeros((), jnp.int32))
+        self.last_weights = BalancerState(jnp.ones((self.num_losses,), jnp.float32))
+
+    def _update(self, x: jax.Array) -> jax.Array:
+        """Returns the new ``(N,)`` weights from the preprocessed losses ``x`` and
+        updates the subclass's state. ``self.calls`` still holds the number of
+        earlier accepted calls."""
+        raise NotImplementedError
+
+    def _hparams(self) -> dict[str, Any]:
+        """The subclass's own constructor arguments, for :meth:`config`."""
+        return {}
+
+    def config(self) -> dict[str, Any]:
+        """Class name and constructor arguments (JSON-serialisable), for logging."""
+        return {
+            "class": type(self).__name__,
+            "num_losses": self.num_losses,
+            **self._hparams(),
+            "mode": self.mode,
+            "eps": self.eps,
+        }
+
+    def _as_vector(self, losses: jax.Array | Sequence[Any]) -> jax.Array:
+        n = self.num_losses
+        if isinstance(losses, (list, tuple)):
+            items = [jnp.asarray(item) for item in losses]
+            for i, item in enumerate(items):
+                if item.size != 1:
+                    raise ValueError(f"losses[{i}] must be a scalar, got shape {item.shape}")
+            if len(items) != n:
+                raise ValueError(f"expected num_losses={n} losses, got {len(items)}")
+            vec = jnp.stack([item.reshape(()).astype(jnp.float32) for item in items])
+        else:
+            vec = jnp.asarray(losses)
+            if vec.ndim != 1:
+                raise ValueError(
+                    f"losses must be a 1-D array of length num_losses={n}, got shape {vec.shape}"
+                )
+            if vec.shape[0] != n:
+                raise ValueError(f"expected num_losses={n} losses, got {vec.shape[0]}")
+            vec = vec.astype(jnp.float32)
+        return jax.lax.stop_gradient(vec)
+
+    def __call__(self, losses: jax.Array | Sequence[Any]) -> jax.Array:
+        """Returns the ``(N,)`` float32 weights for ``losses`` and updates the state."""
+        vec = self._as_vector(losses)
+        variables = [v for _, v in nnx.iter_graph(self) if isinstance(v, BalancerState)]
+        old = [v[...] for v in variables]
+        previous_weights = self.last_weights[...]
+
+        weights = self._update(self.normalizer(vec)).astype(jnp.float32)
+        count = self.calls[...]
+        self.calls[...] = jnp.where(count < _INT32_MAX, count + 1, count)
+        self.last_weights[...] = weights
+
+        # last_weights is among the variables, so the new weights are checked too.
+        ok = jnp.all(jnp.isfinite(vec))
+        for v in variables:
+            if jnp.issubdtype(v[...].dtype, jnp.inexact):
+                ok = ok & jnp.all(jnp.isfinite(v[...]))
+        for v, before in zip(variables, old):
+            v[...] = jnp.where(ok, v[...], before)
+        return jax.lax.stop_gradient(jnp.where(ok, weights, previous_weights))

@@ -1,0 +1,406 @@
+"""Learning-rate schedules: ``LearningRateSchedule``, its factories and ``as_schedule``.
+
+A schedule maps ``(step, losses)`` to a float32 scalar learning rate. The factories
+(:meth:`LearningRateSchedule.constant`, ``exponential``, ``cosine``, ``warmup_cosine``,
+``piecewise_constant``) and ``LearningRateSchedule(fn)`` are pure: calling them changes
+nothing, so each one is also a valid optax schedule. The loss-adaptive schedules
+:class:`DLRS` and :class:`ReduceOnPlateau` (defined in :mod:`jno.nnx.adaptive_schedules`
+and re-exported here) keep their state on the device in
+:class:`~jno.nnx.state.ScheduleState` variables.
+
+Example:
+    >>> import optax
+    >>> from jno.nnx.schedules import LearningRateSchedule as lrs
+    >>> sched = lrs.cosine(total_steps=100, lr0=1e-3)
+    >>> float(sched(0)), float(sched(100))
+    (0.0010000000474974513, 0.0)
+    >>> tx = optax.adam(sched)  # usable wherever optax expects a schedule
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from jno.nnx._schedule_args import (
+    accepts_two_positional,
+    check_bounds,
+    check_int,
+    check_rate,
+    fn_name,
+    is_number,
+)
+
+__all__ = ["DLRS", "LearningRateSchedule", "ReduceOnPlateau", "as_schedule"]
+
+_JNP_WHERE_HINT = (
+    "Inside the compiled step a schedule sees traced values, so it must branch with "
+    "jnp.where or jax.lax.cond instead of a Python `if`, e.g. "
+    "lrs(lambda step, losses: jnp.where(losses[0] > 1e-2, 1e-3, 1e-5))"
+)
+
+
+class LearningRateSchedule(nnx.Module):
+    """A learning rate as a function of ``(step, losses)``, clamped to ``[min_lr, max_lr]``.
+
+    ``schedule(step, losses=None)`` returns a float32 scalar ``jax.Array``. ``step`` may be
+    a Python int or a traced integer array; ``losses`` is the 1-D array of per-term losses
+    (or None, which is how optax calls a schedule). Calling a ``LearningRateSchedule``
+    changes nothing, so it works eagerly, under ``jax.jit`` and as an optax schedule.
+
+    Inside a compiled step ``fn`` sees traced values: branch with ``jnp.where`` or
+    ``jax.lax.cond``. A Python ``if`` on a traced value raises a ``TypeError`` that says
+    so; called eagerly with concrete values a Python ``if`` works.
+
+    Args:
+        fn: a number (constant rate) or a callable ``(step, losses) -> scalar``.
+        min_lr: lower clamp of the output (None: no lower clamp).
+        max_lr: upper clamp of the output (None: no upper clamp).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jno.nnx.schedules import LearningRateSchedule as lrs
+        >>> s = lrs(lambda step, losses: jnp.where(losses[0] > 1e-2, 1e-3, 1e-5))
+        >>> float(s(0, jnp.array([0.5, 0.1]))), float(s(0, jnp.array([1e-3, 0.1])))
+        (0.0010000000474974513, 9.999999747378752e-06)
+        >>> float(lrs(0.5, max_lr=0.1)(7))
+        0.10000000149011612
+    """
+
+    stateful: bool = False
+
+    def __init__(
+        self,
+        fn: float | Callable[[Any, Any], Any],
+        *,
+        min_lr: float | None = None,
+        max_lr: float | None = None,
+    ) -> None:
+        self.min_lr, self.max_lr = check_bounds(min_lr, max_lr)
+        if is_number(fn):
+            value = check_rate("fn", fn)
+            self._fn = lambda step, losses: value
+            self._kind, self._params = "constant", (("lr", value),)
+        elif callable(fn):
+            if accepts_two_positional(fn) is False:
+                raise TypeError(
+                    f"fn must accept (step, losses), got {fn_name(fn)} that takes fewer "
+                    "positional arguments; wrap one-argument schedules with as_schedule(fn)"
+                )
+            self._fn = fn
+            self._kind, self._params = "custom", (("fn", fn_name(fn)),)
+        else:
+            raise TypeError(
+                f"fn must be a number or a callable (step, losses) -> scalar, got {fn!r}"
+            )
+
+    @classmethod
+    def _make(cls, fn: Callable, kind: str, params: dict, min_lr: Any, max_lr: Any):
+        sched = LearningRateSchedule(fn, min_lr=min_lr, max_lr=max_lr)
+        sched._kind = kind
+        # Tuples, not a dict: static module attributes must be hashable for nnx.jit.
+        sched._params = tuple(
+            (k, tuple(v) if isinstance(v, list) else v) for k, v in params.items()
+        )
+        return sched
+
+    def _clamp(self, lr: jax.Array) -> jax.Array:
+        if self.min_lr is not None:
+            lr = jnp.maximum(lr, jnp.float32(self.min_lr))
+        if self.max_lr is not None:
+            lr = jnp.minimum(lr, jnp.float32(self.max_lr))
+        return lr
+
+    def _evaluate(self, step: Any, losses: Any) -> jax.Array:
+        try:
+            out = self._fn(step, losses)
+        except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError) as e:
+            raise TypeError(
+                f"learning-rate schedule {fn_name(self._fn)} converted a traced value to a "
+                f"Python value. {_JNP_WHERE_HINT}"
+            ) from e
+        out = jnp.asarray(out, dtype=jnp.float32)
+        if out.size != 1:
+            raise ValueError(
+                f"schedule fn {fn_name(self._fn)} must return a scalar, got shape {out.shape}"
+            )
+        return out.reshape(())
+
+    def __call__(self, step: Any, losses: Any = None) -> jax.Array:
+        """Return the learning rate at ``step`` (float32 scalar), clamped."""
+        if losses is not None:
+            losses = jnp.atleast_1d(jnp.asarray(losses))
+        return self._clamp(self._evaluate(step, losses))
+
+    def config(self) -> dict[str, Any]:
+        """Kind and constructor arguments, JSON-serialisable (for hyper-parameter logs).
+
+        Example:
+            >>> LearningRateSchedule.cosine(100, 1e-3, max_lr=5e-4).config()["max_lr"]
+            0.0005
+        """
+        cfg: dict[str, Any] = {"kind": self._kind}
+        cfg.update((k, list(v) if isinstance(v, tuple) else v) for k, v in self._params)
+        cfg.update(min_lr=self.min_lr, max_lr=self.max_lr)
+        return cfg
+
+    # ------------------------------------------------------------------ factories
+    @classmethod
+    def constant(
+        cls, lr: float, *, min_lr: float | None = None, max_lr: float | None = None
+    ) -> LearningRateSchedule:
+        """Constant rate ``lr`` (same as ``LearningRateSchedule(lr)``).
+
+        Example:
+            >>> float(LearningRateSchedule.constant(1e-3)(10))
+            0.0010000000474974513
+        """
+        value = check_rate("lr", lr)
+        return cls._make(lambda step, losses: value, "constant", {"lr": value}, min_lr, max_lr)
+
+    @classmethod
+    def exponential(
+        cls,
+        lr0: float,
+        decay_rate: float,
+        decay_steps: int,
+        lr_end: float = 0.0,
+        staircase: bool = False,
+        *,
+        min_lr: float | None = None,
+        max_lr: float | None = None,
+    ) -> LearningRateSchedule:
+        """Exponential decay ``max(lr_end, lr0 * decay_rate ** (t / decay_steps))``.
+
+        With ``staircase=True`` the exponent is ``floor(t / decay_steps)``.
+
+        Example:
+            >>> s = LearningRateSchedule.exponential(1.0, 0.5, 10, staircase=True)
+            >>> [float(s(t)) for t in (0, 9, 10, 25)]
+            [1.0, 1.0, 0.5, 0.25]
+        """
+        lr0, lr_end = check_rate("lr0", lr0), check_rate("lr_end", lr_end)
+        if not is_number(decay_rate):
+            raise TypeError(f"decay_rate must be a number, got {decay_rate!r}")
+        if not math.isfinite(decay_rate) or decay_rate <= 0:
+            raise ValueError(f"decay_rate must be a finite number > 0, got {decay_rate!r}")
+        decay_steps = check_int("decay_steps", decay_steps)
+        decay_rate, staircase = float(decay_rate), bool(staircase)
+
+        def fn(step, losses):
+            p = jnp.asarray(step, jnp.float32) / decay_steps
+            if staircase:
+                p = jnp.floor(p)
+            return jnp.maximum(lr_end, lr0 * jnp.power(jnp.float32(decay_rate), p))
+
+        params = dict(
+            lr0=lr0, decay_rate=decay_rate, decay_steps=decay_steps, lr_end=lr_end,
+            staircase=staircase,
+        )  # fmt: skip
+        return cls._make(fn, "exponential", params, min_lr, max_lr)
+
+    @classmethod
+    def cosine(
+        cls,
+        total_steps: int,
+        lr0: float,
+        lr_end: float = 0.0,
+        *,
+        min_lr: float | None = None,
+        max_lr: float | None = None,
+    ) -> LearningRateSchedule:
+        """Cosine decay ``lr_end + (lr0 - lr_end) * (1 + cos(pi * min(t / T, 1))) / 2``.
+
+        ``T = total_steps``; negative steps count as 0.
+
+        Example:
+            >>> s = LearningRateSchedule.cosine(100, 1.0, 0.5)
+            >>> [float(s(t)) for t in (0, 50, 100, 200)]
+            [1.0, 0.75, 0.5, 0.5]
+        """
+        total_steps = check_int("total_steps", total_steps)
+        lr0, lr_end = check_rate("lr0", lr0), check_rate("lr_end", lr_end)
+
+        def fn(step, losses):
+            return _cosine(jnp.asarray(step, jnp.float32) / total_steps, lr0, lr_end)
+
+        params = dict(total_steps=total_steps, lr0=lr0, lr_end=lr_end)
+        return cls._make(fn, "cosine", params, min_lr, max_lr)
+
+    @classmethod
+    def warmup_cosine(
+        cls,
+        total_steps: int,
+        warmup_steps: int,
+        lr0: float = 1e-3,
+        lr_end: float = 1e-6,
+        *,
+        min_lr: float | None = None,
+        max_lr: float | None = None,
+    ) -> LearningRateSchedule:
+        """Linear warm-up ``lr0 * (t + 1) / warmup_steps`` for ``t < warmup_steps``, then
+        cosine decay from ``lr0`` at ``warmup_steps`` to ``lr_end`` at ``total_steps``.
+
+        Example:
+            >>> s = LearningRateSchedule.warmup_cosine(20, 10, lr0=1.0, lr_end=0.0)
+            >>> [round(float(s(t)), 4) for t in (0, 4, 9, 10, 15, 20)]
+            [0.1, 0.5, 1.0, 1.0, 0.5, 0.0]
+        """
+        total_steps = check_int("total_steps", total_steps)
+        warmup_steps = check_int("warmup_steps", warmup_steps, minimum=0)
+        if warmup_steps > total_steps:
+            raise ValueError(
+                f"warmup_steps must be <= total_steps, got warmup_steps={warmup_steps} > "
+                f"total_steps={total_steps}"
+            )
+        lr0, lr_end = check_rate("lr0", lr0), check_rate("lr_end", lr_end)
+        decay_len = total_steps - warmup_steps
+
+        def fn(step, losses):
+            t = jnp.asarray(step, jnp.float32)
+            warm = lr0 * (t + 1.0) / max(warmup_steps, 1)
+            # A zero-length decay phase means lr_end right after the warm-up.
+            frac = (t - warmup_steps) / decay_len if decay_len > 0 else jnp.ones_like(t)
+            return jnp.where(t < warmup_steps, warm, _cosine(frac, lr0, lr_end))
+
+        params = dict(total_steps=total_steps, warmup_steps=warmup_steps, lr0=lr0, lr_end=lr_end)
+        return cls._make(fn, "warmup_cosine", params, min_lr, max_lr)
+
+    @classmethod
+    def piecewise_constant(
+        cls,
+        boundaries: Sequence[int],
+        values: Sequence[float],
+        *,
+        min_lr: float | None = None,
+        max_lr: float | None = None,
+    ) -> LearningRateSchedule:
+        """``values[#{b in boundaries : t >= b}]``: ``values[0]`` before the first boundary.
+
+        Example:
+            >>> s = LearningRateSchedule.piecewise_constant([10, 20], [1.0, 0.5, 0.25])
+            >>> [float(s(t)) for t in (0, 9, 10, 19, 20, 99)]
+            [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+        """
+        boundaries, values = list(boundaries), list(values)
+        for b in boundaries:
+            if not is_number(b) or not math.isfinite(b):
+                raise ValueError(f"boundaries must be finite numbers, got {boundaries!r}")
+        if any(b1 <= b0 for b0, b1 in zip(boundaries, boundaries[1:])):
+            raise ValueError(f"boundaries must be strictly increasing, got {boundaries!r}")
+        if len(values) != len(boundaries) + 1:
+            raise ValueError(
+                f"values must have len(boundaries) + 1 = {len(boundaries) + 1} entries, "
+                f"got {len(values)}: values={values!r}"
+            )
+        values = [check_rate(f"values[{i}]", v) for i, v in enumerate(values)]
+        bounds = [float(b) for b in boundaries]
+
+        def fn(step, losses):
+            t = jnp.asarray(step, jnp.float32)
+            idx = jnp.sum(t >= jnp.asarray(bounds, jnp.float32))
+            return jnp.asarray(values, jnp.float32)[idx]
+
+        as_given = [int(b) if isinstance(b, (int, np.integer)) else float(b) for b in boundaries]
+        params = dict(boundaries=as_given, values=values)
+        return cls._make(fn, "piecewise_constant", params, min_lr, max_lr)
+
+    @classmethod
+    def reduce_on_plateau(
+        cls,
+        lr0: float,
+        factor: float = 0.5,
+        patience: int = 100,
+        cooldown: int = 0,
+        threshold: float = 1e-4,
+        min_lr: float = 0.0,
+        max_lr: float | None = None,
+    ) -> ReduceOnPlateau:
+        """Loss-adaptive: a :class:`ReduceOnPlateau` (see its docstring for the rule).
+
+        Example:
+            >>> s = LearningRateSchedule.reduce_on_plateau(1e-3, patience=5)
+            >>> s.stateful
+            True
+        """
+        return ReduceOnPlateau(
+            lr0, factor=factor, patience=patience, cooldown=cooldown, threshold=threshold,
+            min_lr=min_lr, max_lr=max_lr,
+        )  # fmt: skip
+
+    @classmethod
+    def dlrs(
+        cls,
+        lr0: float = 1e-3,
+        window: int = 10,
+        decremental_factor: float = 0.5,
+        stagnation_factor: float = 0.1,
+        increment_factor: float = 0.1,
+        min_lr: float = 1e-10,
+        max_lr: float = 1.0,
+        eps: float = 1e-12,
+    ) -> DLRS:
+        """Loss-adaptive: a :class:`DLRS` (see its docstring for the rule).
+
+        Example:
+            >>> float(LearningRateSchedule.dlrs(lr0=1e-3, window=4)(0, [1.0]))
+            0.0010000000474974513
+        """
+        return DLRS(
+            lr0=lr0, window=window, decremental_factor=decremental_factor,
+            stagnation_factor=stagnation_factor, increment_factor=increment_factor,
+            min_lr=min_lr, max_lr=max_lr, eps=eps,
+        )  # fmt: skip
+
+
+def _cosine(frac: jax.Array, lr0: float, lr_end: float) -> jax.Array:
+    frac = jnp.clip(frac, 0.0, 1.0)
+    # (1 + cos(pi f)) / 2 == sin(pi (1 - f) / 2) ** 2: exact at both ends and free of
+    # float32 cancellation near f = 1.
+    return lr_end + (lr0 - lr_end) * jnp.square(jnp.sin(0.5 * jnp.pi * (1.0 - frac)))
+
+
+def as_schedule(obj: Any) -> LearningRateSchedule:
+    """Turn anything accepted as a learning rate into a :class:`LearningRateSchedule`.
+
+    A ``LearningRateSchedule`` (``DLRS`` and ``ReduceOnPlateau`` included) is returned as
+    is; a number becomes a constant; a callable that takes two positional arguments is
+    called as ``obj(step, losses)``; a callable of one argument (an optax schedule, a
+    function of ``count``) is called as ``obj(step)``.
+
+    Raises:
+        TypeError: for anything else, naming the value.
+
+    Example:
+        >>> import optax
+        >>> s = as_schedule(optax.linear_schedule(1.0, 0.0, 10))
+        >>> float(s(5, None)), float(as_schedule(2e-3)(0))
+        (0.5, 0.0020000000949949026)
+    """
+    if isinstance(obj, LearningRateSchedule):
+        return obj
+    if is_number(obj):
+        return LearningRateSchedule.constant(obj)
+    if callable(obj):
+        two = accepts_two_positional(obj)
+        if two is None:
+            raise TypeError(f"cannot inspect the signature of schedule {obj!r}")
+        if two:
+            return LearningRateSchedule(obj)
+        sched = LearningRateSchedule(lambda step, losses: obj(step))
+        sched._kind, sched._params = "callable", (("fn", fn_name(obj)),)
+        return sched
+    raise TypeError(
+        "a learning rate must be a LearningRateSchedule, a number or a callable "
+        f"(step) -> lr / (step, losses) -> lr, got {obj!r}"
+    )
+
+
+# Imported last: the adaptive schedules subclass LearningRateSchedule defined above.
+from jno.nnx.adaptive_schedules import DLRS, ReduceOnPlateau  # noqa: E402

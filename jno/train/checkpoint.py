@@ -1,0 +1,151 @@
+"""Orbax checkpoints of the whole trainer state.
+
+A checkpoint holds the parameters and non-parameter variables of every network, the
+optimizer states, the schedule and balancer state, the step count (which also fixes
+the per-step point-sampling keys), and, as JSON, the seed, the loss-term names and the
+history. Orbax writes each checkpoint into a temporary directory and renames it when
+complete, so a process killed while saving leaves the previous checkpoint restorable.
+Restoring reads arrays and JSON only: no pickle, no code from the file is executed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+__all__ = ["Checkpointer", "CheckpointMismatch"]
+
+
+class CheckpointMismatch(ValueError):
+    """The checkpoint on disk was written by a differently shaped trainer."""
+
+
+class Checkpointer:
+    """Saves and restores trainer states under ``directory`` (the last ``keep`` kept).
+
+    Args:
+        directory: Checkpoint directory (created if missing).
+        keep: Number of most recent checkpoints kept.
+
+    Example:
+        >>> import tempfile, jax.numpy as jnp
+        >>> ckpt = Checkpointer(tempfile.mkdtemp(), keep=2)
+        >>> ckpt.save(10, {"w": jnp.ones(3)}, {"seed": 0})
+        >>> ckpt.wait()
+        >>> state, meta = ckpt.restore({"w": jnp.zeros(3)})
+        >>> ckpt.latest_step(), state["w"].tolist(), meta["seed"]
+        (10, [1.0, 1.0, 1.0], 0)
+    """
+
+    def __init__(self, directory: str | os.PathLike, keep: int = 3):
+        self.directory = os.path.abspath(os.fspath(directory))
+        self._manager = ocp.CheckpointManager(
+            self.directory,
+            options=ocp.CheckpointManagerOptions(
+                max_to_keep=keep, create=True, enable_async_checkpointing=True
+            ),
+        )
+
+    def latest_step(self) -> int | None:
+        """The step of the newest complete checkpoint, or None."""
+        self._manager.reload()
+        return self._manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        """Steps of every complete checkpoint kept."""
+        self._manager.reload()
+        return list(self._manager.all_steps())
+
+    def save(self, step: int, state: Any, meta: Mapping[str, Any]) -> None:
+        """Starts writing ``state`` (arrays) and ``meta`` (JSON) as checkpoint ``step``."""
+        self._manager.save(
+            int(step),
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(_json_safe(meta))
+            ),
+            force=True,
+        )
+
+    def wait(self) -> None:
+        """Blocks until every started save is on disk."""
+        self._manager.wait_until_finished()
+
+    def restore(self, like: Any, step: int | None = None) -> tuple[Any, dict[str, Any]]:
+        """Restores checkpoint ``step`` (default: newest) into the structure of ``like``.
+
+        Raises:
+            CheckpointMismatch: an array in the checkpoint has another shape or dtype than
+                in ``like``, or the structures differ.
+        """
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise FileNotFoundError(f"no checkpoint in {self.directory}")
+        stored = self._manager.item_metadata(step)["state"]
+        _check_compatible(stored, like, f"{self.directory}/{step}")
+        abstract = jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)),
+            like,
+        )
+        restored = self._manager.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
+            ),
+        )
+        return restored["state"], dict(restored["meta"])
+
+    def close(self) -> None:
+        """Waits for pending saves and releases the manager."""
+        self._manager.wait_until_finished()
+        self._manager.close()
+
+
+def _path_key(path: tuple) -> str:
+    parts = []
+    for entry in path:
+        for attr in ("key", "name", "idx"):
+            if hasattr(entry, attr):
+                parts.append(str(getattr(entry, attr)))
+                break
+        else:
+            parts.append(str(entry))
+    return "/".join(p for p in parts if p != "value")
+
+
+def _check_compatible(stored: Any, like: Any, where: str) -> None:
+    stored_leaves = {
+        _path_key(p): leaf
+        for p, leaf in jax.tree_util.tree_flatten_with_path(stored)[0]
+        if hasattr(leaf, "shape")
+    }
+    like_leaves = {_path_key(p): leaf for p, leaf in jax.tree_util.tree_flatten_with_path(like)[0]}
+    missing = sorted(set(like_leaves) - set(stored_leaves))
+    extra = sorted(set(stored_leaves) - set(like_leaves))
+    if missing or extra:
+        raise CheckpointMismatch(
+            f"checkpoint {where} does not match this trainer: arrays only here {missing[:5]}, "
+            f"only in the checkpoint {extra[:5]}"
+        )
+    for key, leaf in like_leaves.items():
+        saved = stored_leaves[key]
+        if tuple(saved.shape) != tuple(leaf.shape):
+            raise CheckpointMismatch(
+                f"checkpoint {where} does not match this trainer: {key} has shape "
+                f"{tuple(saved.shape)} in the checkpoint and {tuple(leaf.shape)} here"
+            )
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and Inf are not JSON: store them as None."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,64 @@
+"""``jno.nn``: wrap any Flax NNX module as a trainable network."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optax
+from flax import nnx
+
+from jno.train.optim import OptimizerSpec
+
+__all__ = ["Network", "nn"]
+
+
+class Network(nnx.Module):
+    """A trainable network: any ``nnx.Module`` plus its optimizer.
+
+    Calling the network calls the wrapped module. :meth:`optimizer` attaches an optax
+    transformation (and, through ``.scale``, a learning-rate schedule); calling it again
+    replaces the optimizer, which is how multi-phase training (Adam, then L-BFGS) works.
+
+    Args:
+        module: The wrapped ``nnx.Module`` (parameters are its ``nnx.Param`` variables).
+        name: Name used in logs (``lr/<name>``) when a trainer has several networks.
+
+    Example:
+        >>> import jax.numpy as jnp, optax
+        >>> from flax import nnx
+        >>> net = nn(nnx.Linear(2, 1, rngs=nnx.Rngs(0)))
+        >>> net(jnp.ones((5, 2))).shape
+        (5, 1)
+        >>> spec = net.optimizer(optax.adam(1e-3))
+        >>> net.optimizer_spec is spec
+        True
+    """
+
+    def __init__(self, module: nnx.Module, *, name: str | None = None):
+        if not isinstance(module, nnx.Module):
+            raise TypeError(f"module must be a flax.nnx.Module, got {type(module).__name__}")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"name must be a non-empty string, got {name!r}")
+        self.module = module
+        self.name = name
+        self.optimizer_spec: OptimizerSpec | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.module(*args, **kwargs)
+
+    def optimizer(self, tx: optax.GradientTransformation) -> OptimizerSpec:
+        """Sets (or replaces) the optimizer; returns a spec whose ``.scale(s)`` sets the rate."""
+        self.optimizer_spec = OptimizerSpec(tx)
+        return self.optimizer_spec
+
+
+def nn(module: nnx.Module, *, name: str | None = None) -> Network:
+    """Wraps ``module`` as a trainable :class:`Network` (``jno.nn``).
+
+    Example:
+        >>> from flax import nnx
+        >>> net = nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)), name="u")
+        >>> net.name
+        'u'
+    """
+    return Network(module, name=name)

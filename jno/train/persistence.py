@@ -1,0 +1,92 @@
+"""Checkpointing, resuming and TensorBoard set-up of a :class:`~jno.train.trainer.Trainer`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from jno.train.checkpoint import Checkpointer, CheckpointMismatch
+from jno.train.history import History
+from jno.train.logging import TensorBoardWriter
+from jno.train.validation import config_of, describe_points, net_name
+
+SAVED_KEYS = ("step", "params", "rest", "opt", "schedules", "balancer")
+
+
+class PersistenceMixin:
+    """The trainer's checkpoint, resume and hyper-parameter logging methods."""
+
+    def config(self) -> dict[str, Any]:
+        """The run's hyper-parameters (JSON-serialisable), as written to TensorBoard."""
+        return {
+            "trainer": type(self).__name__,
+            "seed": self.seed,
+            "log_every": self.log_every,
+            "on_nonfinite": self.on_nonfinite,
+            "devices": int(self.mesh.shape["data"]),
+            "networks": {
+                net_name(net, self.nets, quote=False): (
+                    None if net.optimizer_spec is None else net.optimizer_spec.config()
+                )
+                for net in self.nets
+            },
+            "balancer": None if self.balancer is None else config_of(self.balancer),
+            "points": {name: describe_points(ps) for name, ps in self.points.items()},
+        }
+
+    def _tensorboard(self) -> TensorBoardWriter | None:
+        if self.logdir is None:
+            return None
+        if self._writer is None:
+            self._writer = TensorBoardWriter(
+                self.logdir, purge_step=self.step + 1 if self.step else None
+            )
+        self._writer.write_config(self.config(), step=self.step)
+        return self._writer
+
+    @property
+    def _checkpointer(self) -> Checkpointer | None:
+        if self.checkpoint_dir is None:
+            return None
+        if self._ckpt is None:
+            self._ckpt = Checkpointer(self.checkpoint_dir, keep=self.keep)
+        return self._ckpt
+
+    def _save(self, carry: Mapping[str, Any]) -> None:
+        state = {k: carry[k] for k in SAVED_KEYS}
+        meta = {
+            "seed": self.seed,
+            "terms": list(self.term_names),
+            "history": {k: v.tolist() for k, v in self.history.to_dict().items()},
+        }
+        self._checkpointer.save(self.step, state, meta)
+        self._saved_step = self.step
+
+    def _resume_once(self) -> None:
+        if self._resume_checked or self._checkpointer is None:
+            return
+        self._resume_checked = True
+        if self.step != 0 or self._checkpointer.latest_step() is None:
+            return
+        like = {k: v for k, v in self._initial_carry().items() if k in SAVED_KEYS}
+        state, meta = self._checkpointer.restore(like)
+        where = self._checkpointer.directory
+        if meta.get("seed") != self.seed:
+            raise CheckpointMismatch(
+                f"checkpoint in {where} was written with seed={meta.get('seed')}, this trainer "
+                f"has seed={self.seed}: use the same seed to resume, or another checkpoint_dir"
+            )
+        if list(meta.get("terms", [])) != list(self.term_names):
+            raise CheckpointMismatch(
+                f"checkpoint in {where} has loss terms {meta.get('terms')}, this trainer "
+                f"{list(self.term_names)}"
+            )
+        self.step = int(state["step"])
+        self._saved_step = self.step
+        self.history = History.from_dict(
+            {
+                k: [float("nan") if v is None else v for v in vals]
+                for k, vals in meta["history"].items()
+            }
+        )
+        self._store(state)

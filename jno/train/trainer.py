@@ -1,0 +1,416 @@
+"""``Trainer``: the compiled training loop; subclass it for a new PDE."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jno.train.checkpoint import Checkpointer
+from jno.train.errors import TrainingDiverged
+from jno.train.history import History
+from jno.train.logging import ProgressReporter, TensorBoardWriter
+from jno.train.network import Network
+from jno.train.persistence import PersistenceMixin
+from jno.train.step import CompiledStep, StepPlan
+from jno.train.validation import as_networks, check_int, check_points, net_name, resamples
+
+__all__ = ["Trainer", "default_mesh"]
+
+_NONFINITE_MODES = ("raise", "skip")
+
+
+def default_mesh() -> jax.sharding.Mesh:
+    """Every device on one ``('data',)`` axis, with automatic (GSPMD) axis types.
+
+    Auto axes let XLA place the reductions of the backward pass over a batch sharded
+    on ``data``; explicit axes reject them.
+    """
+    return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+
+
+class Trainer(PersistenceMixin):
+    """Trains networks on named losses with one compiled step per iteration.
+
+    Subclass it and override :meth:`losses`. Each step samples the point sets, evaluates
+    the losses, asks the balancer for weights, differentiates the weighted sum, evaluates
+    each network's learning-rate scale and applies its optimizer, all inside one
+    ``jax.jit``-compiled function; several steps are fused per dispatch (up to the next
+    logging or checkpoint step, or ``steps_per_call``).
+
+    Args:
+        net: A :class:`~jno.train.network.Network` (``jno.nn(module)``) with an optimizer,
+            or a sequence of them; :meth:`losses` receives the wrapped module(s).
+        points: ``{name: PointSet or (n, d) array}``; the batch passed to :meth:`losses`
+            has the same keys, with the points of the current step.
+        balancer: A balancer module (``jno.nnx.ReLoBRaLo(2)``, ...) turning the loss
+            vector into weights; None for unit weights.
+        mesh: Device mesh with a ``"data"`` axis; points are sharded over it and the
+            parameters replicated. None uses every device (:func:`default_mesh`).
+        seed: Seed of the point sampling.
+        log_every: Steps between logged values (the last step of every fit is logged).
+        logdir: TensorBoard directory (None: no event files).
+        checkpoint_dir: Directory for checkpoints (None: none).
+        checkpoint_every: Steps between checkpoints.
+        keep: Number of checkpoints kept.
+        progress: Show a progress bar (None: only when stdout is a terminal).
+        on_nonfinite: ``"raise"`` stops with :class:`~jno.train.errors.TrainingDiverged`
+            at the first non-finite loss or gradient; ``"skip"`` drops such steps.
+        steps_per_call: Most steps fused into one dispatch (None: up to the next logging
+            or checkpoint step).
+
+    Example:
+        >>> import jax.numpy as jnp, optax
+        >>> from flax import nnx
+        >>> import jno
+        >>> class Fit(Trainer):
+        ...     def losses(self, net, batch):
+        ...         x = batch["x"]
+        ...         return {"data": jnp.mean((net(x)[:, 0] - 2 * x[:, 0]) ** 2)}
+        >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
+        >>> _ = net.optimizer(optax.adam(0.1))
+        >>> trainer = Fit(net, points={"x": jnp.linspace(-1, 1, 32)[:, None]}, log_every=50)
+        >>> history = trainer.fit(300)
+        >>> bool(history["loss/data"][-1] < 1e-4), trainer.step
+        (True, 300)
+    """
+
+    def __init__(
+        self,
+        net: Network | Sequence[Network],
+        *,
+        points: Mapping[str, Any],
+        balancer: nnx.Module | None = None,
+        mesh: jax.sharding.Mesh | None = None,
+        seed: int = 0,
+        log_every: int = 100,
+        logdir: str | None = None,
+        checkpoint_dir: str | None = None,
+        checkpoint_every: int | None = None,
+        keep: int = 3,
+        progress: bool | None = None,
+        on_nonfinite: str = "raise",
+        steps_per_call: int | None = None,
+    ):
+        self._single = isinstance(net, Network)
+        self.nets: tuple[Network, ...] = as_networks(net)
+        self.points: dict[str, Any] = check_points(points)
+        if balancer is not None and not (isinstance(balancer, nnx.Module) and callable(balancer)):
+            raise TypeError(f"balancer must be a balancer nnx.Module or None, got {balancer!r}")
+        self.balancer = balancer
+        self.mesh = default_mesh() if mesh is None else mesh
+        if "data" not in self.mesh.axis_names:
+            raise ValueError(f"mesh must have a 'data' axis, got axes {self.mesh.axis_names}")
+        self.seed = check_int("seed", seed, minimum=None)
+        self.log_every = check_int("log_every", log_every, minimum=1)
+        self.checkpoint_every = (
+            None if checkpoint_every is None else check_int("checkpoint_every", checkpoint_every)
+        )
+        self.keep = check_int("keep", keep, minimum=1)
+        self.steps_per_call = (
+            None if steps_per_call is None else check_int("steps_per_call", steps_per_call)
+        )
+        if on_nonfinite not in _NONFINITE_MODES:
+            raise ValueError(
+                f"on_nonfinite must be one of {_NONFINITE_MODES}, got {on_nonfinite!r}"
+            )
+        self.on_nonfinite = on_nonfinite
+        self.logdir = logdir
+        self.checkpoint_dir = checkpoint_dir
+        self.progress = progress
+        self.step = 0
+        self.history = History()
+        self._base_key = jax.random.PRNGKey(self.seed)
+        self._fixed: dict[str, jax.Array] | None = None
+        self._specs: list[Any] = [None] * len(self.nets)
+        self._opt_states: list[Any] = [None] * len(self.nets)
+        self._term_names: tuple[str, ...] | None = None
+        self._tracker_names: tuple[str, ...] = ()
+        self._compiled: CompiledStep | None = None
+        self._compiled_key: tuple | None = None
+        self._writer: TensorBoardWriter | None = None
+        self._ckpt: Checkpointer | None = None
+        self._saved_step: int | None = None
+        self._resume_checked = False
+
+    # ------------------------------------------------------------ user hooks
+    def losses(self, net: Any, batch: Mapping[str, jax.Array]) -> Mapping[str, jax.Array]:
+        """Named scalar losses of ``net`` on this step's ``batch``; override this.
+
+        Args:
+            net: The wrapped module (a tuple of modules when the trainer has several).
+            batch: ``{name: (n, d) points}`` for every point set.
+
+        Returns:
+            ``{term name: scalar}``; the same names, in the same order, every step.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must override losses(self, net, batch) -> dict of scalars"
+        )
+
+    @property
+    def term_names(self) -> tuple[str, ...]:
+        """The loss-term names (known after the first ``fit``)."""
+        return self._term_names or ()
+
+    # ------------------------------------------------------ step internals
+    def _terms(self, modules: Sequence[nnx.Module], batch: Mapping[str, jax.Array]):
+        """``(losses, trackers)`` of the networks on a batch, checked and as float32."""
+        out = self.losses(modules[0] if self._single else tuple(modules), batch)
+        if not isinstance(out, Mapping) or not out:
+            raise TypeError(f"losses() must return a non-empty dict of scalars, got {out!r}")
+        names = tuple(out)
+        if self._term_names is not None and names != self._term_names:
+            raise ValueError(
+                f"losses() returned terms {list(names)}, but earlier steps returned "
+                f"{list(self._term_names)}: the terms must be the same every step"
+            )
+        losses = {}
+        for name, value in out.items():
+            if not isinstance(name, str) or not name:
+                raise TypeError(f"loss names must be non-empty strings, got {name!r}")
+            value = jnp.asarray(value)
+            if value.size != 1:
+                raise ValueError(
+                    f"loss {name!r} must be a scalar, got shape {value.shape}; "
+                    "reduce it, e.g. jnp.mean(residual ** 2)"
+                )
+            losses[name] = value.reshape(()).astype(jnp.float32)
+        return losses, {}
+
+    def _weigh(self, balancer: nnx.Module | None, losses: jax.Array):
+        """``(weights, trackers)`` of the loss vector: the balancer's, or ones."""
+        if balancer is None:
+            return jnp.ones_like(losses), {}
+        return balancer(losses), {}
+
+    # ------------------------------------------------------------- set-up
+    def _fixed_points(self) -> dict[str, jax.Array]:
+        if self._fixed is None:
+            key = jax.random.fold_in(self._base_key, 0)
+            fixed = {}
+            for index, (name, ps) in enumerate(self.points.items()):
+                if isinstance(ps, jax.Array | np.ndarray):
+                    x = jnp.asarray(ps, jnp.float32)
+                elif ps.resample:
+                    continue
+                else:
+                    x = jnp.asarray(ps.sample(jax.random.fold_in(key, index)), jnp.float32)
+                fixed[name] = jax.device_put(x, self._data_sharding(x.shape[0]))
+            self._fixed = fixed
+        return self._fixed
+
+    def _data_sharding(self, n: int) -> NamedSharding:
+        return NamedSharding(self.mesh, P("data") if n % self.mesh.shape["data"] == 0 else P())
+
+    def _split_nets(self):
+        graphdefs, params, rest = [], [], []
+        for net in self.nets:
+            gd, p, r = nnx.split(net.module, nnx.Param, ...)
+            graphdefs.append(gd)
+            params.append(p)
+            rest.append(r)
+        return graphdefs, tuple(params), tuple(rest)
+
+    def _discover(self, graphdefs, params, rest) -> None:
+        """Finds the loss and tracker names by abstract evaluation (no compilation)."""
+        fixed = self._fixed_points()
+        batch = {}
+        for name, ps in self.points.items():
+            if name in fixed:
+                batch[name] = jax.ShapeDtypeStruct(fixed[name].shape, jnp.float32)
+            else:
+                batch[name] = jax.eval_shape(ps.sample, self._base_key)
+
+        def evaluate(params, rest, batch):
+            modules = [nnx.merge(gd, p, r) for gd, p, r in zip(graphdefs, params, rest)]
+            return self._terms(modules, batch)
+
+        self._term_names = None
+        try:
+            losses, trackers = jax.eval_shape(evaluate, params, rest, batch)
+        except (ValueError, TypeError, NotImplementedError) as err:
+            mismatch = self._point_dimension_mismatch(batch)
+            if mismatch:
+                raise ValueError(mismatch) from err
+            raise
+        self._term_names = tuple(losses)
+        self._tracker_names = tuple(trackers)
+        if self.balancer is not None:
+            expected = getattr(self.balancer, "num_losses", None)
+            if expected is not None and expected != len(self._term_names):
+                raise ValueError(
+                    f"balancer num_losses={expected} but losses() returns "
+                    f"{len(self._term_names)} terms {list(self._term_names)}"
+                )
+
+    def _point_dimension_mismatch(self, batch: Mapping[str, Any]) -> str:
+        problems = []
+        for net in self.nets:
+            expected = getattr(net.module, "in_features", None)
+            if expected is None:
+                continue
+            for name, x in batch.items():
+                if len(x.shape) != 2 or x.shape[1] != expected:
+                    problems.append(
+                        f"points {name!r} have shape {tuple(x.shape)} but the network "
+                        f"{net_name(net, self.nets)} expects in_features={expected}"
+                    )
+        return "; ".join(problems)
+
+    def _prepare(self) -> CompiledStep:
+        for i, net in enumerate(self.nets):
+            spec = net.optimizer_spec
+            if spec is None:
+                raise RuntimeError(
+                    f"network {net_name(net, self.nets)} has no optimizer: call "
+                    "net.optimizer(optax.adam(1e-3)) (optionally .scale(...)) before fit"
+                )
+            if spec is not self._specs[i]:
+                self._specs[i] = spec
+                self._opt_states[i] = None
+        schedules = [spec.schedule for spec in self._specs]
+        owned = [id(s) for s in schedules if s is not None and s.stateful]
+        if len(owned) != len(set(owned)):
+            raise ValueError("each network needs its own loss-adaptive schedule instance")
+        graphdefs, params, rest = self._split_nets()
+        sched_gds = [None if s is None else nnx.split(s)[0] for s in schedules]
+        bal_gd = None if self.balancer is None else nnx.split(self.balancer)[0]
+        key = (
+            tuple(graphdefs),
+            tuple(id(s) for s in self._specs),
+            tuple(sched_gds),
+            bal_gd,
+        )
+        if self._compiled is None or key != self._compiled_key:
+            self._discover(graphdefs, params, rest)
+            plan = StepPlan(
+                term_names=self._term_names,
+                tracker_names=self._tracker_names,
+                net_names=tuple(net_name(n, self.nets, quote=False) for n in self.nets),
+                point_names=tuple(self.points),
+                resampled=tuple(resamples(ps) for ps in self.points.values()),
+                scaled=tuple(s is not None for s in schedules),
+                raise_on_nonfinite=self.on_nonfinite == "raise",
+            )
+            self._compiled = CompiledStep(
+                plan,
+                graphdefs,
+                self._specs,
+                sched_gds,
+                bal_gd,
+                self._terms,
+                self._weigh,
+                self.points,
+                self._base_key,
+                self.mesh,
+            )
+            self._compiled_key = key
+        return self._compiled
+
+    def _initial_carry(self) -> dict[str, Any]:
+        _, params, rest = self._split_nets()
+        for i, spec in enumerate(self._specs):
+            if self._opt_states[i] is None:
+                self._opt_states[i] = spec.tx.init(params[i])
+        schedules = tuple(
+            None if spec.schedule is None else nnx.state(spec.schedule) for spec in self._specs
+        )
+        carry = {
+            "step": jnp.asarray(self.step, jnp.int32),
+            "params": params,
+            "rest": rest,
+            "opt": tuple(self._opt_states),
+            "schedules": schedules,
+            "balancer": None if self.balancer is None else nnx.state(self.balancer),
+            "diverged": jnp.asarray(False),
+            "bad_step": jnp.asarray(-1, jnp.int32),
+            "bad_terms": jnp.zeros(len(self.term_names) + 2, bool),
+        }
+        return jax.device_put(carry, NamedSharding(self.mesh, P()))
+
+    def _store(self, carry: Mapping[str, Any]) -> None:
+        """Writes the carry back into the modules the user holds."""
+        for net, params, rest in zip(self.nets, carry["params"], carry["rest"]):
+            nnx.update(net.module, params, rest)
+        for i, spec in enumerate(self._specs):
+            if spec.schedule is not None and carry["schedules"][i] is not None:
+                nnx.update(spec.schedule, carry["schedules"][i])
+        if self.balancer is not None:
+            nnx.update(self.balancer, carry["balancer"])
+        self._opt_states = list(carry["opt"])
+
+    # --------------------------------------------------------------- loop
+    def _next_boundary(self, target: int) -> int:
+        stops = [target, (self.step // self.log_every + 1) * self.log_every]
+        if self.checkpoint_every is not None:
+            stops.append((self.step // self.checkpoint_every + 1) * self.checkpoint_every)
+        if self.steps_per_call is not None:
+            stops.append(self.step + self.steps_per_call)
+        return min(stops)
+
+    def fit(self, steps: int) -> History:
+        """Runs ``steps`` more training steps; returns the history of the whole run.
+
+        With a ``checkpoint_dir`` that already holds a checkpoint, the first ``fit`` of a
+        new trainer first restores it and continues from its step.
+
+        Raises:
+            TrainingDiverged: A loss or gradient became non-finite (``on_nonfinite="raise"``).
+        """
+        steps = check_int("steps", steps, minimum=0)
+        compiled = self._prepare()
+        self._resume_once()
+        fixed = self._fixed_points()
+        carry = self._initial_carry()
+        accumulated = compiled.metrics.empty()
+        target = self.step + steps
+        writer = self._tensorboard()
+        progress = ProgressReporter(self.progress)
+        progress.start(self.step, target)
+        try:
+            while self.step < target:
+                n = self._next_boundary(target) - self.step
+                carry, accumulated = compiled.run(carry, accumulated, fixed, n)
+                step, diverged = jax.device_get((carry["step"], carry["diverged"]))
+                self.step = int(step)
+                if diverged:
+                    self._log(compiled, accumulated, writer, progress)
+                    raise self._diverged(carry)
+                if self.step % self.log_every == 0 or self.step == target:
+                    self._log(compiled, accumulated, writer, progress)
+                    accumulated = compiled.metrics.empty()
+                if self.checkpoint_every and self.step % self.checkpoint_every == 0:
+                    self._save(carry)
+            if self._checkpointer is not None and self._saved_step != self.step:
+                self._save(carry)
+        finally:
+            self._store(carry)
+            progress.close()
+            if writer is not None:
+                writer.flush()
+            if self._checkpointer is not None:
+                self._checkpointer.wait()
+        return self.history
+
+    def _diverged(self, carry: Mapping[str, Any]) -> TrainingDiverged:
+        bad_step, bad = jax.device_get((carry["bad_step"], carry["bad_terms"]))
+        names = [*self.term_names, "gradient", "learning rate"]
+        terms = [names[j] for j in np.flatnonzero(bad)]
+        if any(t in self.term_names for t in terms):
+            # A non-finite loss makes the gradient non-finite too: name the cause.
+            terms = [t for t in terms if t in self.term_names]
+        return TrainingDiverged(int(bad_step), terms)
+
+    def _log(self, compiled: CompiledStep, accumulated: Any, writer, progress) -> None:
+        values = compiled.metrics.compute(accumulated)
+        self.history.append(self.step, values)
+        if writer is not None:
+            writer.write_scalars(self.step, values)
+        progress.update(self.step, values)
