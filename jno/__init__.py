@@ -5,7 +5,7 @@ Learning-rate schedules (fixed and loss-adaptive), adaptive loss balancers and a
 lives in :class:`flax.nnx.Variable` s and is updated inside the compiled step.
 """
 
-from jno import fn, nnx, ops, train
+from jno import domain, fn, nnx, ops, train
 from jno.nnx.schedules import LearningRateSchedule
 from jno.train import History, Trainer, TrainingDiverged, nn
 
@@ -14,6 +14,7 @@ __all__ = [
     "LearningRateSchedule",
     "Trainer",
     "TrainingDiverged",
+    "domain",
     "fn",
     "nn",
     "nnx",

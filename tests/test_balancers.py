@@ -16,11 +16,10 @@ from balancer_reference import (
     ref_rho,
     ref_rlw,
     ref_softadapt,
-    subkeys,
 )
 from flax import nnx
 
-from jno.nnx.balancers import RLW, DWA, LbPINNsLossBalancing, ReLoBRaLo, SoftAdapt
+from jno.nnx.balancers import DWA, RLW, LbPINNsLossBalancing, ReLoBRaLo, SoftAdapt
 
 MODES = ["raw", "minmax", "l2"]
 TOL = {"rtol": 2e-5, "atol": 2e-6}
@@ -200,13 +199,12 @@ def test_relobralo_same_seed_same_sequence_other_seed_other_sequence():
     np.testing.assert_allclose(run_eager(make(11), seq[:6]), w[:6, 0], **TOL)
 
 
-def test_rlw_dirichlet_moments_and_reproducibility():
+def test_rlw_moments_and_reproducibility():
     n, steps = 3, 4000
     w = _vmapped(lambda seed: RLW(n, seed=seed), [0, 0, 1], np.ones((steps, n)))
     np.testing.assert_array_equal(w[:, 0], w[:, 1])
     assert not np.array_equal(w[:, 0], w[:, 2])
-    w = w.reshape(-1, n)[: 2 * steps]  # seeds 0 (once) and 1
-    w = np.concatenate([w[::3], w[2::3]])
+    w = np.concatenate([w[:, 0], w[:, 2]])  # seeds 0 and 1
     np.testing.assert_allclose(w.sum(axis=1), n, rtol=1e-5)
     assert np.all(w >= 0)
     # N * Dirichlet(1): mean 1, variance N^2 (1/N)(1 - 1/N) / (N + 1) = 0.5

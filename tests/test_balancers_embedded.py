@@ -12,7 +12,7 @@ import pytest
 from balancer_reference import SEQ
 from flax import nnx
 
-from jno.nnx.balancers import RLW, DWA, LbPINNsLossBalancing, ReLoBRaLo, SoftAdapt
+from jno.nnx.balancers import DWA, RLW, LbPINNsLossBalancing, ReLoBRaLo, SoftAdapt
 from jno.nnx.state import BalancerState
 
 X = jnp.linspace(-1.0, 1.0, 16)[:, None]

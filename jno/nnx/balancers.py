@@ -223,7 +223,7 @@ class LbPINNsLossBalancing(Balancer):
 
     def _update(self, x: jax.Array) -> jax.Array:
         s = self.s[...]
-        # The clip only acts on losses beyond ~1e15, where Adam's step (about lr_s * sign)
+        # The clip only acts when w * x exceeds ~1e15, where Adam's step (about lr_s * sign)
         # is the same but g * g would overflow the second moment.
         grad = jnp.clip(1.0 - 0.5 * jnp.exp(-s) * x, -self.GRAD_CLIP, self.GRAD_CLIP)
         m = self.BETA1 * self.m[...] + (1.0 - self.BETA1) * grad

@@ -46,6 +46,10 @@ class Checkpointer:
         self.directory = os.path.abspath(os.fspath(directory))
         self._manager = ocp.CheckpointManager(
             self.directory,
+            item_handlers={
+                "state": ocp.StandardCheckpointHandler(),
+                "meta": ocp.JsonCheckpointHandler(),
+            },
             options=ocp.CheckpointManagerOptions(
                 max_to_keep=keep, create=True, enable_async_checkpointing=True
             ),
@@ -131,7 +135,8 @@ def _check_compatible(stored: Any, like: Any, where: str) -> None:
             f"checkpoint {where} does not match this trainer: arrays only here {missing[:5]}, "
             f"only in the checkpoint {extra[:5]}"
         )
-    for key, leaf in like_leaves.items():
+    # Parameters first: their shapes are what a user changed when this fails.
+    for key, leaf in sorted(like_leaves.items(), key=lambda kv: not kv[0].startswith("params")):
         saved = stored_leaves[key]
         if tuple(saved.shape) != tuple(leaf.shape):
             raise CheckpointMismatch(

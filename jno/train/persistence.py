@@ -35,14 +35,16 @@ class PersistenceMixin:
         }
 
     def _tensorboard(self) -> TensorBoardWriter | None:
+        """A writer for one ``fit``; closing it at the end is what puts every event on disk.
+
+        Events at or after the first step this fit writes are purged, so a run resumed
+        after a crash joins its curves instead of doubling them.
+        """
         if self.logdir is None:
             return None
-        if self._writer is None:
-            self._writer = TensorBoardWriter(
-                self.logdir, purge_step=self.step + 1 if self.step else None
-            )
-        self._writer.write_config(self.config(), step=self.step)
-        return self._writer
+        writer = TensorBoardWriter(self.logdir, purge_step=self.step + 1 if self.step else None)
+        writer.write_config(self.config(), step=self.step)
+        return writer
 
     @property
     def _checkpointer(self) -> Checkpointer | None:
@@ -62,12 +64,23 @@ class PersistenceMixin:
         self._checkpointer.save(self.step, state, meta)
         self._saved_step = self.step
 
-    def _resume_once(self) -> None:
+    def restore(self) -> int | None:
+        """Restores the newest checkpoint of ``checkpoint_dir`` into this fresh trainer.
+
+        ``fit`` does this by itself the first time it runs; call it earlier to know the
+        step a run resumes from (e.g. to ``fit(total - trainer.step)``). Returns the
+        restored step, or None when there is nothing to restore.
+
+        Raises:
+            CheckpointMismatch: the checkpoint was written by a differently shaped
+                trainer (network shapes, loss terms, seed).
+        """
+        self._prepare()
         if self._resume_checked or self._checkpointer is None:
-            return
+            return None
         self._resume_checked = True
         if self.step != 0 or self._checkpointer.latest_step() is None:
-            return
+            return None
         like = {k: v for k, v in self._initial_carry().items() if k in SAVED_KEYS}
         state, meta = self._checkpointer.restore(like)
         where = self._checkpointer.directory
@@ -90,3 +103,4 @@ class PersistenceMixin:
             }
         )
         self._store(state)
+        return self.step

@@ -148,7 +148,7 @@ class CompiledStep:
         weights = jax.lax.stop_gradient(weights).astype(losses.dtype)
         (grads,) = vjp_fn(weights)
         total = jnp.sum(weights * losses)
-        grad_norm = optax.global_norm(grads)
+        grad_norm = optax.tree.norm(grads)
         term_ok = jnp.isfinite(losses)
         finite = jnp.all(term_ok) & jnp.isfinite(grad_norm) & jnp.isfinite(total)
 

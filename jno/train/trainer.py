@@ -15,7 +15,7 @@ from jax.sharding import PartitionSpec as P
 from jno.train.checkpoint import Checkpointer
 from jno.train.errors import TrainingDiverged
 from jno.train.history import History
-from jno.train.logging import ProgressReporter, TensorBoardWriter
+from jno.train.logging import ProgressReporter
 from jno.train.network import Network
 from jno.train.persistence import PersistenceMixin
 from jno.train.step import CompiledStep, StepPlan
@@ -75,7 +75,8 @@ class Trainer(PersistenceMixin):
         ...         return {"data": jnp.mean((net(x)[:, 0] - 2 * x[:, 0]) ** 2)}
         >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
         >>> _ = net.optimizer(optax.adam(0.1))
-        >>> trainer = Fit(net, points={"x": jnp.linspace(-1, 1, 32)[:, None]}, log_every=50)
+        >>> x = jnp.linspace(-1, 1, 32)[:, None]
+        >>> trainer = Fit(net, points={"x": x}, log_every=50, progress=False)
         >>> history = trainer.fit(300)
         >>> bool(history["loss/data"][-1] < 1e-4), trainer.step
         (True, 300)
@@ -134,7 +135,6 @@ class Trainer(PersistenceMixin):
         self._tracker_names: tuple[str, ...] = ()
         self._compiled: CompiledStep | None = None
         self._compiled_key: tuple | None = None
-        self._writer: TensorBoardWriter | None = None
         self._ckpt: Checkpointer | None = None
         self._saved_step: int | None = None
         self._resume_checked = False
@@ -228,20 +228,25 @@ class Trainer(PersistenceMixin):
             else:
                 batch[name] = jax.eval_shape(ps.sample, self._base_key)
 
+        order: dict[str, tuple[str, ...]] = {}
+
         def evaluate(params, rest, batch):
             modules = [nnx.merge(gd, p, r) for gd, p, r in zip(graphdefs, params, rest)]
-            return self._terms(modules, batch)
+            losses, trackers = self._terms(modules, batch)
+            # eval_shape returns dicts with sorted keys; keep the user's order.
+            order["losses"], order["trackers"] = tuple(losses), tuple(trackers)
+            return losses, trackers
 
         self._term_names = None
         try:
-            losses, trackers = jax.eval_shape(evaluate, params, rest, batch)
+            jax.eval_shape(evaluate, params, rest, batch)
         except (ValueError, TypeError, NotImplementedError) as err:
             mismatch = self._point_dimension_mismatch(batch)
             if mismatch:
                 raise ValueError(mismatch) from err
             raise
-        self._term_names = tuple(losses)
-        self._tracker_names = tuple(trackers)
+        self._term_names = order["losses"]
+        self._tracker_names = order["trackers"]
         if self.balancer is not None:
             expected = getattr(self.balancer, "num_losses", None)
             if expected is not None and expected != len(self._term_names):
@@ -366,7 +371,7 @@ class Trainer(PersistenceMixin):
         """
         steps = check_int("steps", steps, minimum=0)
         compiled = self._prepare()
-        self._resume_once()
+        self.restore()
         fixed = self._fixed_points()
         carry = self._initial_carry()
         accumulated = compiled.metrics.empty()
@@ -394,7 +399,7 @@ class Trainer(PersistenceMixin):
             self._store(carry)
             progress.close()
             if writer is not None:
-                writer.flush()
+                writer.close()
             if self._checkpointer is not None:
                 self._checkpointer.wait()
         return self.history
