@@ -32,19 +32,40 @@ def poisson_points(n_interior: int = 3072, n_boundary: int = 256, seed: int = 0)
     return {"interior": jnp.asarray(interior), "boundary": jnp.asarray(boundary)}
 
 
-def interleaved(
-    variants: Mapping[str, Callable[[], object]], rounds: int, steps: int
-) -> dict[str, float]:
-    """Median seconds per step of each variant, timed in alternating blocks of one run.
+class Timings:
+    """Per-round seconds per step of each variant, in wall-clock and process CPU time."""
 
-    Each callable runs ``steps`` steps and returns something to block on.
+    def __init__(self, names):
+        self.wall = {name: [] for name in names}
+        self.cpu = {name: [] for name in names}
+
+    def median(self, name: str, clock: str = "wall") -> float:
+        """Median seconds per step."""
+        return statistics.median(getattr(self, clock)[name])
+
+    def ratio(self, name: str, base: str, clock: str = "wall") -> float:
+        """Median over rounds of ``name``'s time divided by ``base``'s in the same round.
+
+        Pairing blocks of one round cancels slow drifts of the machine's load.
+        """
+        samples = getattr(self, clock)
+        return statistics.median(a / b for a, b in zip(samples[name], samples[base]))
+
+
+def interleaved(variants: Mapping[str, Callable[[], object]], rounds: int, steps: int) -> Timings:
+    """Times each variant in alternating blocks of one run (after one warm-up block each).
+
+    Each callable runs ``steps`` steps and returns something to block on. CPU time
+    (``time.process_time``, every thread of this process) is much less sensitive than
+    wall-clock time to other processes competing for the cores.
     """
     for run in variants.values():  # warm-up: compile outside the timed blocks
         jax.block_until_ready(run())
-    samples: dict[str, list[float]] = {name: [] for name in variants}
+    timings = Timings(variants)
     for _ in range(rounds):
         for name, run in variants.items():
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             jax.block_until_ready(run())
-            samples[name].append((time.perf_counter() - start) / steps)
-    return {name: statistics.median(times) for name, times in samples.items()}
+            timings.wall[name].append((time.perf_counter() - wall) / steps)
+            timings.cpu[name].append((time.process_time() - cpu) / steps)
+    return timings

@@ -2,16 +2,19 @@
 
 Subcommands:
 
-- ``jno demo`` (alias ``jno schedules``): draw every built-in learning-rate schedule and
-  the loss-adaptive ones (DLRS, reduce-on-plateau) reacting to a synthetic loss curve,
-  all evaluated compiled (``jax.jit``, ``jax.lax.scan``), into one PNG.
+- ``jno demo``: train Poisson 2-D with ReLoBRaLo and a warm-up cosine schedule; write a
+  TensorBoard run, the history plot and a solution / error figure; print the relative
+  L2 error and the ``tensorboard --logdir`` line.
+- ``jno schedules``: draw every built-in learning-rate schedule and the loss-adaptive
+  ones (DLRS, reduce-on-plateau) reacting to a synthetic loss curve, all evaluated
+  compiled (``jax.jit``, ``jax.lax.scan``), into one PNG.
 
 Each subcommand is registered by an ``_add_<name>`` function that adds its parser and
-sets ``func`` to the function that runs it, so new commands slot in beside ``demo``.
+sets ``func`` to the function that runs it.
 
 Example:
     >>> from jno.cli import build_parser
-    >>> build_parser().parse_args(["demo", "--steps", "500"]).steps
+    >>> build_parser().parse_args(["schedules", "--steps", "500"]).steps
     500
 """
 
@@ -172,16 +175,15 @@ def plot_schedules(out: Path, steps: int = 3000, seed: int = 0) -> Path:
     return out
 
 
-def _run_demo(args: argparse.Namespace) -> int:
+def _run_schedules(args: argparse.Namespace) -> int:
     path = plot_schedules(args.out, steps=args.steps, seed=args.seed)
     print(path)
     return 0
 
 
-def _add_demo(subparsers) -> None:
+def _add_schedules(subparsers) -> None:
     p = subparsers.add_parser(
-        "demo",
-        aliases=["schedules"],
+        "schedules",
         help="plot every learning-rate schedule into one PNG",
         description=(
             "Evaluate every built-in learning-rate schedule (constant, exponential, "
@@ -206,6 +208,47 @@ def _add_demo(subparsers) -> None:
         default=0,
         help="seed of the synthetic loss noise (default: %(default)s)",
     )
+    p.set_defaults(func=_run_schedules)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from jno.demo import run_demo
+
+    out = run_demo(args.out, args.logdir, steps=args.steps, seed=args.seed)
+    print(f"relative L2 error: {out['relative_l2']:.3e}")
+    print(f"figures: {out['figure']}, {out['history']}")
+    print(f"tensorboard --logdir {Path(args.logdir).parent}")
+    return 0
+
+
+def _add_demo(subparsers) -> None:
+    p = subparsers.add_parser(
+        "demo",
+        help="train a Poisson 2-D PINN with ReLoBRaLo and warm-up cosine",
+        description=(
+            "Train -lap u = 2 pi^2 sin(pi x) sin(pi y) on the unit square (u = 0 on the "
+            "boundary) with an MLP, points resampled every step, Adam scaled by a "
+            "warm-up cosine schedule and ReLoBRaLo balancing the PDE and boundary "
+            "losses. Writes a TensorBoard run, history.png and solution.png, and prints "
+            "the relative L2 error against the exact solution."
+        ),
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("jno_demo"),
+        help="folder for the figures (default: %(default)s)",
+    )
+    p.add_argument(
+        "--logdir",
+        type=Path,
+        default=Path("runs/demo"),
+        help="TensorBoard run directory (default: %(default)s)",
+    )
+    p.add_argument(
+        "--steps", type=_positive_int, default=4000, help="training steps (default: %(default)s)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
     p.set_defaults(func=_run_demo)
 
 
@@ -224,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_demo(subparsers)
+    _add_schedules(subparsers)
     return parser
 
 

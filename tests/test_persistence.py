@@ -108,12 +108,17 @@ def test_kill_during_training_then_resume(tmp_path, script):
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            steps = Checkpointer(ckpt).all_steps() if ckpt.exists() else []
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None:
+            # Finished checkpoints are folders named by their step (saves in flight
+            # live in temporary folders); read the listing, never touch the files.
+            steps = (
+                [int(p.name) for p in ckpt.iterdir() if p.name.isdigit()] if ckpt.exists() else []
+            )
             if steps and max(steps) >= 40:
                 break
-            time.sleep(0.05)
+            time.sleep(0.02)
+        assert proc.poll() is None, "the training process ended before it was killed"
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()

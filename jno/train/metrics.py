@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import flax
+import jax
 import jax.numpy as jnp
 import numpy as np
 from clu import metrics as clu_metrics
@@ -122,6 +123,8 @@ class StepMetrics:
         )
         # clu collections are dataclasses, so tags like "loss/pde" map to identifier fields.
         self._fields = {tag: f"m{i}" for i, tag in enumerate(self.tags)}
+        self._empty: clu_metrics.Collection | None = None
+        self._compute: Any = None
         self.collection = clu_metrics.Collection.create(
             **{
                 self._fields[tag]: _bind(kind, self._fields[tag])
@@ -130,8 +133,10 @@ class StepMetrics:
         )
 
     def empty(self) -> clu_metrics.Collection:
-        """An empty accumulator."""
-        return self.collection.empty()
+        """An empty accumulator (immutable, so one is built and shared)."""
+        if self._empty is None:
+            self._empty = self.collection.empty()
+        return self._empty
 
     def single(self, values: Mapping[str, Any], mask: Any) -> clu_metrics.Collection:
         """One step's values (``mask`` false: the step was skipped)."""
@@ -139,6 +144,16 @@ class StepMetrics:
         return self.collection.single_from_model_output(**outputs, __mask__=mask)
 
     def compute(self, accumulated: clu_metrics.Collection) -> dict[str, float]:
-        """Host-side values of an accumulator (one device transfer)."""
-        computed = accumulated.compute()
-        return {tag: float(np.asarray(computed[self._fields[tag]])) for tag in self.tags}
+        """Host-side values of an accumulator: one compiled call, one device transfer."""
+        if self._compute is None:
+            fields = [self._fields[tag] for tag in self.tags]
+
+            def stacked(acc):
+                computed = acc.compute()
+                return jnp.stack(
+                    [jnp.asarray(computed[f], jnp.float32).reshape(()) for f in fields]
+                )
+
+            self._compute = jax.jit(stacked)
+        values = np.asarray(jax.device_get(self._compute(accumulated)))
+        return {tag: float(v) for tag, v in zip(self.tags, values)}

@@ -229,24 +229,31 @@ class Trainer(PersistenceMixin):
                 batch[name] = jax.eval_shape(ps.sample, self._base_key)
 
         order: dict[str, tuple[str, ...]] = {}
+        bal_gd, bal_state = (None, None) if self.balancer is None else nnx.split(self.balancer)
 
-        def evaluate(params, rest, batch):
+        def evaluate(params, rest, batch, bal_state):
             modules = [nnx.merge(gd, p, r) for gd, p, r in zip(graphdefs, params, rest)]
             losses, trackers = self._terms(modules, batch)
             # eval_shape returns dicts with sorted keys; keep the user's order.
             order["losses"], order["trackers"] = tuple(losses), tuple(trackers)
+            # The weight-dependent trackers of _weigh are logged too: find their names.
+            vector = jnp.stack([losses[name] for name in order["losses"]])
+            bal = None if bal_gd is None else nnx.merge(bal_gd, bal_state)
+            order["weight_trackers"] = tuple(self._weigh(bal, vector)[1])
             return losses, trackers
 
         self._term_names = None
         try:
-            jax.eval_shape(evaluate, params, rest, batch)
+            jax.eval_shape(evaluate, params, rest, batch, bal_state)
         except (ValueError, TypeError, NotImplementedError) as err:
             mismatch = self._point_dimension_mismatch(batch)
             if mismatch:
                 raise ValueError(mismatch) from err
             raise
         self._term_names = order["losses"]
-        self._tracker_names = order["trackers"]
+        self._tracker_names = order["trackers"] + tuple(
+            n for n in order["weight_trackers"] if n not in order["trackers"]
+        )
         if self.balancer is not None:
             expected = getattr(self.balancer, "num_losses", None)
             if expected is not None and expected != len(self._term_names):
@@ -352,12 +359,12 @@ class Trainer(PersistenceMixin):
         self._opt_states = list(carry["opt"])
 
     # --------------------------------------------------------------- loop
-    def _next_boundary(self, target: int) -> int:
-        stops = [target, (self.step // self.log_every + 1) * self.log_every]
+    def _next_boundary(self, step: int, target: int) -> int:
+        stops = [target, (step // self.log_every + 1) * self.log_every]
         if self.checkpoint_every is not None:
-            stops.append((self.step // self.checkpoint_every + 1) * self.checkpoint_every)
+            stops.append((step // self.checkpoint_every + 1) * self.checkpoint_every)
         if self.steps_per_call is not None:
-            stops.append(self.step + self.steps_per_call)
+            stops.append(step + self.steps_per_call)
         return min(stops)
 
     def fit(self, steps: int) -> History:
@@ -376,23 +383,26 @@ class Trainer(PersistenceMixin):
         carry = self._initial_carry()
         accumulated = compiled.metrics.empty()
         target = self.step + steps
+        dispatched = self.step
         writer = self._tensorboard()
         progress = ProgressReporter(self.progress)
         progress.start(self.step, target)
+        pending = None
         try:
-            while self.step < target:
-                n = self._next_boundary(target) - self.step
-                carry, accumulated = compiled.run(carry, accumulated, fixed, n)
-                step, diverged = jax.device_get((carry["step"], carry["diverged"]))
-                self.step = int(step)
-                if diverged:
-                    self._log(compiled, accumulated, writer, progress)
-                    raise self._diverged(carry)
-                if self.step % self.log_every == 0 or self.step == target:
-                    self._log(compiled, accumulated, writer, progress)
-                    accumulated = compiled.metrics.empty()
-                if self.checkpoint_every and self.step % self.checkpoint_every == 0:
-                    self._save(carry)
+            while dispatched < target:
+                n = self._next_boundary(dispatched, target) - dispatched
+                carry, chunk_metrics = compiled.run(carry, accumulated, fixed, n)
+                dispatched += n
+                log_due = dispatched % self.log_every == 0 or dispatched == target
+                accumulated = compiled.metrics.empty() if log_due else chunk_metrics
+                # Dispatch is asynchronous: the device runs this chunk while the host
+                # logs and checks the previous one. A chunk that follows a divergence
+                # changes nothing (the carry is frozen), so being one chunk late is safe.
+                if pending is not None:
+                    self._complete(compiled, *pending, writer, progress)
+                pending = (carry, chunk_metrics, dispatched, log_due)
+            if pending is not None:
+                self._complete(compiled, *pending, writer, progress)
             if self._checkpointer is not None and self._saved_step != self.step:
                 self._save(carry)
         finally:
@@ -403,6 +413,18 @@ class Trainer(PersistenceMixin):
             if self._checkpointer is not None:
                 self._checkpointer.wait()
         return self.history
+
+    def _complete(self, compiled, carry, chunk_metrics, end_step, log_due, writer, progress):
+        """Host side of a finished chunk: divergence check, logging, checkpoint."""
+        step, diverged = jax.device_get((carry["step"], carry["diverged"]))
+        self.step = int(step)
+        if diverged:
+            self._log(compiled, chunk_metrics, writer, progress)
+            raise self._diverged(carry)
+        if log_due:
+            self._log(compiled, chunk_metrics, writer, progress)
+        if self.checkpoint_every and end_step % self.checkpoint_every == 0:
+            self._save(carry)
 
     def _diverged(self, carry: Mapping[str, Any]) -> TrainingDiverged:
         bad_step, bad = jax.device_get((carry["bad_step"], carry["bad_terms"]))
