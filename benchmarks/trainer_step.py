@@ -9,6 +9,10 @@ Run::
 
     .venv/bin/python benchmarks/trainer_step.py [--peer-python .peer/bin/python]
 
+``--only-core`` runs only the ``jno.core`` comparison: the same problem written as
+terms (``jno.core([pde, bc])``, and with ReLoBRaLo placeholders) against the ``Trainer``
+subclass (with an embedded ``ReLoBRaLo``), timed in the same interleaved blocks.
+
 ``--peer-python`` names the interpreter of a virtualenv holding the peer library
 (``python -m venv .peer && .peer/bin/pip install jax-numerical-operators``); it runs
 ``benchmarks/peer_poisson.py`` there on the same problem.
@@ -31,6 +35,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jno  # noqa: E402
 from jno import ops  # noqa: E402
+from jno.core import core  # noqa: E402
+from jno.nnx.balancers import ReLoBRaLo  # noqa: E402
 from jno.nnx.models import MLP  # noqa: E402
 
 from common import interleaved, poisson_points, poisson_source  # noqa: E402
@@ -47,13 +53,64 @@ class Poisson(jno.train.Trainer):
         return residual_losses(net, batch)
 
 
-def make_trainer(points, hidden, steps_per_call=None):
+def make_trainer(points, hidden, steps_per_call=None, balancer=None):
     net = jno.train.nn(MLP(2, hidden, 1, rngs=nnx.Rngs(0)))
     net.optimizer(optax.adam(1e-3))
     trainer = Poisson(
-        net, points=points, log_every=10**9, steps_per_call=steps_per_call, progress=False
+        net,
+        points=points,
+        balancer=balancer,
+        log_every=10**9,
+        steps_per_call=steps_per_call,
+        progress=False,
     )
     return trainer
+
+
+def make_crux(points, hidden, balanced=False):
+    """The same problem as terms: ``jno.core([pde, bc])`` (or ReLoBRaLo-weighted)."""
+    net = jno.train.nn(MLP(2, hidden, 1, rngs=nnx.Rngs(0)))
+    net.optimizer(optax.adam(1e-3))
+    pde = net.residual(
+        lambda u, x: ops.laplacian(u, x) + poisson_source(x), points["interior"], name="pde"
+    )
+    bc = net.residual(lambda u, x: u(x), points["boundary"], name="bc")
+    terms = [pde, bc]
+    if balanced:
+        w_pde, w_bc = jno.fn.adaptive.relobralo([pde, bc])
+        terms = [w_pde * pde, w_bc * bc]
+    return core(terms, log_every=10**9, progress=False)
+
+
+def core_vs_trainer(points, hidden, rounds: int, k: int) -> None:
+    variants = {
+        "Trainer subclass": make_trainer(points, hidden),
+        "jno.core([pde, bc])": make_crux(points, hidden),
+        "Trainer + ReLoBRaLo": make_trainer(points, hidden, balancer=ReLoBRaLo(2)),
+        "jno.core + relobralo placeholders": make_crux(points, hidden, balanced=True),
+    }
+    times = interleaved(
+        {name: (lambda t=t: t.fit(k)) for name, t in variants.items()}, rounds=rounds, steps=k
+    )
+    print("\njno.core terms against the Trainer subclass, same problem (ms/step, median)")
+    names = list(variants)
+    _table(times, names[:2], base="Trainer subclass")
+    _table(times, names[2:], base="Trainer + ReLoBRaLo")
+    costs = {name: _xla_cost(t) for name, t in variants.items()}
+    for crux, trainer in ((names[1], names[0]), (names[3], names[2])):
+        wall, cpu = times.ratio(crux, trainer), times.ratio(crux, trainer, "cpu")
+        flops = costs[crux]["flops"] / costs[trainer]["flops"]
+        nbytes = costs[crux]["bytes accessed"] / costs[trainer]["bytes accessed"]
+        print(f"  ratio {crux} / {trainer}: wall {wall:.3f}, cpu {cpu:.3f}, "
+              f"XLA flops {flops:.4f}, bytes {nbytes:.4f}")  # fmt: skip
+
+
+def _xla_cost(trainer) -> dict:
+    """XLA's static cost analysis of a trainer's compiled multi-step function."""
+    compiled = trainer._prepare()
+    args = (trainer._initial_carry(), compiled.metrics.empty(), trainer._fixed_points(), 1)
+    cost = compiled._run.lower(*args).compile().cost_analysis()
+    return cost[0] if isinstance(cost, list) else cost
 
 
 def make_hand_loop(points, hidden):
@@ -118,11 +175,15 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=100, help="steps per timed block")
     parser.add_argument("--peer-python", default=None, help="python of the peer's venv")
     parser.add_argument("--peer-steps", type=int, default=1000)
+    parser.add_argument("--only-core", action="store_true", help="only the jno.core part")
     args = parser.parse_args(argv)
 
     print(f"devices: {jax.devices()}")
     points = poisson_points()
     hidden = [64, 64, 64, 64]
+    if args.only_core:
+        core_vs_trainer(points, hidden, args.rounds, args.steps)
+        return
     trainer = make_trainer(points, hidden)
     per_step, fused = make_hand_loop(points, hidden)
     k = args.steps
@@ -155,6 +216,8 @@ def main(argv=None) -> None:
     _table(small, list(small.wall), base="fused (one dispatch per fit)")
     speedup = small.ratio("one dispatch per step", "fused (one dispatch per fit)")
     print(f"  throughput fused / one dispatch per step: {speedup:.2f}x")
+
+    core_vs_trainer(points, hidden, args.rounds, args.steps)
 
     if args.peer_python:
         peer = peer_ms_per_step(args.peer_python, args.peer_steps)

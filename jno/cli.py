@@ -246,7 +246,7 @@ def _add_demo(subparsers) -> None:
         help="TensorBoard run directory (default: %(default)s)",
     )
     p.add_argument(
-        "--steps", type=_positive_int, default=4000, help="training steps (default: %(default)s)"
+        "--steps", type=_positive_int, default=8000, help="training steps (default: %(default)s)"
     )
     p.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
     p.set_defaults(func=_run_demo)

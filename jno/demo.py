@@ -44,7 +44,7 @@ class PoissonDemo(Trainer):
 def run_demo(
     outdir: str | Path = "jno_demo",
     logdir: str | Path = "runs/demo",
-    steps: int = 4000,
+    steps: int = 8000,
     seed: int = 0,
     progress: bool | None = None,
 ) -> dict[str, Any]:
@@ -60,9 +60,9 @@ def run_demo(
     outdir, logdir = Path(outdir), Path(logdir)
     outdir.mkdir(parents=True, exist_ok=True)
     box = Box([0.0, 0.0], [1.0, 1.0])
-    net = nn(MLP(2, [32, 32, 32], 1, rngs=nnx.Rngs(seed)))
+    net = nn(MLP(2, [64, 64, 64], 1, rngs=nnx.Rngs(seed), input_lo=box.lo, input_hi=box.hi))
     schedule = LearningRateSchedule.warmup_cosine(
-        total_steps=steps, warmup_steps=max(1, steps // 20), lr0=3e-3, lr_end=1e-5
+        total_steps=steps, warmup_steps=max(1, steps // 20), lr0=1e-2, lr_end=1e-5
     )
     net.optimizer(optax.adam(1)).scale(schedule)
     trainer = PoissonDemo(

@@ -1,8 +1,12 @@
 """Functional front end: ``jno.fn.adaptive`` holds the factories of adaptive components.
 
 ``jno.fn.adaptive`` is a namespace (a class of static methods, never instantiated).
-Each factory builds one adaptive module whose state lives on the device; today it holds
-the loss-adaptive learning-rate schedules, and the loss-balancer factories join it.
+Each factory builds one adaptive module whose state lives on the device: the
+loss-adaptive learning-rate schedules (``dlrs``, ``reduce_on_plateau``) and the loss
+balancers (``relobralo``, ``softadapt``, ``dwa``, ``lbpinns_loss_balancing``, ``rlw``).
+A balancer factory takes the list of terms to balance and returns one weight
+placeholder per term (see :mod:`jno.terms`); ``jno.core`` computes the weights inside
+its compiled step.
 
 Example:
     >>> import jno
@@ -13,7 +17,18 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from jno.nnx.balancers import DWA, RLW, LbPINNsLossBalancing, ReLoBRaLo, SoftAdapt
 from jno.nnx.schedules import DLRS, ReduceOnPlateau
+from jno.terms import Expr, Weight, balance
+
+
+def _count(terms: Sequence[Expr]) -> int:
+    if isinstance(terms, Expr) or not isinstance(terms, list | tuple) or not terms:
+        raise TypeError(f"terms must be a non-empty list of terms, e.g. [pde, bc], got {terms!r}")
+    return len(terms)
+
 
 __all__ = ["adaptive"]
 
@@ -78,3 +93,120 @@ class adaptive:  # noqa: N801 - a lower-case namespace, used as jno.fn.adaptive.
             lr0, factor=factor, patience=patience, cooldown=cooldown, threshold=threshold,
             min_lr=min_lr, max_lr=max_lr,
         )  # fmt: skip
+
+    # ------------------------------------------------------------------- balancers
+    @staticmethod
+    def relobralo(
+        terms: Sequence[Expr],
+        alpha: float = 0.99,
+        tau: float = 0.1,
+        expected_rho: float = 0.999,
+        seed: int = 42,
+        *,
+        mode: str = "raw",
+        eps: float = 1e-8,
+    ) -> tuple[Weight, ...]:
+        """ReLoBRaLo weights for ``terms``: one :class:`~jno.nnx.balancers.ReLoBRaLo`.
+
+        Returns one weight placeholder per term (see ``ReLoBRaLo`` for the update).
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> from flax import nnx
+            >>> import jno
+            >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
+            >>> pde = net.residual(lambda u, x: u(x), jnp.ones((4, 1)), name="pde")
+            >>> bc = net.residual(lambda u, x: u(x) - 1, jnp.zeros((1, 1)), name="bc")
+            >>> w_pde, w_bc = jno.fn.adaptive.relobralo([pde, bc], alpha=0.99, seed=42)
+            >>> w_pde, type(w_pde.group.module).__name__
+            (w_pde, 'ReLoBRaLo')
+        """
+        module = ReLoBRaLo(
+            _count(terms), alpha=alpha, tau=tau, expected_rho=expected_rho, seed=seed,
+            mode=mode, eps=eps,
+        )  # fmt: skip
+        return balance(module, terms)
+
+    @staticmethod
+    def softadapt(
+        terms: Sequence[Expr], beta: float = 0.1, *, mode: str = "raw", eps: float = 1e-8
+    ) -> tuple[Weight, ...]:
+        """SoftAdapt weights for ``terms`` (:class:`~jno.nnx.balancers.SoftAdapt`).
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> from flax import nnx
+            >>> import jno
+            >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
+            >>> a = net.residual(lambda u, x: u(x), jnp.ones((4, 1)), name="a")
+            >>> len(jno.fn.adaptive.softadapt([a, 2 * a], beta=0.5, mode="l2"))
+            2
+        """
+        return balance(SoftAdapt(_count(terms), beta=beta, mode=mode, eps=eps), terms)
+
+    @staticmethod
+    def dwa(
+        terms: Sequence[Expr], temperature: float = 2.0, *, mode: str = "raw", eps: float = 1e-8
+    ) -> tuple[Weight, ...]:
+        """Dynamic Weight Average weights for ``terms`` (:class:`~jno.nnx.balancers.DWA`).
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> from flax import nnx
+            >>> import jno
+            >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
+            >>> a = net.residual(lambda u, x: u(x), jnp.ones((4, 1)), name="a")
+            >>> (w,) = jno.fn.adaptive.dwa([a], temperature=1.0)
+            >>> w.group.module.temperature
+            1.0
+        """
+        return balance(DWA(_count(terms), temperature=temperature, mode=mode, eps=eps), terms)
+
+    @staticmethod
+    def lbpinns_loss_balancing(
+        terms: Sequence[Expr],
+        init_s: float | Sequence[float] = 0.0,
+        lr_s: float = 1e-2,
+        *,
+        mode: str = "raw",
+        eps: float = 1e-8,
+    ) -> tuple[Weight, ...]:
+        """LbPINNs weights (learnable log-variances) for ``terms``.
+
+        See :class:`~jno.nnx.balancers.LbPINNsLossBalancing`.
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> from flax import nnx
+            >>> import jno
+            >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
+            >>> a = net.residual(lambda u, x: u(x), jnp.ones((4, 1)), name="a")
+            >>> b = net.residual(lambda u, x: u(x) - 1, jnp.ones((4, 1)), name="b")
+            >>> w = jno.fn.adaptive.lbpinns_loss_balancing([a, b], init_s=0.0, lr_s=1e-2)
+            >>> w[0].group.module.config()["lr_s"]
+            0.01
+        """
+        module = LbPINNsLossBalancing(_count(terms), init_s=init_s, lr_s=lr_s, mode=mode, eps=eps)
+        return balance(module, terms)
+
+    @staticmethod
+    def rlw(
+        terms: Sequence[Expr],
+        alpha: float = 1.0,
+        seed: int = 42,
+        *,
+        mode: str = "raw",
+        eps: float = 1e-8,
+    ) -> tuple[Weight, ...]:
+        """Random Loss Weighting for ``terms`` (:class:`~jno.nnx.balancers.RLW`).
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> from flax import nnx
+            >>> import jno
+            >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
+            >>> a = net.residual(lambda u, x: u(x), jnp.ones((4, 1)), name="a")
+            >>> [w.index for w in jno.fn.adaptive.rlw([a, a + 1 * a], seed=0)]
+            [0, 1]
+        """
+        return balance(RLW(_count(terms), alpha=alpha, seed=seed, mode=mode, eps=eps), terms)

@@ -248,7 +248,11 @@ class Trainer(PersistenceMixin):
         except (ValueError, TypeError, NotImplementedError) as err:
             mismatch = self._point_dimension_mismatch(batch)
             if mismatch:
-                raise ValueError(mismatch) from err
+                # A likely cause, not a certain one (a set may hold data targets too).
+                first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+                raise ValueError(
+                    f"evaluating the losses failed ({first_line}); possibly because {mismatch}"
+                ) from err
             raise
         self._term_names = order["losses"]
         self._tracker_names = order["trackers"] + tuple(

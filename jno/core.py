@@ -1,0 +1,366 @@
+"""``jno.core(terms) -> Crux``: a :class:`~jno.train.trainer.Trainer` built from terms.
+
+The list given to :func:`core` holds loss expressions (terms, scaled by numbers and
+multiplied by weight placeholders, summed) and trackers. The crux finds the networks
+and point sets through the terms and compiles one training step that evaluates every
+distinct term once, every balancer once (on its terms' current values), forms the
+weighted total and applies each network's optimizer, all on the device. The total must
+be linear in the terms: the coefficient of each term is built from numbers and weights,
+and it is logged as ``weight/<term>``.
+
+Example:
+    >>> import jax.numpy as jnp, optax
+    >>> from flax import nnx
+    >>> import jno
+    >>> from jno.core import core
+    >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
+    >>> _ = net.optimizer(optax.adam(0.1))
+    >>> x = jnp.linspace(-1, 1, 16)[:, None]
+    >>> fit = net.residual(lambda u, x: u(x)[:, 0] - 2 * x[:, 0], x, name="fit")
+    >>> w_fit, = jno.fn.adaptive.softadapt([fit])
+    >>> crux = core([w_fit * fit, w_fit.tracker()], log_every=100, progress=False)
+    >>> history = crux.solve(300)
+    >>> bool(history["loss/fit"][-1] < 1e-4), sorted(k for k in history if "fit" in k)
+    (True, ['loss/fit', 'tracker/w_fit', 'weight/fit'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from jno._algebra import (
+    BalancerSet,
+    add,
+    default_tracker_name,
+    evaluate,
+    label,
+    linear_form,
+    order_groups,
+    walk,
+)
+from jno.terms import BalancerGroup, Const, Expr, Term, Tracker, Weight, balance
+from jno.train.history import History
+from jno.train.network import Network
+from jno.train.trainer import Trainer
+
+__all__ = ["Crux", "core"]
+
+
+# -------------------------------------------------------------------------- crux
+class Crux(Trainer):
+    """A :class:`~jno.train.trainer.Trainer` whose losses, weights and trackers are terms.
+
+    Built by :func:`core`; ``solve`` is ``fit``. See the module docstring.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from flax import nnx
+        >>> import jno
+        >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
+        >>> a = net.residual(lambda u, x: u(x), jnp.ones((4, 1)), name="a")
+        >>> b = net.residual(lambda u, x: u(x) - 1, jnp.ones((2, 1)))
+        >>> crux = Crux([a, 2 * b, (a * b).tracker("ab")], progress=False)
+        >>> crux.term_names, list(crux.points), crux.nets == (net,)
+        (('a', 'residual'), ['a', 'residual'], True)
+
+    Attributes:
+        terms: The terms of the loss vector (``loss/<name>``, ``weight/<name>``), in order.
+        tracked: The terms evaluated only for trackers.
+        groups: The balancer groups, in the order they run.
+    """
+
+    def __init__(
+        self,
+        terms: Any,
+        *,
+        points: Mapping[str, Any] | None = None,
+        balancer: nnx.Module | None = None,
+        **kwargs: Any,
+    ):
+        entries = [terms] if isinstance(terms, Expr | Tracker) else terms
+        if not isinstance(entries, list | tuple) or not entries:
+            raise TypeError(f"terms must be a non-empty list of terms and trackers, got {terms!r}")
+        losses, trackers = [], []
+        for e in entries:
+            if isinstance(e, Tracker):
+                if all(e is not t for t in trackers):
+                    trackers.append(e)
+            elif isinstance(e, Expr):
+                losses.append(e)
+            else:
+                raise TypeError(f"terms must hold terms, expressions and trackers, got {e!r}")
+        if not losses:
+            raise ValueError("terms has no loss entry (only trackers): there is nothing to train")
+        if balancer is not None:
+            weights = balance(balancer, losses)
+            losses = [w * e for w, e in zip(weights, losses)]
+        self._plan(losses, trackers)
+        self._source_keys = self._name_points(points)
+        modules = [g.module for g in self.groups]
+        super().__init__(
+            list(self.nets),
+            points=self._points,
+            balancer=BalancerSet(modules, self._group_inputs) if modules else None,
+            **kwargs,
+        )
+        self._term_names = tuple(self._names[id(t)] for t in self.terms)
+        self._validate()
+
+    # ------------------------------------------------------------------ planning
+    def _plan(self, losses: list[Expr], trackers: list[Tracker]) -> None:
+        def terms_of(exprs):
+            out = {}
+            for e in exprs:
+                for n in walk(e):
+                    if isinstance(n, Term):
+                        out.setdefault(id(n), n)
+            return list(out.values())
+
+        groups: dict[int, BalancerGroup] = {}
+        pending = [*losses, *(t.expr for t in trackers)]
+        while pending:
+            for n in walk(pending.pop(0)):
+                if isinstance(n, Weight) and id(n.group) not in groups:
+                    groups[id(n.group)] = n.group
+                    pending.extend(n.group.inputs)
+        weighted = [t for t in trackers if any(isinstance(n, Weight) for n in walk(t.expr))]
+        vector = terms_of(
+            [*losses, *(e for g in groups.values() for e in g.inputs), *(t.expr for t in weighted)]
+        )
+        tracked = [t for t in terms_of(t.expr for t in trackers) if t not in vector]
+        self._names = self._name_terms([*vector, *tracked])
+        self.groups = order_groups(list(groups.values()), self._names)
+        self._group_inputs = [[label(e, self._names) for e in g.inputs] for g in self.groups]
+        self.terms, self.tracked = tuple(vector), tuple(tracked)
+
+        coefs: dict[int, list] = {id(t): [t, None] for t in vector}
+        for e in losses:
+            part, const = linear_form(e, self._names)
+            if const is not None:
+                raise ValueError(
+                    f"the loss entry {label(e, self._names)} has a part without a term "
+                    f"({label(const, self._names)}): it would add a constant with no gradient; "
+                    "multiply weights with terms (w * term) or log them with .tracker()"
+                )
+            for k, (_, c) in part.items():
+                coefs[k][1] = add(coefs[k][1], c)
+        self._coefs = [Const(0.0) if c is None else c for _, c in coefs.values()]
+
+        self._trackers: list[tuple[str, Expr, bool]] = []
+        seen: set[str] = set()
+        for t in trackers:
+            name = t.name or default_tracker_name(t.expr, self._names)
+            if name in seen:
+                raise ValueError(f"two trackers are named {name!r}: pass .tracker(name=...)")
+            seen.add(name)
+            self._trackers.append((name, t.expr, t in weighted))
+        self.nets = tuple({id(n): n for t in (*vector, *tracked) for n in t.nets}.values())
+        self._net_index = {id(n): i for i, n in enumerate(self.nets)}
+
+    @staticmethod
+    def _name_terms(terms: list[Term]) -> dict[int, str]:
+        names: dict[int, str] = {}
+        used = {t.name for t in terms if t.name is not None}
+        for t in terms:
+            if t.name is not None:
+                if any(o.name == t.name and o is not t for o in terms):
+                    raise ValueError(
+                        f"two different terms are named {t.name!r}: give each term its own name="
+                    )
+                names[id(t)] = t.name
+                continue
+            name, k = t.kind, 0
+            while name in used:
+                k += 1
+                name = f"{t.kind}_{k}"
+            used.add(name)
+            names[id(t)] = name
+        return names
+
+    def _name_points(self, override: Mapping[str, Any] | None) -> dict[int, tuple[str, ...]]:
+        points: dict[str, Any] = {}
+        by_source: dict[int, str] = {}
+        keys: dict[int, tuple[str, ...]] = {}
+        for t in (*self.terms, *self.tracked):
+            name = self._names[id(t)]
+            tk = []
+            for j, src in enumerate(t.sources):
+                if j == 0 and override is not None and name in override:
+                    src = override[name]
+                if id(src) not in by_source:
+                    key = name if j == 0 else f"{name}/{'y' if j == 1 else j}"
+                    while key in points:  # a term may be named like another's targets
+                        key += "_"
+                    by_source[id(src)] = key
+                    points[key] = src
+                tk.append(by_source[id(src)])
+            keys[id(t)] = tuple(tk)
+        unknown = sorted(
+            set(override or {}) - {self._names[id(t)] for t in self.terms + self.tracked}
+        )
+        if unknown:
+            raise ValueError(f"points names no term of this crux: {unknown}")
+        self._points = points
+        return keys
+
+    def _validate(self) -> None:
+        """Evaluates the terms abstractly once, so that errors show at ``jno.core`` time."""
+        graphdefs, params, rest = self._split_nets()
+        batch = {
+            k: jax.ShapeDtypeStruct(np.shape(p), jnp.float32)
+            if isinstance(p, np.ndarray | jax.Array)
+            else jax.eval_shape(p.sample, self._base_key)
+            for k, p in self.points.items()
+        }
+
+        bal_gd, bal_state = (None, None) if self.balancer is None else nnx.split(self.balancer)
+
+        def run(params, rest, batch, bal_state):
+            modules = [nnx.merge(g, p, r) for g, p, r in zip(graphdefs, params, rest)]
+            losses, _ = self._terms(modules, batch)
+            balancer = None if bal_gd is None else nnx.merge(bal_gd, bal_state)
+            return self._weigh(balancer, jnp.stack(list(losses.values())))
+
+        jax.eval_shape(run, params, rest, batch, bal_state)
+
+    # -------------------------------------------------------------- step hooks
+    def _term_values(self, modules, batch, terms) -> dict[int, jax.Array]:
+        values = {}
+        for t in terms:
+            mods = [modules[self._net_index[id(n)]] for n in t.nets]
+            values[id(t)] = t.evaluate(mods, *(batch[k] for k in self._source_keys[id(t)]))
+        return values
+
+    def _terms(self, modules, batch):
+        values = self._term_values(modules, batch, (*self.terms, *self.tracked))
+        losses = {self._names[id(t)]: values[id(t)] for t in self.terms}
+        trackers = {
+            name: evaluate(expr, values) for name, expr, weighted in self._trackers if not weighted
+        }
+        return losses, trackers
+
+    def _weigh(self, balancer, losses):
+        env = {id(t): losses[i] for i, t in enumerate(self.terms)}
+        for index, group in enumerate(self.groups):
+            inputs = jnp.stack([jnp.asarray(evaluate(e, env), jnp.float32) for e in group.inputs])
+            weights = balancer(index, inputs)
+            env.update((id(w), weights[j]) for j, w in enumerate(group.weights))
+        coefs = jnp.stack([jnp.asarray(evaluate(c, env), jnp.float32) for c in self._coefs])
+        trackers = {
+            name: evaluate(expr, env) for name, expr, weighted in self._trackers if weighted
+        }
+        return coefs, trackers
+
+    # ------------------------------------------------------------------ public
+    def solve(self, steps: int) -> History:
+        """Runs ``steps`` training steps (same as :meth:`fit`); returns the whole history."""
+        return self.fit(steps)
+
+    def eval(self, target: Expr | Network | Callable[..., Any], points: Any = None) -> jax.Array:
+        """Evaluates a term expression, a network or a function of the networks.
+
+        Args:
+            target: A term or an expression of terms (no weights): its value on
+                ``points`` (default: the term's own points; a dict ``{term name: points}``
+                sets them per term, and a data term takes ``(x, y)``). A network:
+                ``net(points)``. Any other callable: ``target(*networks, points)`` with the
+                networks of this crux in the order of :attr:`nets`.
+            points: See ``target``.
+        """
+        if isinstance(target, Tracker):
+            target = target.expr
+        if isinstance(target, Network):
+            x = jnp.asarray(points, jnp.float32)
+            return _jit_on((target,), lambda mods, x: mods[0](x), x)
+        if not isinstance(target, Expr):
+            if not callable(target):
+                raise TypeError(f"target must be a term, a network or a callable, got {target!r}")
+            x = jnp.asarray(points, jnp.float32)
+            return _jit_on(self.nets, lambda mods, x: target(*mods, x), x)
+        nodes = list(walk(target))
+        if any(isinstance(n, Weight) for n in nodes):
+            raise TypeError(
+                f"{label(target, self._names)} holds weight placeholders: their values exist "
+                "only inside the training step; log them with .tracker() instead"
+            )
+        terms = list({id(n): n for n in nodes if isinstance(n, Term)}.values())
+        nets = tuple({id(n): n for t in terms for n in t.nets}.values())
+        index = {id(n): i for i, n in enumerate(nets)}
+        arrays = [self._eval_points(t, points) for t in terms]
+
+        def value(mods, arrays):
+            values = {
+                id(t): t.evaluate([mods[index[id(n)]] for n in t.nets], *a)
+                for t, a in zip(terms, arrays)
+            }
+            return evaluate(target, values)
+
+        return _jit_on(nets, value, arrays)
+
+    def _eval_points(self, term: Term, points: Any) -> list[jax.Array]:
+        name = self._names.get(id(term), term.name)
+        if isinstance(points, Mapping):
+            points = points.get(name)
+        if points is None:
+            if id(term) in self._source_keys:
+                fixed = self._fixed_points()
+                keys = self._source_keys[id(term)]
+                if all(k in fixed for k in keys):
+                    return [fixed[k] for k in keys]
+            return [
+                jnp.asarray(
+                    s if isinstance(s, np.ndarray | jax.Array) else s.sample(self._base_key)
+                )
+                for s in term.sources
+            ]
+        if len(term.sources) > 1:
+            if not (isinstance(points, tuple) and len(points) == len(term.sources)):
+                raise ValueError(f"term {name!r} takes points as a tuple (x, y), got {points!r}")
+            return [jnp.asarray(p, jnp.float32) for p in points]
+        return [jnp.asarray(points, jnp.float32)]
+
+
+def _jit_on(nets: Sequence[Network], fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(modules, *args)`` compiled as one function (not op by op) on the current state."""
+    split = [nnx.split(n.module) for n in nets]
+
+    def run(states, *args):
+        return fn([nnx.merge(gd, st) for (gd, _), st in zip(split, states)], *args)
+
+    return jax.jit(run)([st for _, st in split], *args)
+
+
+def core(terms: Any, **kwargs: Any) -> Crux:
+    """Builds a :class:`Crux` (a ``Trainer``) from a list of loss terms and trackers.
+
+    Args:
+        terms: Loss expressions (``w_pde * pde``, ``pde + 10 * bc``, ...) whose sum is the
+            total loss, and trackers (``w_pde.tracker()``), which add nothing to it.
+        **kwargs: The keyword arguments of :class:`~jno.train.trainer.Trainer`:
+            ``mesh``, ``seed``, ``log_every``, ``logdir``, ``checkpoint_dir``,
+            ``checkpoint_every``, ``keep``, ``progress``, ``on_nonfinite``,
+            ``steps_per_call``; also ``balancer=`` (a balancer module weighting the loss
+            entries, as if each were multiplied by its placeholder) and ``points=``
+            (``{term name: PointSet or array}`` replacing those terms' points).
+
+    Example:
+        >>> import jax.numpy as jnp, optax
+        >>> from flax import nnx
+        >>> import jno
+        >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
+        >>> _ = net.optimizer(optax.adam(0.05))
+        >>> x = jnp.linspace(0, 1, 8)[:, None]
+        >>> a = net.residual(lambda u, x: u(x)[:, 0] - 1.0, x, name="a")
+        >>> b = net.residual(lambda u, x: u(x)[:, 0] - 2.0, x, name="b")
+        >>> crux = core([a + 3 * b], progress=False)
+        >>> h = crux.solve(400)
+        >>> round(float(crux.eval(net, jnp.ones((1, 1)))[0, 0]), 2), float(h["weight/b"][-1])
+        (1.75, 3.0)
+    """
+    return Crux(terms, **kwargs)

@@ -1,0 +1,20 @@
+"""Packaged PDE benchmarks: ``Trainer`` subclasses with exact or reference solutions.
+
+Each problem knows its domain, its residuals (``"pde"``, ``"bc"``, ``"ic"``), its
+solution and a fixed evaluation grid; ``Problem.default(...)`` builds a ready trainer
+and ``relative_l2()`` measures the error.
+
+Example:
+    >>> from jno.problems import Helmholtz2D
+    >>> trainer = Helmholtz2D.default(seed=0, progress=False)
+    >>> trainer.parameters()
+    {'a1': 1.0, 'a2': 4.0, 'k': 1.0}
+"""
+
+from jno.problems.base import Problem
+from jno.problems.burgers import Burgers1D, cole_hopf
+from jno.problems.helmholtz import Helmholtz2D
+from jno.problems.klein_gordon import KleinGordon1D
+from jno.problems.poisson import Poisson2D
+
+__all__ = ["Burgers1D", "Helmholtz2D", "KleinGordon1D", "Poisson2D", "Problem", "cole_hopf"]

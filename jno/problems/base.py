@@ -1,0 +1,396 @@
+"""``Problem``: a :class:`~jno.train.trainer.Trainer` that knows its PDE and its solution.
+
+A packaged benchmark fixes four things on top of a plain trainer: the domain, the
+residuals of the PDE and of its boundary / initial conditions (:meth:`Problem.residuals`),
+the exact or reference solution (:meth:`Problem.reference`) and a fixed evaluation grid
+for :meth:`Problem.relative_l2`. :meth:`Problem.default` builds a ready trainer with the
+usual network (an MLP with standardised inputs) and optimizer (Adam with exponential
+decay); every :class:`~jno.train.trainer.Trainer` keyword (``balancer``, ``seed``,
+``logdir``, ``checkpoint_dir``, ``log_every``, ``progress``, ...) passes through.
+
+Example:
+    >>> from jno.problems import Poisson2D
+    >>> trainer = Poisson2D.default(seed=0, hidden=[16], progress=False)
+    >>> sorted(trainer.points), trainer.points["interior"].resample
+    (['boundary', 'interior'], True)
+    >>> 0.5 < trainer.relative_l2() < 10.0   # untrained network
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from jno.domain import Box
+from jno.nnx.models import MLP
+from jno.nnx.schedules import LearningRateSchedule
+from jno.train.network import Network, nn
+from jno.train.trainer import Trainer
+
+__all__ = ["Problem", "real_parameter", "values"]
+
+Residual = jax.Array | tuple[jax.Array, ...]
+P = TypeVar("P", bound="Problem")
+
+
+def real_parameter(name: str, value: Any, *, positive: bool = False) -> float:
+    """A finite real problem parameter as a float; raises naming ``name`` otherwise.
+
+    Example:
+        >>> real_parameter("k", 2)
+        2.0
+        >>> real_parameter("nu", 0.0, positive=True)
+        Traceback (most recent call last):
+        ...
+        ValueError: nu must be a finite number > 0, got 0.0
+    """
+    if isinstance(value, (bool, str)) or np.ndim(value) != 0:
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+    if not math.isfinite(out) or (positive and out <= 0):
+        raise ValueError(
+            f"{name} must be a finite number{' > 0' if positive else ''}, got {value!r}"
+        )
+    return out
+
+
+def values(u: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
+    """``u(x)`` as shape ``(n,)``: networks return ``(n, 1)``, exact solutions ``(n,)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> values(lambda x: 2 * x, jnp.ones((3, 1))).shape
+        (3,)
+    """
+    return jnp.reshape(u(x), (x.shape[0],))
+
+
+@nnx.jit
+def _apply(module: nnx.Module, x: jax.Array) -> jax.Array:
+    # Compiled once per network structure and shape: evaluating a grid op by op costs more.
+    return module(x)
+
+
+def _mean_square(r: Residual) -> jax.Array:
+    parts = r if isinstance(r, tuple) else (r,)
+    return sum(jnp.mean(jnp.square(jnp.reshape(p, (p.shape[0], -1)))) for p in parts)
+
+
+class Problem(Trainer):
+    """Base class of the packaged PDE benchmarks.
+
+    A subclass sets the class attributes and implements :meth:`residuals` and
+    :meth:`reference`; :meth:`losses` is then the mean square of each residual.
+
+    Class attributes:
+        domain: the :class:`~jno.domain.Box` the PDE lives on (inputs ``(x, ..., t)``).
+        point_sets: names of the point sets, each a sampler method of ``domain``
+            (``"interior"``, ``"boundary"``, ``"initial"``).
+        default_batch_size: points per set and step, one int or ``{set: n}``.
+        grid_shape: points per axis of the evaluation grid of :meth:`relative_l2`.
+        default_hidden: hidden widths of the MLP built by :meth:`default`.
+
+    Args:
+        net: the network (``jno.nn(module)``); the module maps ``(n, d)`` to ``(n, 1)``.
+        batch_size: points per set and step: an int for every set or ``{set: n}`` for
+            some of them (the others keep ``default_batch_size``). Not with ``points``.
+        resample: draw new points every step (the default) or one fixed set.
+        points: your own ``{set: PointSet or array}`` instead, with the names of
+            ``point_sets``.
+        **trainer_kwargs: any :class:`~jno.train.trainer.Trainer` keyword.
+
+    Raises:
+        TypeError: ``net`` is not a single ``jno.nn`` network, or the class sets no
+            ``domain``.
+        ValueError: a batch size ``< 1``, an unknown set name, or ``points`` together
+            with ``batch_size``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jno import ops
+        >>> from jno.domain import Interval
+        >>> from jno.problems import Problem
+        >>> class Decay(Problem):  # u' = -u on [0, 1], u(0) = 1
+        ...     domain = Interval(0.0, 1.0)
+        ...     point_sets = ("interior",)
+        ...     def reference(self, x):
+        ...         return jnp.exp(-x[:, 0])
+        ...     def residuals(self, u, batch):
+        ...         x = batch["interior"]
+        ...         u0 = u(jnp.zeros((1, 1))).reshape(1)
+        ...         return {"ode": ops.partial(u, x, 0) + values(u, x), "ic": u0 - 1.0}
+        >>> t = Decay.default(hidden=[8], batch_size=32, progress=False)
+        >>> t.losses(t.reference, {"interior": jnp.ones((4, 1)) / 2})  # exact: zero losses
+        {'ode': Array(0., dtype=float32), 'ic': Array(0., dtype=float32)}
+    """
+
+    domain: ClassVar[Box]
+    point_sets: ClassVar[tuple[str, ...]] = ("interior", "boundary")
+    default_batch_size: ClassVar[int | Mapping[str, int]] = 128
+    grid_shape: ClassVar[tuple[int, ...]] = (101, 101)
+    default_hidden: ClassVar[tuple[int, ...]] = (50, 50, 50)
+
+    def __init__(
+        self,
+        net: Network,
+        *,
+        batch_size: int | Mapping[str, int] | None = None,
+        resample: bool = True,
+        points: Mapping[str, Any] | None = None,
+        **trainer_kwargs: Any,
+    ):
+        if not isinstance(getattr(type(self), "domain", None), Box):
+            raise TypeError(
+                f"{type(self).__name__} has no domain: subclass Problem and set the class "
+                "attribute domain = jno.domain.Box(...)"
+            )
+        if not isinstance(net, Network):
+            raise TypeError(
+                f"net must be one network wrapped with jno.nn(module), got {type(net).__name__}"
+            )
+        if points is None:
+            points = self._default_points(batch_size, resample)
+        else:
+            if batch_size is not None:
+                raise ValueError(
+                    f"pass batch_size or points, not both (got batch_size={batch_size!r})"
+                )
+            missing = [
+                k for k in self.point_sets if isinstance(points, Mapping) and k not in points
+            ]
+            if missing:
+                raise ValueError(
+                    f"points must have the sets {list(self.point_sets)}, missing {missing}"
+                )
+        super().__init__(net, points=points, **trainer_kwargs)
+        self._grid: jax.Array | None = None
+
+    # ---------------------------------------------------------------- set-up
+    @classmethod
+    def batch_sizes(cls, batch_size: int | Mapping[str, int] | None = None) -> dict[str, int]:
+        """Points per set: the defaults, overridden by ``batch_size``.
+
+        Example:
+            >>> from jno.problems import Burgers1D
+            >>> Burgers1D.batch_sizes({"interior": 64})
+            {'interior': 64, 'boundary': 128, 'initial': 128}
+        """
+        sizes = cls._expand(cls.default_batch_size, "default_batch_size")
+        if batch_size is not None:
+            sizes.update(cls._expand(batch_size, "batch_size", partial=True))
+        return sizes
+
+    @classmethod
+    def _expand(cls, value: Any, name: str, partial: bool = False) -> dict[str, int]:
+        if isinstance(value, Mapping):
+            unknown = [k for k in value if k not in cls.point_sets]
+            if unknown:
+                raise ValueError(
+                    f"{name} names unknown point sets {unknown}; the sets are "
+                    f"{list(cls.point_sets)}"
+                )
+            if not partial and set(value) != set(cls.point_sets):
+                raise ValueError(f"{name} must give every set {list(cls.point_sets)}")
+            items = [(k, value[k]) for k in cls.point_sets if k in value]
+        else:
+            items = [(k, value) for k in cls.point_sets]
+        out = {}
+        for k, n in items:
+            label = f"{name}[{k!r}]" if isinstance(value, Mapping) else name
+            if isinstance(n, bool) or not isinstance(n, int | np.integer):
+                raise TypeError(f"{label} must be an int, got {n!r}")
+            if n < 1:
+                raise ValueError(f"{label} must be >= 1, got {n}")
+            out[k] = int(n)
+        return out
+
+    def _default_points(self, batch_size: Any, resample: bool) -> dict[str, Any]:
+        if not isinstance(resample, bool):
+            raise TypeError(f"resample must be a bool, got {resample!r}")
+        sizes = self.batch_sizes(batch_size)
+        return {k: getattr(self.domain, k)(sizes[k], resample=resample) for k in self.point_sets}
+
+    @classmethod
+    def default(
+        cls: type[P],
+        *,
+        seed: int = 0,
+        hidden: Sequence[int] | None = None,
+        activation: Callable[[jax.Array], jax.Array] = jnp.tanh,
+        lr: float = 1e-3,
+        decay_rate: float = 0.9,
+        decay_steps: int = 1000,
+        **kwargs: Any,
+    ) -> P:
+        """A ready trainer: MLP with inputs standardised to ``[-1, 1]``, Adam, decay.
+
+        The network is ``MLP(d, hidden, 1, activation)`` initialised from ``seed``, with
+        ``input_lo``/``input_hi`` the bounds of ``domain``. The optimizer is Adam scaled
+        by ``lr * decay_rate ** (step / decay_steps)``. ``seed`` also seeds the point
+        sampling.
+
+        Args:
+            seed: seed of the network initialisation and of the point sampling.
+            hidden: hidden widths (``default_hidden`` when None).
+            activation: activation of the hidden layers.
+            lr: initial learning rate.
+            decay_rate: factor per ``decay_steps`` steps.
+            decay_steps: steps per factor ``decay_rate``.
+            **kwargs: problem parameters, ``batch_size``, ``resample`` and any
+                :class:`~jno.train.trainer.Trainer` keyword (``balancer``, ``logdir``, ...).
+
+        Example:
+            >>> from jno.problems import Helmholtz2D
+            >>> t = Helmholtz2D.default(seed=1, batch_size=64, progress=False)
+            >>> t.points["interior"].n, t.nets[0].module.in_features
+            (64, 2)
+        """
+        hidden = list(cls.default_hidden if hidden is None else hidden)
+        lo, hi = cls.domain.lo, cls.domain.hi
+        module = MLP(
+            cls.domain.dim, hidden, 1, activation, rngs=nnx.Rngs(seed), input_lo=lo, input_hi=hi
+        )
+        net = nn(module)
+        schedule = LearningRateSchedule.exponential(lr, decay_rate, decay_steps)
+        net.optimizer(optax.adam(1.0)).scale(schedule)
+        return cls(net, seed=seed, **kwargs)
+
+    # ----------------------------------------------------------- the problem
+    def residuals(self, u: Callable[[jax.Array], jax.Array], batch: Mapping[str, jax.Array]):
+        """``{loss name: residual}`` of ``u`` on ``batch``; a subclass implements it.
+
+        A residual is an ``(n,)`` array, or a tuple of them whose mean squares add up
+        (e.g. ``u`` and ``u_t`` at the initial time). ``u`` is any function of points
+        ``(n, d)`` returning ``(n,)`` or ``(n, 1)``: the network, or the exact solution.
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> from jno.problems import Poisson2D
+            >>> t = Poisson2D.default(hidden=[8], progress=False)
+            >>> batch = {"interior": jnp.array([[0.5, 0.5]]), "boundary": jnp.zeros((2, 2))}
+            >>> res = t.residuals(t.reference, batch)     # the exact solution solves it
+            >>> bool(abs(res["pde"][0]) < 1e-4), res["bc"].tolist()
+            (True, [0.0, 0.0])
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement residuals(u, batch)")
+
+    def reference(self, x: Any) -> jax.Array:
+        """The exact (or reference) solution at points ``x`` ``(n, d)``, shape ``(n,)``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement reference(x)")
+
+    def parameters(self) -> dict[str, Any]:
+        """The problem's parameters (logged with the run's configuration).
+
+        Example:
+            >>> from jno.problems import Burgers1D
+            >>> Burgers1D.default(hidden=[8], nu=0.01, progress=False).parameters()
+            {'nu': 0.01, 'nodes': 200}
+        """
+        return {}
+
+    def losses(self, net: Any, batch: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+        """The mean square of each residual of :meth:`residuals` (a tuple: summed).
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> from jno.problems import Poisson2D
+            >>> t = Poisson2D.default(hidden=[8], progress=False)
+            >>> zero = lambda x: jnp.zeros(x.shape[0])
+            >>> batch = {"interior": jnp.full((1, 2), 0.5), "boundary": jnp.zeros((2, 2))}
+            >>> {k: round(float(v), 3) for k, v in t.losses(zero, batch).items()}  # (2 pi^2)^2
+            {'pde': 389.636, 'bc': 0.0}
+        """
+        return {name: _mean_square(r) for name, r in self.residuals(net, batch).items()}
+
+    def config(self) -> dict[str, Any]:
+        """The trainer's configuration plus ``problem``: the parameters of the PDE.
+
+        Example:
+            >>> from jno.problems import Helmholtz2D
+            >>> Helmholtz2D.default(hidden=[8], k=2, progress=False).config()["problem"]
+            {'a1': 1.0, 'a2': 4.0, 'k': 2.0}
+        """
+        out = super().config()
+        out["problem"] = self.parameters()
+        return out
+
+    # ------------------------------------------------------------ evaluation
+    def evaluation_points(self) -> jax.Array:
+        """The fixed evaluation grid ``domain.grid(grid_shape)``, shape ``(n, d)``.
+
+        Example:
+            >>> from jno.problems import KleinGordon1D
+            >>> g = KleinGordon1D.default(hidden=[8], progress=False).evaluation_points()
+            >>> g.shape, g[:2].tolist()
+            ((10201, 2), [[0.0, 0.0], [0.0, 0.009999999776482582]])
+        """
+        if self._grid is None:
+            self._grid = self.domain.grid(list(self.grid_shape))
+        return self._grid
+
+    def reference_values(self) -> np.ndarray:
+        """:meth:`reference` on :meth:`evaluation_points`, as float64.
+
+        Example:
+            >>> from jno.problems import Poisson2D
+            >>> ref = Poisson2D.default(hidden=[8], progress=False).reference_values()
+            >>> ref.dtype, round(float(ref.max()), 6)
+            (dtype('float64'), 1.0)
+        """
+        return np.asarray(self.reference(self.evaluation_points()), np.float64)
+
+    def predict(self, x: Any = None) -> jax.Array:
+        """The network at points ``x`` (default: the evaluation grid), shape ``(n,)``.
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> from jno.problems import Poisson2D
+            >>> t = Poisson2D.default(hidden=[8], progress=False)
+            >>> t.predict(jnp.zeros((3, 2))).shape, t.predict().shape
+            ((3,), (10201,))
+        """
+        x = self.evaluation_points() if x is None else self._as_points(x)
+        return jnp.reshape(_apply(self.nets[0].module, x), (x.shape[0],))
+
+    def relative_l2(self, points: Any = None) -> float:
+        """``||u_net - u_ref||_2 / ||u_ref||_2`` on the grid, or on ``points`` ``(n, d)``.
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> from jno.problems import Poisson2D
+            >>> t = Poisson2D.default(hidden=[8], progress=False)
+            >>> e = t.relative_l2(jnp.array([[0.5, 0.5], [0.25, 0.5]]))
+            >>> isinstance(e, float)
+            True
+        """
+        if points is None:
+            ref = self.reference_values()
+            pred = self.predict()
+        else:
+            x = self._as_points(points)
+            ref = np.asarray(self.reference(x), np.float64)
+            pred = self.predict(x)
+        pred = np.asarray(pred, np.float64)
+        norm = np.linalg.norm(ref)
+        if norm == 0:
+            raise ValueError("relative_l2 is undefined: the reference is zero on these points")
+        return float(np.linalg.norm(pred - ref) / norm)
+
+    def _as_points(self, x: Any) -> jax.Array:
+        x = jnp.asarray(x, jnp.float32)
+        if x.ndim != 2 or x.shape[1] != self.domain.dim:
+            raise ValueError(
+                f"points must have shape (n, {self.domain.dim}), got shape {tuple(x.shape)}"
+            )
+        return x
