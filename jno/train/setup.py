@@ -1,0 +1,108 @@
+"""Set-up of a :class:`~jno.train.trainer.Trainer`: points, state split, term discovery."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jno.train.validation import net_name
+
+
+class SetupMixin:
+    """Draws the fixed point sets, splits the networks, finds the loss and tracker names."""
+
+    def _fixed_points(self) -> dict[str, jax.Array]:
+        if self._fixed is None:
+            key = jax.random.fold_in(self._base_key, 0)
+            fixed = {}
+            for index, (name, ps) in enumerate(self.points.items()):
+                if isinstance(ps, jax.Array | np.ndarray):
+                    x = jnp.asarray(ps, jnp.float32)
+                elif ps.resample:
+                    continue
+                else:
+                    x = jnp.asarray(ps.sample(jax.random.fold_in(key, index)), jnp.float32)
+                fixed[name] = jax.device_put(x, self._data_sharding(x.shape[0]))
+            self._fixed = fixed
+        return self._fixed
+
+    def _data_sharding(self, n: int) -> NamedSharding:
+        return NamedSharding(self.mesh, P("data") if n % self.mesh.shape["data"] == 0 else P())
+
+    def _split_nets(self):
+        graphdefs, params, rest = [], [], []
+        for net in self.nets:
+            gd, p, r = nnx.split(net.module, nnx.Param, ...)
+            graphdefs.append(gd)
+            params.append(p)
+            rest.append(r)
+        return graphdefs, tuple(params), tuple(rest)
+
+    def _discover(self, graphdefs, params, rest) -> None:
+        """Finds the loss and tracker names by abstract evaluation (no compilation)."""
+        fixed = self._fixed_points()
+        batch = {}
+        for name, ps in self.points.items():
+            if name in fixed:
+                batch[name] = jax.ShapeDtypeStruct(fixed[name].shape, jnp.float32)
+            else:
+                batch[name] = jax.eval_shape(ps.sample, self._base_key)
+
+        order: dict[str, tuple[str, ...]] = {}
+        bal_gd, bal_state = (None, None) if self.balancer is None else nnx.split(self.balancer)
+
+        def evaluate(params, rest, batch, bal_state):
+            modules = [nnx.merge(gd, p, r) for gd, p, r in zip(graphdefs, params, rest)]
+            losses, trackers = self._terms(modules, batch)
+            # eval_shape returns dicts with sorted keys; keep the user's order.
+            order["losses"], order["trackers"] = tuple(losses), tuple(trackers)
+            # The weight-dependent trackers of _weigh are logged too: find their names.
+            vector = jnp.stack([losses[name] for name in order["losses"]])
+            bal = None if bal_gd is None else nnx.merge(bal_gd, bal_state)
+            order["weight_trackers"] = tuple(self._weigh(bal, vector)[1])
+            return losses, trackers
+
+        self._term_names = None
+        try:
+            jax.eval_shape(evaluate, params, rest, batch, bal_state)
+        except (ValueError, TypeError, NotImplementedError) as err:
+            mismatch = self._point_dimension_mismatch(batch)
+            if mismatch:
+                # A likely cause, not a certain one (a set may hold data targets too).
+                first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+                raise ValueError(
+                    f"evaluating the losses failed ({first_line}); possibly because {mismatch}"
+                ) from err
+            raise
+        self._term_names = order["losses"]
+        self._tracker_names = order["trackers"] + tuple(
+            n for n in order["weight_trackers"] if n not in order["trackers"]
+        )
+        if self.balancer is not None:
+            expected = getattr(self.balancer, "num_losses", None)
+            if expected is not None and expected != len(self._term_names):
+                raise ValueError(
+                    f"balancer num_losses={expected} but losses() returns "
+                    f"{len(self._term_names)} terms {list(self._term_names)}"
+                )
+
+    def _point_dimension_mismatch(self, batch: Mapping[str, Any]) -> str:
+        problems = []
+        for net in self.nets:
+            expected = getattr(net.module, "in_features", None)
+            if expected is None:
+                continue
+            for name, x in batch.items():
+                if len(x.shape) != 2 or x.shape[1] != expected:
+                    problems.append(
+                        f"points {name!r} have shape {tuple(x.shape)} but the network "
+                        f"{net_name(net, self.nets)} expects in_features={expected}"
+                    )
+        return "; ".join(problems)
