@@ -2,9 +2,13 @@
 
 Subcommands:
 
-- ``jno demo``: train Poisson 2-D with ReLoBRaLo and a warm-up cosine schedule; write a
-  TensorBoard run, the history plot and a solution / error figure; print the relative
+- ``jno demo``: train Helmholtz 2-D with ReLoBRaLo and a warm-up cosine schedule; write
+  a TensorBoard run, the history plot and a solution / error figure; print the relative
   L2 error and the ``tensorboard --logdir`` line.
+- ``jno train PROBLEM``: one packaged problem with a balancer and a schedule chosen by
+  name (:mod:`jno.cli_train`).
+- ``jno compare PROBLEM``: several balancers over several seeds; a markdown table and a
+  figure (:mod:`jno.compare`).
 - ``jno schedules``: draw every built-in learning-rate schedule and the loss-adaptive
   ones (DLRS, reduce-on-plateau) reacting to a synthetic loss curve, all evaluated
   compiled (``jax.jit``, ``jax.lax.scan``), into one PNG.
@@ -24,6 +28,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from jno.cli_train import add_train_parser
+from jno.compare import add_compare_parser
+from jno.demo import DEMO_STEPS
 
 __all__ = ["build_parser", "main"]
 
@@ -214,7 +222,8 @@ def _add_schedules(subparsers) -> None:
 def _run_demo(args: argparse.Namespace) -> int:
     from jno.demo import run_demo
 
-    out = run_demo(args.out, args.logdir, steps=args.steps, seed=args.seed)
+    progress = False if args.quiet else None
+    out = run_demo(args.out, args.logdir, steps=args.steps, seed=args.seed, progress=progress)
     print(f"relative L2 error: {out['relative_l2']:.3e}")
     print(f"figures: {out['figure']}, {out['history']}")
     print(f"tensorboard --logdir {Path(args.logdir).parent}")
@@ -224,13 +233,17 @@ def _run_demo(args: argparse.Namespace) -> int:
 def _add_demo(subparsers) -> None:
     p = subparsers.add_parser(
         "demo",
-        help="train a Poisson 2-D PINN with ReLoBRaLo and warm-up cosine",
+        help="train a Helmholtz 2-D PINN with ReLoBRaLo and warm-up cosine",
         description=(
-            "Train -lap u = 2 pi^2 sin(pi x) sin(pi y) on the unit square (u = 0 on the "
-            "boundary) with an MLP, points resampled every step, Adam scaled by a "
-            "warm-up cosine schedule and ReLoBRaLo balancing the PDE and boundary "
-            "losses. Writes a TensorBoard run, history.png and solution.png, and prints "
-            "the relative L2 error against the exact solution."
+            "Train the Helmholtz benchmark lap u + u = q on [-1, 1]^2 (exact solution "
+            "sin(pi x) sin(4 pi y)) with a 3 x 50 tanh MLP, 128 interior and 128 boundary "
+            "points redrawn every step, Adam scaled by a warm-up cosine schedule (peak "
+            "3e-3) and ReLoBRaLo balancing the PDE and boundary losses. Writes a "
+            "TensorBoard run, OUT/history.png and OUT/solution.png, and prints the "
+            "relative L2 error against the exact solution on a 101 x 101 grid and the "
+            "tensorboard --logdir line. The default 150 000 steps take 2 to 3 minutes on "
+            "two CPU cores and end near a relative L2 error of 3e-2; --steps 20000 is a "
+            "quick look."
         ),
     )
     p.add_argument(
@@ -246,9 +259,18 @@ def _add_demo(subparsers) -> None:
         help="TensorBoard run directory (default: %(default)s)",
     )
     p.add_argument(
-        "--steps", type=_positive_int, default=8000, help="training steps (default: %(default)s)"
+        "--steps",
+        type=_positive_int,
+        default=DEMO_STEPS,
+        help="training steps (default: %(default)s)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the network, the points and the balancer (default: %(default)s)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_run_demo)
 
 
@@ -267,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_demo(subparsers)
+    add_train_parser(subparsers)
+    add_compare_parser(subparsers)
     _add_schedules(subparsers)
     return parser
 

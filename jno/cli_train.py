@@ -1,0 +1,233 @@
+"""``jno train``: the command, and the options it shares with ``jno compare``.
+
+``jno train PROBLEM`` builds a packaged problem's trainer with the balancer and schedule
+named on the command line (:func:`jno.experiment.build_trainer`), trains it, writes a
+TensorBoard run, the history plot and the solution / error figure, and prints the
+relative L2 error.
+
+Example:
+    >>> import argparse
+    >>> sub = argparse.ArgumentParser().add_subparsers()
+    >>> add_train_parser(sub)
+    >>> args = sub.choices["train"].parse_args(["burgers1d", "--hidden", "20,20"])
+    >>> args.balancer, args.schedule, args.hidden, args.steps
+    ('relobralo', 'exponential', [20, 20], 40000)
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from jno.experiment import BALANCERS, MODES, PROBLEMS, SCHEDULES, run_train
+
+__all__ = ["add_common_options", "add_train_parser", "positive_int", "schedule_options"]
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer > 0.
+
+    Example:
+        >>> positive_int("3")
+        3
+        >>> positive_int("0")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: must be > 0, got 0
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _widths(text: str) -> list[int]:
+    try:
+        return [positive_int(w) for w in text.split(",")]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive widths like 50,50,50, got {text!r}"
+        ) from None
+
+
+def add_common_options(p: argparse.ArgumentParser, steps: int) -> None:
+    """The options ``jno train`` and ``jno compare`` share: problem, schedule, network.
+
+    Example:
+        >>> p = argparse.ArgumentParser()
+        >>> add_common_options(p, steps=500)
+        >>> args = p.parse_args(["helmholtz2d", "--schedule", "cosine", "--lr-end", "1e-5"])
+        >>> args.problem, args.steps, args.schedule, args.lr_end
+        ('helmholtz2d', 500, 'cosine', 1e-05)
+    """
+    p.add_argument("problem", choices=tuple(PROBLEMS), help="the packaged problem to train")
+    p.add_argument(
+        "--steps", type=positive_int, default=steps, help="training steps (default: %(default)s)"
+    )
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        default="raw",
+        help="how the balancer normalises the losses it sees; fixed ignores it "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default="exponential",
+        help="learning-rate schedule scaling Adam (default: %(default)s)",
+    )
+    p.add_argument(
+        "--lr", type=float, default=1e-3, help="initial (peak) learning rate (default: %(default)s)"
+    )
+    p.add_argument(
+        "--lr-end",
+        type=float,
+        default=None,
+        help="final rate of cosine / warmup_cosine and the floor of exponential and dlrs "
+        "(default: 1e-6; exponential: no floor)",
+    )
+    p.add_argument(
+        "--warmup-steps",
+        type=positive_int,
+        default=None,
+        help="warm-up steps of warmup_cosine (default: 5%% of --steps)",
+    )
+    p.add_argument(
+        "--decay-rate",
+        type=float,
+        default=0.9,
+        help="factor per --decay-steps of exponential (default: %(default)s)",
+    )
+    p.add_argument(
+        "--decay-steps",
+        type=positive_int,
+        default=1000,
+        help="steps per --decay-rate factor of exponential (default: %(default)s)",
+    )
+    p.add_argument(
+        "--hidden",
+        type=_widths,
+        default=None,
+        help="hidden widths of the tanh MLP, e.g. 50,50,50 (default: the problem's, 50,50,50)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        help="points per set and step, redrawn every step (default: the problem's, 128; "
+        "Burgers: 1024 interior)",
+    )
+    p.add_argument(
+        "--log-every",
+        type=positive_int,
+        default=None,
+        help="steps between logged values (default: --steps / 100)",
+    )
+
+
+def schedule_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The :func:`~jno.experiment.build_trainer` keywords of the shared options.
+
+    Example:
+        >>> p = argparse.ArgumentParser()
+        >>> add_common_options(p, steps=500)
+        >>> options = schedule_options(p.parse_args(["poisson2d", "--hidden", "16,16"]))
+        >>> options["schedule"], options["lr"], options["hidden"]
+        ('exponential', 0.001, [16, 16])
+    """
+    return {
+        "mode": args.mode,
+        "schedule": args.schedule,
+        "lr": args.lr,
+        "lr_end": args.lr_end,
+        "warmup_steps": args.warmup_steps,
+        "decay_rate": args.decay_rate,
+        "decay_steps": args.decay_steps,
+        "hidden": args.hidden,
+        "batch_size": args.batch_size,
+    }
+
+
+def _run(args: argparse.Namespace) -> int:
+    logdir = args.logdir or Path("runs") / (
+        f"{args.problem}-{args.balancer}-{args.schedule}-seed{args.seed}"
+    )
+    result = run_train(
+        args.problem,
+        steps=args.steps,
+        out=args.out,
+        logdir=logdir,
+        checkpoint_dir=args.checkpoint_dir,
+        checkpoint_every=args.checkpoint_every,
+        log_every=args.log_every,
+        progress=False if args.quiet else None,
+        balancer=args.balancer,
+        seed=args.seed,
+        **schedule_options(args),
+    )
+    if result["resumed_from"] is not None:
+        print(f"resumed from step {result['resumed_from']}")
+    print(f"relative L2 error: {result['relative_l2']:.3e}")
+    print(f"figures: {result['figure']}, {result['history_plot']}")
+    print(f"tensorboard --logdir {Path(logdir).parent}")
+    return 0
+
+
+def add_train_parser(subparsers: Any) -> None:
+    """Registers ``jno train``."""
+    p = subparsers.add_parser(
+        "train",
+        help="train a packaged problem with a balancer and a schedule",
+        description=(
+            "Train a packaged PDE problem (jno.problems) with its default tanh MLP, Adam "
+            "scaled by a learning-rate schedule and a loss balancer. Writes a TensorBoard "
+            "run, OUT/history.png (losses, weights, learning rate) and OUT/solution.png "
+            "(reference, prediction, error), and prints the relative L2 error on the "
+            "problem's grid and the tensorboard --logdir line. With --checkpoint-dir, a "
+            "second run resumes from the last checkpoint and stops at --steps in total."
+        ),
+    )
+    add_common_options(p, steps=40_000)
+    p.add_argument(
+        "--balancer",
+        choices=BALANCERS,
+        default="relobralo",
+        help="loss balancer; fixed gives every loss weight 1 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the network, the points and the balancer (default: %(default)s)",
+    )
+    p.add_argument(
+        "--logdir",
+        type=Path,
+        default=None,
+        help="TensorBoard run directory (default: runs/PROBLEM-BALANCER-SCHEDULE-seedSEED)",
+    )
+    p.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=None,
+        help="orbax checkpoint folder; resumes from it when it holds one (default: none)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=positive_int,
+        default=None,
+        help="steps between checkpoints (default: only at the end)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("jno_train"),
+        help="folder for history.png and solution.png (default: %(default)s)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_run)

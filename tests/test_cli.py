@@ -1,0 +1,172 @@
+"""``jno train`` and ``jno compare``: outputs, resume, the table's numbers, --help."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+import numpy as np
+import pytest
+
+import jno.compare
+from jno.cli import build_parser, main
+from jno.compare import format_table, summarize
+from jno.experiment import BALANCERS, PROBLEMS, SCHEDULES, build_trainer, make_schedule
+
+PNG = b"\x89PNG\r\n\x1a\n"
+SMALL = ["--hidden", "8", "--batch-size", "16", "--log-every", "5"]
+
+
+def _printed_error(text: str) -> float:
+    return float(text.split("relative L2 error:")[1].split()[0])
+
+
+def _events(folder) -> list:
+    return [p for p in folder.rglob("events.out.tfevents*")]
+
+
+def test_train_writes_outputs_and_resumes(tmp_path, capsys):
+    ckpt, out, logdir = tmp_path / "ckpt", tmp_path / "figs", tmp_path / "runs" / "p"
+    argv = ["train", "poisson2d", "--balancer", "dwa", "--mode", "l2", *SMALL]
+    argv += ["--out", str(out), "--logdir", str(logdir), "--checkpoint-dir", str(ckpt)]
+    assert main([*argv, "--steps", "10", "--quiet"]) == 0
+    first = capsys.readouterr().out
+    assert "resumed" not in first and f"tensorboard --logdir {logdir.parent}" in first
+    for name in ("history.png", "solution.png"):
+        assert (out / name).read_bytes()[:8] == PNG
+        (out / name).unlink()
+    assert _events(logdir)
+
+    # A second run with the same folder continues from step 10 up to 20 in all.
+    assert main([*argv, "--steps", "20", "--quiet"]) == 0
+    second = capsys.readouterr().out
+    assert "resumed from step 10" in second
+    assert all((out / name).read_bytes()[:8] == PNG for name in ("history.png", "solution.png"))
+
+    # The printed error is that of the network saved at step 20.
+    trainer = build_trainer(
+        "poisson2d", balancer="dwa", mode="l2", hidden=[8], batch_size=16,
+        checkpoint_dir=str(ckpt), progress=False,
+    )  # fmt: skip
+    assert trainer.restore() == 20
+    assert trainer.balancer.config()["mode"] == "l2" and int(trainer.balancer.calls[...]) == 20
+    np.testing.assert_allclose(_printed_error(second), trainer.relative_l2(), rtol=6e-4)
+    assert _printed_error(second) != _printed_error(first)
+
+
+def test_compare_table_matches_the_runs(tmp_path, capsys, monkeypatch):
+    results = []
+
+    def spy(*args, **kwargs):
+        results.append(real(*args, **kwargs))
+        return results[-1]
+
+    real = jno.compare.run_compare
+    monkeypatch.setattr(jno.compare, "run_compare", spy)
+    out = tmp_path / "cmp"
+    argv = ["compare", "poisson2d", "--balancers", "fixed,relobralo", "--seeds", "2"]
+    argv += ["--steps", "12", "--evals", "2", "--schedule", "constant", "--lr", "1e-2"]
+    assert main([*argv, *SMALL, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    table = (out / "compare.md").read_text()
+    assert table in printed and (out / "compare.png").read_bytes()[:8] == PNG
+
+    rows = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 4 and cells[0] in BALANCERS:
+            mean, std = (float(v) for v in cells[1].split("±"))
+            rows[cells[0]] = (mean, std, [float(v) for v in cells[2].split(",")], float(cells[3]))
+    assert list(rows) == ["fixed", "relobralo"]
+    (result,) = results
+    for name, (mean, std, values, wall) in rows.items():
+        runs = [r for r in result["runs"] if r["balancer"] == name]
+        errors = np.array([r["relative_l2"] for r in runs])
+        assert [r["seed"] for r in runs] == [0, 1]
+        np.testing.assert_allclose(values, errors, rtol=6e-4)
+        np.testing.assert_allclose(mean, errors.mean(), rtol=6e-4)
+        np.testing.assert_allclose(std, errors.std(ddof=1), rtol=6e-4)
+        np.testing.assert_allclose(wall, np.mean([r["wall_time"] for r in runs]), atol=0.051)
+        for run in runs:  # the error curve: untrained, after 6 steps, after 12
+            assert run["eval_steps"] == [0, 6, 12] and run["errors"][-1] == run["relative_l2"]
+            assert run["history"].steps[-1] == 12
+    # Same seed, same initial network whatever the balancer; the seeds differ.
+    by = {(r["balancer"], r["seed"]): r["errors"][0] for r in result["runs"]}
+    assert by["fixed", 0] == by["relobralo", 0] != by["fixed", 1] == by["relobralo", 1]
+    assert rows["fixed"][2] != rows["relobralo"][2]
+
+
+def test_summarize_and_format_table_by_hand():
+    runs = [
+        {"balancer": "rlw", "seed": 0, "relative_l2": 0.1, "wall_time": 1.0},
+        {"balancer": "dwa", "seed": 0, "relative_l2": 0.5, "wall_time": 4.0},
+        {"balancer": "rlw", "seed": 1, "relative_l2": 0.3, "wall_time": 2.0},
+        {"balancer": "rlw", "seed": 2, "relative_l2": 0.2, "wall_time": 3.0},
+    ]
+    rows = summarize(runs)
+    assert [r["balancer"] for r in rows] == ["rlw", "dwa"]
+    assert rows[0]["values"] == [0.1, 0.3, 0.2] and rows[0]["wall_time"] == 2.0
+    assert rows[0]["mean"] == pytest.approx(0.2) and rows[0]["std"] == pytest.approx(0.1)
+    assert rows[1]["std"] == 0.0  # one seed
+    lines = format_table(rows, "title").splitlines()
+    assert lines[0] == "title" and lines[-2:] == [
+        "| rlw | 2.000e-01 ± 1.000e-01 | 1.000e-01, 3.000e-01, 2.000e-01 | 2.0 |",
+        "| dwa | 5.000e-01 ± 0.000e+00 | 5.000e-01 | 4.0 |",
+    ]
+
+
+def test_make_schedule_values():
+    t = np.array([0, 500, 1000, 3000])
+    exponential = make_schedule("exponential", 5000, 1e-3)
+    np.testing.assert_allclose([float(exponential(s)) for s in t], 1e-3 * 0.9 ** (t / 1000))
+    floored = make_schedule("exponential", 5000, 1e-3, decay_rate=0.1, lr_end=5e-5)
+    assert float(floored(3000)) == pytest.approx(5e-5)
+    warm = make_schedule("warmup_cosine", 2000, 2e-3)  # warm-up: 5% = 100 steps
+    assert float(warm(0)) == pytest.approx(2e-3 / 100) and float(warm(99)) == pytest.approx(2e-3)
+    mid = 1e-6 + (2e-3 - 1e-6) * (1 + np.cos(np.pi * 0.5)) / 2  # halfway through the cosine
+    assert float(warm(1050)) == pytest.approx(mid, rel=1e-5)
+    cosine = make_schedule("cosine", 100, 1e-3, lr_end=1e-4)
+    assert float(cosine(100)) == pytest.approx(1e-4) and float(cosine(0)) == pytest.approx(1e-3)
+    assert float(make_schedule("constant", 10, 3e-4)(7)) == pytest.approx(3e-4)
+    dlrs = make_schedule("dlrs", 10, 1e-3).config()
+    assert (dlrs["kind"], dlrs["lr0"], dlrs["min_lr"], dlrs["max_lr"]) == ("dlrs", 1e-3, 1e-6, 1e-2)
+    with pytest.raises(ValueError, match="schedule must be one of .*'linear'"):
+        make_schedule("linear", 10)
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices
+
+
+@pytest.mark.parametrize("command", ["demo", "train", "compare", "schedules"])
+def test_help_lists_every_option(command, capsys):
+    sub = _subparsers(build_parser())[command]
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for action in sub._actions:
+        assert action.help, f"{command}: {action.dest} has no help"
+        for option in action.option_strings:
+            assert re.search(rf"{option}\b", text), f"{command} --help lacks {option}"
+        for choice in action.choices or ():
+            assert choice in text, f"{command} --help lacks the choice {choice}"
+    if command in ("train", "compare"):
+        assert all(name in text for name in (*PROBLEMS, *SCHEDULES, *BALANCERS))
+
+
+def test_bad_arguments_exit_with_usage(capsys):
+    for argv in (
+        ["train", "heat3d"],
+        ["train", "poisson2d", "--balancer", "gradnorm"],
+        ["train", "poisson2d", "--hidden", "8,x"],
+        ["compare", "poisson2d", "--balancers", "fixed,bogus"],
+        ["compare", "poisson2d", "--seeds", "0"],
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 2, argv
+    assert "fixed,bogus" in capsys.readouterr().err
+    listing = main([]) == 2 and capsys.readouterr().out
+    assert all(name in listing for name in ("demo", "train", "compare", "schedules"))
