@@ -32,7 +32,10 @@ from flax import nnx
 
 import jno
 from jno.nnx.balancers import DWA, RLW, LbPINNsLossBalancing, ReLoBRaLo, SoftAdapt
+from jno.nnx.causal import CausalWeights
+from jno.nnx.gradient_balancers import GradNorm, GradNormBalancer, LRAnnealing
 from jno.nnx.models import MLP
+from jno.nnx.ntk import NTKBalancer
 from jno.nnx.schedules import LearningRateSchedule
 from jno.problems import Burgers1D, Helmholtz2D, KleinGordon1D, Poisson2D
 
@@ -49,6 +52,10 @@ BALANCERS = {
     "dwa": DWA,
     "lbpinns": LbPINNsLossBalancing,
     "rlw": RLW,
+    "grad_norm_balancer": GradNormBalancer,
+    "lr_annealing": LRAnnealing,
+    "gradnorm": GradNorm,
+    "ntk": NTKBalancer,
 }
 NUM_LOSSES = {"Poisson2D": 2, "Helmholtz2D": 2, "Burgers1D": 3, "KleinGordon1D": 3}
 
@@ -59,6 +66,8 @@ def build(problem: str, balancer: str, seed: int, args: argparse.Namespace):
     bal = BALANCERS[balancer]
     bal = None if bal is None else bal(NUM_LOSSES[problem])
     kwargs = dict(seed=seed, balancer=bal, log_every=args.log_every, progress=False)
+    if args.causal_chunks is not None:
+        kwargs["causal"] = CausalWeights(args.causal_chunks)
     if args.batch_size is not None:
         kwargs["batch_size"] = args.batch_size
     if args.fourier_features is None:
@@ -67,9 +76,12 @@ def build(problem: str, balancer: str, seed: int, args: argparse.Namespace):
             lr=args.lr,
             decay_rate=args.decay_rate,
             decay_steps=args.decay_steps,
+            network=args.network,
             **kwargs,
         )
     # default() has no Fourier option: the same network and optimizer, with features.
+    if args.network != "mlp":
+        raise SystemExit("--fourier-features goes with --network mlp")
     hidden = list(cls.default_hidden if args.hidden is None else args.hidden)
     module = MLP(
         cls.domain.dim,
@@ -149,6 +161,8 @@ def run_one(problem: str, balancer: str, seed: int, args: argparse.Namespace) ->
         "fourier_features": args.fourier_features,
         "fourier_scale": args.fourier_scale if args.fourier_features else None,
         "lbfgs_batch": args.lbfgs_batch if args.lbfgs_steps else None,
+        "network": args.network,
+        "causal_chunks": args.causal_chunks,
     }
     return record
 
@@ -198,6 +212,10 @@ def main(argv=None) -> None:
     p.add_argument("--decay-rate", type=float, default=0.9)
     p.add_argument("--decay-steps", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--network", choices=["mlp", "modified"], default="mlp")
+    p.add_argument(
+        "--causal-chunks", type=int, default=None, help="causal weights over this many chunks"
+    )
     p.add_argument("--fourier-features", type=int, default=None)
     p.add_argument("--fourier-scale", type=float, default=1.0)
     p.add_argument("--lbfgs-steps", type=int, default=0, help="L-BFGS steps after Adam")

@@ -21,7 +21,12 @@ the cores). Noise-free complements: each balancer timed alone (1000 updates in o
 compiled loop), and XLA's static cost analysis of each compiled step (flops, bytes
 accessed, number of fused kernels).
 
-Run: ``.venv/bin/python benchmarks/balancer_overhead.py`` (options: ``--help``).
+A second table (``benchmarks/gradient_balancers.py``) gives the amortised cost of the
+balancers that need per-term gradients or NTK diagonals, computed by the Trainer every
+``update_every = 100`` steps, against fixed weights in the same Trainer.
+
+Run: ``.venv/bin/python benchmarks/balancer_overhead.py`` (options: ``--help``;
+``--only-gradient`` for the second table alone).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import random
 import statistics
 import time
 
+import gradient_balancers
 import jax
 import jax.numpy as jnp
 import optax
@@ -180,7 +186,22 @@ def main():
     parser.add_argument("--steps", type=int, default=10, help="steps per timed block")
     parser.add_argument("--interior", type=int, default=3000)
     parser.add_argument("--boundary", type=int, default=200)
+    parser.add_argument(
+        "--gradient-rounds", type=int, default=5, help="rounds of the gradient-balancer table"
+    )
+    parser.add_argument(
+        "--only-gradient", action="store_true", help="only the gradient-balancer table"
+    )
     args = parser.parse_args()
+    if not args.only_gradient:
+        embedded_table(args)
+        print()
+    # Balancers that need per-term gradients or NTK diagonals run inside the Trainer,
+    # which computes those every update_every steps: the amortised cost per step.
+    print("\n".join(gradient_balancers.table(args.gradient_rounds, 3, 100)))
+
+
+def embedded_table(args):
 
     interior, boundary = points(args.interior, args.boundary)
     setups = {}

@@ -47,6 +47,7 @@ from jno._algebra import (
 from jno.terms import BalancerGroup, Const, Expr, Term, Tracker, Weight, balance
 from jno.train.history import History
 from jno.train.network import Network
+from jno.train.term_gradients import TermSources, call_balancer, requirement
 from jno.train.trainer import Trainer
 
 __all__ = ["Crux", "core"]
@@ -225,7 +226,12 @@ class Crux(Trainer):
             modules = [nnx.merge(g, p, r) for g, p, r in zip(graphdefs, params, rest)]
             losses, _ = self._terms(modules, batch)
             balancer = None if bal_gd is None else nnx.merge(bal_gd, bal_state)
-            return self._weigh(balancer, jnp.stack(list(losses.values())))
+            vector = jnp.stack(list(losses.values()))
+            n = vector.shape[0]
+            sources = TermSources(
+                jnp.zeros((), jnp.int32), grads=jnp.zeros((n, 1)), ntk=[jnp.zeros((1,))] * n
+            )
+            return self._weigh(balancer, vector, sources)
 
         jax.eval_shape(run, params, rest, batch, bal_state)
 
@@ -237,7 +243,7 @@ class Crux(Trainer):
             values[id(t)] = t.evaluate(mods, *(batch[k] for k in self._source_keys[id(t)]))
         return values
 
-    def _terms(self, modules, batch):
+    def _terms(self, modules, batch, causal=None):
         values = self._term_values(modules, batch, (*self.terms, *self.tracked))
         losses = {self._names[id(t)]: values[id(t)] for t in self.terms}
         trackers = {
@@ -245,11 +251,45 @@ class Crux(Trainer):
         }
         return losses, trackers
 
-    def _weigh(self, balancer, losses):
+    def _group_ntk(self, group, sources):
+        """The NTK diagonals of a group's terms (NTK weighting balances plain terms)."""
+        index = {id(t): i for i, t in enumerate(self.terms)}
+        if not all(isinstance(e, Term) and id(e) in index for e in group.inputs):
+            raise ValueError(
+                f"{type(group.module).__name__} needs NTK diagonals, so it balances plain "
+                f"terms, got {self._group_inputs[self.groups.index(group)]}"
+            )
+        return TermSources(sources.step, ntk=[sources.ntk[index[id(e)]] for e in group.inputs])
+
+    def _residuals(self, modules, batch):
+        """The pointwise values of every term (the residuals behind mean-square terms)."""
+        out = {}
+        for t in self.terms:
+            mods = [modules[self._net_index[id(n)]] for n in t.nets]
+            out[self._names[id(t)]] = t.values(mods, *(batch[k] for k in self._source_keys[id(t)]))
+        return out
+
+    def _weigh(self, balancer, losses, sources=None):
         env = {id(t): losses[i] for i, t in enumerate(self.terms)}
         for index, group in enumerate(self.groups):
-            inputs = jnp.stack([jnp.asarray(evaluate(e, env), jnp.float32) for e in group.inputs])
-            weights = balancer(index, inputs)
+
+            def inputs_of(term_losses, group=group, env=env):
+                scope = {**env, **{id(t): term_losses[i] for i, t in enumerate(self.terms)}}
+                return jnp.stack(
+                    [jnp.asarray(evaluate(e, scope), jnp.float32) for e in group.inputs]
+                )
+
+            inputs = inputs_of(losses)
+            module = balancer.items[index]
+            kind = "losses" if sources is None else requirement(module)
+            if kind == "losses":
+                weights = balancer(index, inputs)
+            elif kind == "ntk":
+                weights = call_balancer(module, inputs, self._group_ntk(group, sources))
+            else:
+                # Gradients of the group's inputs: the chain rule through the expressions.
+                jacobian = jax.jacfwd(inputs_of)(losses)
+                weights = call_balancer(module, inputs, sources, input_jacobian=jacobian)
             env.update((id(w), weights[j]) for j, w in enumerate(group.weights))
         coefs = jnp.stack([jnp.asarray(evaluate(c, env), jnp.float32) for c in self._coefs])
         trackers = {

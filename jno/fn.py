@@ -2,8 +2,10 @@
 
 ``jno.fn.adaptive`` is a namespace (a class of static methods, never instantiated).
 Each factory builds one adaptive module whose state lives on the device: the
-loss-adaptive learning-rate schedules (``dlrs``, ``reduce_on_plateau``) and the loss
-balancers (``relobralo``, ``softadapt``, ``dwa``, ``lbpinns_loss_balancing``, ``rlw``).
+loss-adaptive learning-rate schedules (``dlrs``, ``reduce_on_plateau``), the loss
+balancers (``relobralo``, ``softadapt``, ``dwa``, ``lbpinns_loss_balancing``, ``rlw``),
+the gradient- and NTK-based ones (``grad_norm_balancer``, ``lr_annealing``,
+``gradnorm``, ``ntk_balancer``) and causal weights in time (``causal_weights``).
 A balancer factory takes the list of terms to balance and returns one weight
 placeholder per term (see :mod:`jno.terms`); ``jno.core`` computes the weights inside
 its compiled step.
@@ -20,6 +22,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from jno.nnx.balancers import DWA, RLW, LbPINNsLossBalancing, ReLoBRaLo, SoftAdapt
+from jno.nnx.causal import CausalWeights
+from jno.nnx.gradient_balancers import GradNorm, GradNormBalancer, LRAnnealing
+from jno.nnx.ntk import NTKBalancer
 from jno.nnx.schedules import DLRS, ReduceOnPlateau
 from jno.terms import Expr, Weight, balance
 
@@ -210,3 +215,142 @@ class adaptive:  # noqa: N801 - a lower-case namespace, used as jno.fn.adaptive.
             [0, 1]
         """
         return balance(RLW(_count(terms), alpha=alpha, seed=seed, mode=mode, eps=eps), terms)
+
+    # ------------------------------------------------ gradient, NTK and causal weighting
+    @staticmethod
+    def grad_norm_balancer(
+        terms: Sequence[Expr],
+        momentum: float = 0.9,
+        update_every: int = 100,
+        *,
+        mode: str = "raw",
+        eps: float = 1e-8,
+    ) -> tuple[Weight, ...]:
+        """Inverse gradient-norm weights for ``terms``
+        (:class:`~jno.nnx.gradient_balancers.GradNormBalancer`).
+
+        ``jno.core`` computes the per-term gradients every ``update_every`` steps.
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> from flax import nnx
+            >>> import jno
+            >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
+            >>> pde = net.residual(lambda u, x: u(x), jnp.ones((4, 1)), name="pde")
+            >>> bc = net.residual(lambda u, x: u(x) - 1, jnp.zeros((1, 1)), name="bc")
+            >>> w = jno.fn.adaptive.grad_norm_balancer([pde, bc], update_every=10)
+            >>> w[0].group.module.update_every, w[0].group.module.requires
+            (10, 'grads')
+        """
+        module = GradNormBalancer(
+            _count(terms), momentum=momentum, update_every=update_every, mode=mode, eps=eps
+        )
+        return balance(module, terms)
+
+    @staticmethod
+    def lr_annealing(
+        terms: Sequence[Expr],
+        reference: int = 0,
+        beta: float = 0.9,
+        update_every: int = 10,
+        weighted_gradients: bool = True,
+        *,
+        mode: str = "raw",
+        eps: float = 1e-8,
+    ) -> tuple[Weight, ...]:
+        """Learning-rate annealing weights for ``terms``
+        (:class:`~jno.nnx.gradient_balancers.LRAnnealing`); ``terms[reference]`` is the
+        PDE residual, whose weight stays 1.
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> from flax import nnx
+            >>> import jno
+            >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
+            >>> pde = net.residual(lambda u, x: u(x), jnp.ones((4, 1)), name="pde")
+            >>> bc = net.residual(lambda u, x: u(x) - 1, jnp.zeros((1, 1)), name="bc")
+            >>> w_pde, w_bc = jno.fn.adaptive.lr_annealing([pde, bc])
+            >>> type(w_bc.group.module).__name__, w_bc.group.module.update_every
+            ('LRAnnealing', 10)
+        """
+        module = LRAnnealing(
+            _count(terms), reference=reference, beta=beta, update_every=update_every,
+            weighted_gradients=weighted_gradients, mode=mode, eps=eps,
+        )  # fmt: skip
+        return balance(module, terms)
+
+    @staticmethod
+    def gradnorm(
+        terms: Sequence[Expr],
+        alpha: float = 1.5,
+        lr: float = 1e-2,
+        update_every: int = 1,
+        *,
+        mode: str = "raw",
+        eps: float = 1e-8,
+    ) -> tuple[Weight, ...]:
+        """GradNorm's learnable weights for ``terms``
+        (:class:`~jno.nnx.gradient_balancers.GradNorm`).
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> from flax import nnx
+            >>> import jno
+            >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
+            >>> a = net.residual(lambda u, x: u(x), jnp.ones((4, 1)), name="a")
+            >>> b = net.residual(lambda u, x: u(x) - 1, jnp.zeros((1, 1)), name="b")
+            >>> jno.fn.adaptive.gradnorm([a, b], alpha=0.5)[1].group.module.config()["alpha"]
+            0.5
+        """
+        module = GradNorm(
+            _count(terms), alpha=alpha, lr=lr, update_every=update_every, mode=mode, eps=eps
+        )
+        return balance(module, terms)
+
+    @staticmethod
+    def ntk_balancer(
+        terms: Sequence[Expr],
+        momentum: float = 0.0,
+        update_every: int = 100,
+        *,
+        mode: str = "raw",
+        eps: float = 1e-8,
+    ) -> tuple[Weight, ...]:
+        """NTK-trace weights ``tr(K) / tr(K_i)`` for ``terms``
+        (:class:`~jno.nnx.ntk.NTKBalancer`); each term must be a plain residual or data
+        term (its pointwise values give the NTK diagonal).
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> from flax import nnx
+            >>> import jno
+            >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
+            >>> pde = net.residual(lambda u, x: u(x), jnp.ones((4, 1)), name="pde")
+            >>> bc = net.residual(lambda u, x: u(x) - 1, jnp.zeros((1, 1)), name="bc")
+            >>> jno.fn.adaptive.ntk_balancer([pde, bc])[0].group.module.requires
+            'ntk'
+        """
+        module = NTKBalancer(
+            _count(terms), momentum=momentum, update_every=update_every, mode=mode, eps=eps
+        )
+        return balance(module, terms)
+
+    @staticmethod
+    def causal_weights(
+        num_chunks: int = 32,
+        epsilons: float | Sequence[float] = (1e-2, 1e-1, 1.0, 1e1, 1e2),
+        delta: float = 0.99,
+    ) -> CausalWeights:
+        """Causal weights in time (:class:`~jno.nnx.causal.CausalWeights`).
+
+        Pass the module as ``causal=`` to a :class:`~jno.train.trainer.Trainer` (or a
+        time-dependent problem of :mod:`jno.problems`); ``Trainer.causal_loss`` then
+        weighs the time chunks of a residual.
+
+        Example:
+            >>> import jno
+            >>> cw = jno.fn.adaptive.causal_weights(16, epsilons=(0.5, 1.0))
+            >>> cw.num_chunks, float(cw.epsilon)
+            (16, 0.5)
+        """
+        return CausalWeights(num_chunks, epsilons=epsilons, delta=delta)

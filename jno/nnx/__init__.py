@@ -13,7 +13,17 @@ from jno.nnx.balancers import (
     ReLoBRaLo,
     SoftAdapt,
 )
+from jno.nnx.causal import CausalWeights, chunk_losses
+from jno.nnx.gradient_balancers import (
+    GradientBalancer,
+    GradNorm,
+    GradNormBalancer,
+    LRAnnealing,
+    per_term_gradients,
+)
 from jno.nnx.models import MLP, Constant, FourierFeatures
+from jno.nnx.modified_mlp import ModifiedMLP
+from jno.nnx.ntk import NTKBalancer, ntk_diagonal
 from jno.nnx.schedules import DLRS, LearningRateSchedule, ReduceOnPlateau
 from jno.nnx.state import BalancerState, ScheduleState
 
@@ -24,13 +34,23 @@ __all__ = [
     "RLW",
     "Balancer",
     "BalancerState",
+    "CausalWeights",
     "Constant",
     "FourierFeatures",
+    "GradNorm",
+    "GradNormBalancer",
+    "GradientBalancer",
+    "LRAnnealing",
     "LbPINNsLossBalancing",
     "LearningRateSchedule",
     "LossNormalizer",
+    "ModifiedMLP",
+    "NTKBalancer",
     "ReLoBRaLo",
     "ReduceOnPlateau",
     "ScheduleState",
     "SoftAdapt",
+    "chunk_losses",
+    "ntk_diagonal",
+    "per_term_gradients",
 ]

@@ -12,8 +12,8 @@ keeps its previous value and the previous weights are returned. The guard is a
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +23,14 @@ from flax import nnx
 from jno.nnx.normalize import LossNormalizer
 from jno.nnx.state import BalancerState
 
-__all__ = ["Balancer", "check_num_losses", "check_real", "check_seed", "scaled_softmax"]
+__all__ = [
+    "Balancer",
+    "check_num_losses",
+    "check_positive_int",
+    "check_real",
+    "check_seed",
+    "scaled_softmax",
+]
 
 _INT32_MAX = int(np.iinfo(np.int32).max)
 _BIG = float(np.finfo(np.float32).max)
@@ -73,6 +80,16 @@ def check_real(
             rule = "finite"
         raise ValueError(f"{name} must be {rule}, got {value!r}")
     return v
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """Returns ``value`` as an int; raises TypeError for non-integers and ValueError
+    naming ``name`` unless it is >= 1 (``update_every``, ``num_chunks``)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer >= 1, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
 
 
 def check_seed(seed: Any) -> int | None:
@@ -137,7 +154,16 @@ class Balancer(nnx.Module):
         (1, {'class': 'Inverse', 'num_losses': 2, 'mode': 'raw', 'eps': 1e-08})
     """
 
+    #: What the balancer needs besides the loss values: ``"losses"`` (nothing else),
+    #: ``"grads"`` (per-term gradients, :mod:`jno.nnx.gradient_balancers`) or ``"ntk"``
+    #: (per-term NTK diagonals, :class:`~jno.nnx.ntk.NTKBalancer`). The Trainer reads it to
+    #: decide what to compute.
+    requires: ClassVar[str] = "losses"
+
     def __init__(self, num_losses: int, *, mode: str = "raw", eps: float = 1e-8):
+        #: The Trainer calls the balancer on steps ``step % update_every == 0`` and reuses
+        #: ``last_weights`` in between; value-based balancers update every step.
+        self.update_every = 1
         self.num_losses = check_num_losses(num_losses)
         self.normalizer = LossNormalizer(self.num_losses, mode=mode, eps=eps)
         self.mode = mode
@@ -189,17 +215,29 @@ class Balancer(nnx.Module):
     def __call__(self, losses: jax.Array | Sequence[Any]) -> jax.Array:
         """Returns the ``(N,)`` float32 weights for ``losses`` and updates the state."""
         vec = self._as_vector(losses)
+        return self._guarded(vec, lambda: self._update(self.normalizer(vec)))
+
+    def _guarded(
+        self,
+        vec: jax.Array,
+        compute: Callable[[], jax.Array],
+        inputs_ok: jax.Array | bool = True,
+    ) -> jax.Array:
+        """Runs ``compute()`` (new weights, updating the state in place) under the NaN
+        guard: when ``vec``, ``inputs_ok`` (extra inputs such as gradients), the new
+        weights or any new state value is not finite, every ``BalancerState`` keeps its
+        old value and the previous weights are returned."""
         variables = [v for _, v in nnx.iter_graph(self) if isinstance(v, BalancerState)]
         old = [v[...] for v in variables]
         previous_weights = self.last_weights[...]
 
-        weights = self._update(self.normalizer(vec)).astype(jnp.float32)
+        weights = compute().astype(jnp.float32)
         count = self.calls[...]
         self.calls[...] = jnp.where(count < _INT32_MAX, count + 1, count)
         self.last_weights[...] = weights
 
         # last_weights is among the variables, so the new weights are checked too.
-        ok = jnp.all(jnp.isfinite(vec))
+        ok = jnp.all(jnp.isfinite(vec)) & jnp.asarray(inputs_ok)
         for v in variables:
             if jnp.issubdtype(v[...].dtype, jnp.inexact):
                 ok = ok & jnp.all(jnp.isfinite(v[...]))

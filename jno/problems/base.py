@@ -31,6 +31,7 @@ from flax import nnx
 
 from jno.domain import Box
 from jno.nnx.models import MLP
+from jno.nnx.modified_mlp import ModifiedMLP
 from jno.nnx.schedules import LearningRateSchedule
 from jno.train.network import Network, nn
 from jno.train.trainer import Trainer
@@ -87,6 +88,9 @@ def _mean_square(r: Residual) -> jax.Array:
     return sum(jnp.mean(jnp.square(jnp.reshape(p, (p.shape[0], -1)))) for p in parts)
 
 
+_NETWORKS = {"mlp": MLP, "modified": ModifiedMLP}
+
+
 class Problem(Trainer):
     """Base class of the packaged PDE benchmarks.
 
@@ -100,6 +104,8 @@ class Problem(Trainer):
         default_batch_size: points per set and step, one int or ``{set: n}``.
         grid_shape: points per axis of the evaluation grid of :meth:`relative_l2`.
         default_hidden: hidden widths of the MLP built by :meth:`default`.
+        causal_term, causal_points: the loss weighed in time by ``causal=CausalWeights(...)``
+            (a trainer keyword; time-dependent problems) and the point set it lives on.
 
     Args:
         net: the network (``jno.nn(module)``); the module maps ``(n, d)`` to ``(n, 1)``.
@@ -138,6 +144,9 @@ class Problem(Trainer):
     domain: ClassVar[Box]
     point_sets: ClassVar[tuple[str, ...]] = ("interior", "boundary")
     default_batch_size: ClassVar[int | Mapping[str, int]] = 128
+    #: The loss that ``causal=CausalWeights(...)`` weighs in time, and its point set.
+    causal_term: ClassVar[str] = "pde"
+    causal_points: ClassVar[str] = "interior"
     grid_shape: ClassVar[tuple[int, ...]] = (101, 101)
     default_hidden: ClassVar[tuple[int, ...]] = (50, 50, 50)
 
@@ -231,11 +240,13 @@ class Problem(Trainer):
         lr: float = 1e-3,
         decay_rate: float = 0.9,
         decay_steps: int = 1000,
+        network: str = "mlp",
         **kwargs: Any,
     ) -> P:
         """A ready trainer: MLP with inputs standardised to ``[-1, 1]``, Adam, decay.
 
-        The network is ``MLP(d, hidden, 1, activation)`` initialised from ``seed``, with
+        The network is ``MLP(d, hidden, 1, activation)`` (``network="modified"``:
+        :class:`~jno.nnx.modified_mlp.ModifiedMLP`) initialised from ``seed``, with
         ``input_lo``/``input_hi`` the bounds of ``domain``. The optimizer is Adam scaled
         by ``lr * decay_rate ** (step / decay_steps)``. ``seed`` also seeds the point
         sampling.
@@ -247,6 +258,8 @@ class Problem(Trainer):
             lr: initial learning rate.
             decay_rate: factor per ``decay_steps`` steps.
             decay_steps: steps per factor ``decay_rate``.
+            network: ``"mlp"`` or ``"modified"`` (the gated two-encoder network of Wang,
+                Teng & Perdikaris 2021).
             **kwargs: problem parameters, ``batch_size``, ``resample`` and any
                 :class:`~jno.train.trainer.Trainer` keyword (``balancer``, ``logdir``, ...).
 
@@ -258,7 +271,9 @@ class Problem(Trainer):
         """
         hidden = list(cls.default_hidden if hidden is None else hidden)
         lo, hi = cls.domain.lo, cls.domain.hi
-        module = MLP(
+        if network not in _NETWORKS:
+            raise ValueError(f"network must be one of {tuple(_NETWORKS)}, got {network!r}")
+        module = _NETWORKS[network](
             cls.domain.dim, hidden, 1, activation, rngs=nnx.Rngs(seed), input_lo=lo, input_hi=hi
         )
         net = nn(module)
@@ -311,7 +326,21 @@ class Problem(Trainer):
             >>> {k: round(float(v), 3) for k, v in t.losses(zero, batch).items()}  # (2 pi^2)^2
             {'pde': 389.636, 'bc': 0.0}
         """
-        return {name: _mean_square(r) for name, r in self.residuals(net, batch).items()}
+        residuals = self.residuals(net, batch)
+        losses = {name: _mean_square(r) for name, r in residuals.items()}
+        if self.causal is not None:
+            losses[self.causal_term] = self._causal_term_loss(residuals[self.causal_term], batch)
+        return losses
+
+    def _causal_term_loss(self, residual: Residual, batch: Mapping[str, jax.Array]) -> jax.Array:
+        axis = self.domain.time_axis
+        if axis is None or isinstance(residual, tuple):
+            raise ValueError(
+                f"causal weights need a time-dependent problem with one residual for "
+                f"{self.causal_term!r}; {type(self).__name__} has none"
+            )
+        t = batch[self.causal_points][:, axis]
+        return self.causal_loss(residual, t, self.domain.lo[axis], self.domain.hi[axis])
 
     def config(self) -> dict[str, Any]:
         """The trainer's configuration plus ``problem``: the parameters of the PDE.

@@ -23,7 +23,10 @@ __all__ = ["LastFinite", "StepMetrics", "Sum"]
 
 @flax.struct.dataclass
 class LastFinite(clu_metrics.Metric):
-    """The value of the last step whose mask was true (NaN if there was none)."""
+    """The last finite value among the steps whose mask was true (NaN if there was none).
+
+    A step may report NaN on purpose for "not computed this step" (the per-term
+    gradient norms of a balancer that updates every ``update_every`` steps)."""
 
     value: jnp.ndarray
     seen: jnp.ndarray
@@ -35,7 +38,7 @@ class LastFinite(clu_metrics.Metric):
     @classmethod
     def from_model_output(cls, values: jnp.ndarray, mask: jnp.ndarray, **_: Any) -> LastFinite:
         value = jnp.asarray(values, jnp.float32).reshape(())
-        seen = jnp.asarray(mask, bool).reshape(())
+        seen = jnp.asarray(mask, bool).reshape(()) & jnp.isfinite(value)
         return cls(value=jnp.where(seen, value, 0.0), seen=seen)
 
     def merge(self, other: LastFinite) -> LastFinite:

@@ -10,7 +10,7 @@ from jno.train.history import History
 from jno.train.logging import TensorBoardWriter
 from jno.train.validation import config_of, describe_points, net_name
 
-SAVED_KEYS = ("step", "params", "rest", "opt", "schedules", "balancer")
+SAVED_KEYS = ("step", "params", "rest", "opt", "schedules", "balancer", "causal")
 
 
 class PersistenceMixin:
@@ -31,6 +31,7 @@ class PersistenceMixin:
                 for net in self.nets
             },
             "balancer": None if self.balancer is None else config_of(self.balancer),
+            "causal": None if self.causal is None else config_of(self.causal),
             "points": {name: describe_points(ps) for name, ps in self.points.items()},
         }
 

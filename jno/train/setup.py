@@ -12,6 +12,7 @@ from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jno.train.term_gradients import TermSources
 from jno.train.validation import net_name
 
 
@@ -57,21 +58,30 @@ class SetupMixin:
 
         order: dict[str, tuple[str, ...]] = {}
         bal_gd, bal_state = (None, None) if self.balancer is None else nnx.split(self.balancer)
+        causal_gd, causal_state = (None, None) if self.causal is None else nnx.split(self.causal)
 
-        def evaluate(params, rest, batch, bal_state):
+        def evaluate(params, rest, batch, bal_state, causal_state):
             modules = [nnx.merge(gd, p, r) for gd, p, r in zip(graphdefs, params, rest)]
-            losses, trackers = self._terms(modules, batch)
+            causal = None if causal_gd is None else nnx.merge(causal_gd, causal_state)
+            losses, trackers = self._terms(modules, batch, causal)
             # eval_shape returns dicts with sorted keys; keep the user's order.
             order["losses"], order["trackers"] = tuple(losses), tuple(trackers)
             # The weight-dependent trackers of _weigh are logged too: find their names.
             vector = jnp.stack([losses[name] for name in order["losses"]])
             bal = None if bal_gd is None else nnx.merge(bal_gd, bal_state)
-            order["weight_trackers"] = tuple(self._weigh(bal, vector)[1])
+            n = vector.shape[0]
+            # Stand-ins of the right structure: only the tracker names are wanted here.
+            sources = TermSources(
+                jnp.zeros((), jnp.int32),
+                grads=jnp.zeros((n, 1), jnp.float32),
+                ntk=[jnp.zeros((1,), jnp.float32)] * n,
+            )
+            order["weight_trackers"] = tuple(self._weigh(bal, vector, sources)[1])
             return losses, trackers
 
         self._term_names = None
         try:
-            jax.eval_shape(evaluate, params, rest, batch, bal_state)
+            jax.eval_shape(evaluate, params, rest, batch, bal_state, causal_state)
         except (ValueError, TypeError, NotImplementedError) as err:
             mismatch = self._point_dimension_mismatch(batch)
             if mismatch:

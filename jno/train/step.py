@@ -20,8 +20,10 @@ from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jno.nnx.ntk import ntk_diagonal
 from jno.train.metrics import StepMetrics
 from jno.train.optim import OptimizerSpec
+from jno.train.term_gradients import TermSources, stacked_term_gradients
 
 __all__ = ["CompiledStep", "StepPlan"]
 
@@ -39,6 +41,11 @@ class StepPlan:
     resampled: tuple[bool, ...]
     scaled: tuple[bool, ...]
     raise_on_nonfinite: bool
+    #: What the balancers need besides the losses ("grads", "ntk") and how often.
+    balancer_needs: tuple[str, ...] = ()
+    update_everies: tuple[int, ...] = ()
+    #: Residual entry p depends on point p alone (per-point NTK gradients are then cheap).
+    pointwise_residuals: bool = True
 
     @property
     def lr_tags(self) -> tuple[str, ...]:
@@ -53,6 +60,7 @@ class StepPlan:
                 *(f"weight/{t}" for t in self.term_names),
                 *self.lr_tags,
                 *(f"tracker/{t}" for t in self.tracker_names),
+                *(f"grad_norm/{t}" for t in self.term_names if "grads" in self.balancer_needs),
             ],
             sum_tags=["skipped_steps"],
         )
@@ -69,11 +77,15 @@ class CompiledStep:
         balancer_graphdef: ``nnx.GraphDef`` of the balancer (or None for unit weights).
         terms_fn: ``(modules, batch) -> (losses, trackers)``: named scalar losses and
             tracked values of the networks (``Trainer._terms``).
-        weigh_fn: ``(balancer, losses) -> (weights, trackers)``: the weight of each loss
-            from the current loss vector (``Trainer._weigh``).
+        weigh_fn: ``(balancer, losses, sources) -> (weights, trackers)``: the weight of
+            each loss from the current loss vector and the per-term gradients or NTK
+            diagonals in ``sources`` (``Trainer._weigh``).
         point_sets: The point sets by name (``sample(key)`` is used for resampled ones).
         base_key: Raw uint32 PRNG key the per-step keys are folded from.
         mesh: Device mesh with a ``"data"`` axis.
+        residuals_fn: ``(modules, batch) -> {term: residual}`` (``Trainer._residuals``),
+            used for NTK diagonals.
+        causal_graphdef: ``nnx.GraphDef`` of the trainer's causal weights (or None).
     """
 
     def __init__(
@@ -88,6 +100,8 @@ class CompiledStep:
         point_sets: Mapping[str, Any],
         base_key: jax.Array,
         mesh: jax.sharding.Mesh,
+        residuals_fn: Callable[..., Any] | None = None,
+        causal_graphdef: Any | None = None,
     ):
         self.plan = plan
         self.graphdefs = tuple(graphdefs)
@@ -99,6 +113,8 @@ class CompiledStep:
         self.point_sets = dict(point_sets)
         self.base_key = base_key
         self.mesh = mesh
+        self.residuals_fn = residuals_fn
+        self.causal_graphdef = causal_graphdef
         self.metrics = plan.metrics()
         self._run = jax.jit(self._run_steps)
 
@@ -122,13 +138,82 @@ class CompiledStep:
         return batch
 
     # --------------------------------------------------------------- one step
-    def loss_vector(self, params: tuple, rest: tuple, batch: Mapping[str, jax.Array]):
+    def loss_vector(self, params: tuple, rest: tuple, causal: Any, batch: Mapping[str, jax.Array]):
         """Per-term losses (N,), plus trackers and the updated non-parameter state."""
         modules = [nnx.merge(gd, p, r) for gd, p, r in zip(self.graphdefs, params, rest)]
-        losses, trackers = self.terms_fn(modules, batch)
+        causal_module = None
+        if self.causal_graphdef is not None:
+            # Fresh Variables at this trace level: ones captured from the enclosing
+            # trace cannot be mutated inside the vjp.
+            causal_module = nnx.merge(self.causal_graphdef, jax.tree.map(lambda x: x, causal))
+        losses, trackers = self.terms_fn(modules, batch, causal_module)
         vector = jnp.stack([losses[name] for name in self.plan.term_names])
         new_rest = tuple(nnx.state(m, nnx.Not(nnx.Param)) for m in modules)
-        return vector, (trackers, new_rest)
+        new_causal = causal if causal_module is None else nnx.state(causal_module)
+        return vector, (trackers, new_rest, new_causal)
+
+    def ntk_diagonals(self, params: tuple, rest: tuple, batch) -> list[jax.Array]:
+        """Per-point NTK diagonal of every term's residual (``Trainer.residuals``)."""
+        return [self._term_ntk(name, params, rest, batch) for name in self.plan.term_names]
+
+    def _term_ntk(self, name: str, params: tuple, rest: tuple, batch) -> jax.Array:
+        def residual(params, batch):
+            modules = [nnx.merge(g, p, r) for g, p, r in zip(self.graphdefs, params, rest)]
+            value = self.residuals_fn(modules, batch)[name]
+            parts = value if isinstance(value, tuple) else (value,)
+            return [jnp.reshape(part, (part.shape[0], -1)) for part in parts]
+
+        def flat(parts):
+            return jnp.concatenate([jnp.reshape(part, (-1,)) for part in parts])
+
+        if not self.plan.pointwise_residuals:
+            # Rows interact: the full Jacobian, one backward pass per residual entry.
+            return ntk_diagonal(lambda p: flat(residual(p, batch)), params)
+        shapes = jax.eval_shape(residual, params, batch)
+        n = shapes[0].shape[0]
+        if any(s.shape[0] != n for s in shapes):
+            raise ValueError(f"the parts of residual {name!r} have different lengths")
+
+        # Residual entry p depends on row p of the points only, so its gradient is that
+        # of a one-point batch: per-example gradients, vectorised over the points.
+        def one_point(index):
+            rows = {
+                k: jax.lax.dynamic_slice_in_dim(v, index % v.shape[0], 1) for k, v in batch.items()
+            }
+            return ntk_diagonal(lambda p: flat(residual(p, rows)), params)
+
+        per_point = jax.vmap(one_point)(jnp.arange(n))
+        # Back to the order of flat(residual(...)): part by part, point by point.
+        widths = [s.shape[1] for s in shapes]
+        starts = [sum(widths[:j]) for j in range(len(widths))]
+        return jnp.concatenate(
+            [per_point[:, a : a + w].reshape(-1) for a, w in zip(starts, widths)]
+        )
+
+    def term_sources(self, carry: Carry, batch, vjp_fn) -> tuple[TermSources, jax.Array]:
+        """The per-term gradients / NTK diagonals the balancers need, computed only on
+        steps where one of them is due; also whether this step is such a step."""
+        step, needs = carry["step"], self.plan.balancer_needs
+        if not needs:
+            return TermSources(step), jnp.asarray(False)
+        due = jnp.any(jnp.stack([step % every == 0 for every in self.plan.update_everies]))
+        n = len(self.plan.term_names)
+        grads = ntk = None
+        if "grads" in needs:
+            size = sum(leaf.size for leaf in jax.tree.leaves(carry["params"]))
+            grads = jax.lax.cond(
+                due,
+                lambda: stacked_term_gradients(vjp_fn, n),
+                lambda: jnp.zeros((n, size), jnp.float32),
+            )
+        if "ntk" in needs:
+
+            def compute():
+                return self.ntk_diagonals(carry["params"], carry["rest"], batch)
+
+            shapes = jax.eval_shape(compute)
+            ntk = jax.lax.cond(due, compute, lambda: [jnp.zeros(s.shape, s.dtype) for s in shapes])
+        return TermSources(step, grads=grads, ntk=ntk), due
 
     def one_step(self, carry: Carry, fixed: Mapping[str, jax.Array]):
         step = carry["step"]
@@ -136,13 +221,16 @@ class CompiledStep:
         # The weights are constants of the gradient, so the gradient of sum(w * L) is the
         # vector-Jacobian product of L with cotangent w: one forward and one backward
         # pass whatever the number of terms, and the balancer runs outside the trace.
-        losses, vjp_fn, (trackers, new_rest) = jax.vjp(
-            lambda p: self.loss_vector(p, carry["rest"], batch), carry["params"], has_aux=True
+        losses, vjp_fn, (trackers, new_rest, new_causal) = jax.vjp(
+            lambda p: self.loss_vector(p, carry["rest"], carry["causal"], batch),
+            carry["params"],
+            has_aux=True,
         )
         balancer = None
         if self.balancer_graphdef is not None:
             balancer = nnx.merge(self.balancer_graphdef, carry["balancer"])
-        weights, weight_trackers = self.weigh_fn(balancer, jax.lax.stop_gradient(losses))
+        sources, due = self.term_sources(carry, batch, vjp_fn)
+        weights, weight_trackers = self.weigh_fn(balancer, jax.lax.stop_gradient(losses), sources)
         trackers = {**trackers, **weight_trackers}
         new_balancer = carry["balancer"] if balancer is None else nnx.state(balancer)
         weights = jax.lax.stop_gradient(weights).astype(losses.dtype)
@@ -186,7 +274,15 @@ class CompiledStep:
             "opt": tuple(new_opt),
             "schedules": tuple(new_sched),
             "balancer": new_balancer,
+            "causal": new_causal,
+            "term_grad_norms": carry["term_grad_norms"],
         }
+        if sources.grads is not None:
+            # Between updates the norms of the last update are carried (and logged).
+            term_norms = jnp.where(
+                due, jnp.linalg.norm(sources.grads, axis=1), carry["term_grad_norms"]
+            )
+            proposed["term_grad_norms"] = term_norms
         kept = {k: carry[k] for k in proposed}
         new_carry = jax.tree.map(lambda a, b: jnp.where(apply, a, b), proposed, kept)
         first_bad = ~finite & ~carry["diverged"]
@@ -205,6 +301,9 @@ class CompiledStep:
             values[f"loss/{name}"] = losses[j]
             values[f"weight/{name}"] = weights[j]
         values.update(zip(self.plan.lr_tags, rates))
+        if sources.grads is not None:
+            for j, name in enumerate(self.plan.term_names):
+                values[f"grad_norm/{name}"] = term_norms[j]
         for name in self.plan.tracker_names:
             values[f"tracker/{name}"] = trackers[name]
         values["skipped_steps"] = jnp.where(carry["diverged"], 0.0, (~finite).astype(jnp.float32))
@@ -216,7 +315,7 @@ class CompiledStep:
         def value_fn(params_i):
             params = list(carry["params"])
             params[index] = params_i
-            vector, _ = self.loss_vector(tuple(params), carry["rest"], batch)
+            vector, _ = self.loss_vector(tuple(params), carry["rest"], carry["causal"], batch)
             return jnp.sum(weights * vector)
 
         return value_fn

@@ -15,11 +15,13 @@ from jax.sharding import PartitionSpec as P
 from jno.train.checkpoint import Checkpointer
 from jno.train.errors import TrainingDiverged
 from jno.train.history import History
+from jno.train.hooks import LossHooksMixin
 from jno.train.logging import ProgressReporter
 from jno.train.network import Network
 from jno.train.persistence import PersistenceMixin
 from jno.train.setup import SetupMixin
 from jno.train.step import CompiledStep, StepPlan
+from jno.train.term_gradients import gradient_balancers, requirement
 from jno.train.validation import as_networks, check_int, check_points, net_name, resamples
 
 __all__ = ["Trainer", "default_mesh"]
@@ -36,7 +38,7 @@ def default_mesh() -> jax.sharding.Mesh:
     return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
 
 
-class Trainer(SetupMixin, PersistenceMixin):
+class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
     """Trains networks on named losses with one compiled step per iteration.
 
     Subclass it and override :meth:`losses`. Each step samples the point sets, evaluates
@@ -65,6 +67,15 @@ class Trainer(SetupMixin, PersistenceMixin):
             at the first non-finite loss or gradient; ``"skip"`` drops such steps.
         steps_per_call: Most steps fused into one dispatch (None: up to the next logging
             or checkpoint step).
+        causal: A :class:`~jno.nnx.causal.CausalWeights` used by :meth:`causal_loss`
+            (None: :meth:`causal_loss` is the plain mean square). Its epsilon and smallest
+            chunk weight are logged as ``tracker/causal_epsilon`` and
+            ``tracker/causal_min_weight``.
+
+    A balancer that needs per-term gradients (``jno.nnx.LRAnnealing``, ...) or NTK
+    diagonals (``jno.nnx.NTKBalancer``, which also needs :meth:`residuals`) gets them
+    computed inside the step every ``balancer.update_every`` steps; the per-term
+    gradient norms are then logged as ``grad_norm/<term>``.
 
     Example:
         >>> import jax.numpy as jnp, optax
@@ -99,6 +110,7 @@ class Trainer(SetupMixin, PersistenceMixin):
         progress: bool | None = None,
         on_nonfinite: str = "raise",
         steps_per_call: int | None = None,
+        causal: nnx.Module | None = None,
     ):
         self._single = isinstance(net, Network)
         self.nets: tuple[Network, ...] = as_networks(net)
@@ -106,6 +118,12 @@ class Trainer(SetupMixin, PersistenceMixin):
         if balancer is not None and not (isinstance(balancer, nnx.Module) and callable(balancer)):
             raise TypeError(f"balancer must be a balancer nnx.Module or None, got {balancer!r}")
         self.balancer = balancer
+        for module in gradient_balancers(balancer):
+            requirement(module)
+        if causal is not None and not callable(getattr(causal, "loss", None)):
+            raise TypeError(f"causal must be a jno.nnx.CausalWeights or None, got {causal!r}")
+        self.causal = causal
+        self._live_causal = None
         self.mesh = default_mesh() if mesh is None else mesh
         if "data" not in self.mesh.axis_names:
             raise ValueError(f"mesh must have a 'data' axis, got axes {self.mesh.axis_names}")
@@ -140,56 +158,10 @@ class Trainer(SetupMixin, PersistenceMixin):
         self._saved_step: int | None = None
         self._resume_checked = False
 
-    # ------------------------------------------------------------ user hooks
-    def losses(self, net: Any, batch: Mapping[str, jax.Array]) -> Mapping[str, jax.Array]:
-        """Named scalar losses of ``net`` on this step's ``batch``; override this.
-
-        Args:
-            net: The wrapped module (a tuple of modules when the trainer has several).
-            batch: ``{name: (n, d) points}`` for every point set.
-
-        Returns:
-            ``{term name: scalar}``; the same names, in the same order, every step.
-        """
-        raise NotImplementedError(
-            f"{type(self).__name__} must override losses(self, net, batch) -> dict of scalars"
-        )
-
     @property
     def term_names(self) -> tuple[str, ...]:
         """The loss-term names (known after the first ``fit``)."""
         return self._term_names or ()
-
-    # ------------------------------------------------------ step internals
-    def _terms(self, modules: Sequence[nnx.Module], batch: Mapping[str, jax.Array]):
-        """``(losses, trackers)`` of the networks on a batch, checked and as float32."""
-        out = self.losses(modules[0] if self._single else tuple(modules), batch)
-        if not isinstance(out, Mapping) or not out:
-            raise TypeError(f"losses() must return a non-empty dict of scalars, got {out!r}")
-        names = tuple(out)
-        if self._term_names is not None and names != self._term_names:
-            raise ValueError(
-                f"losses() returned terms {list(names)}, but earlier steps returned "
-                f"{list(self._term_names)}: the terms must be the same every step"
-            )
-        losses = {}
-        for name, value in out.items():
-            if not isinstance(name, str) or not name:
-                raise TypeError(f"loss names must be non-empty strings, got {name!r}")
-            value = jnp.asarray(value)
-            if value.size != 1:
-                raise ValueError(
-                    f"loss {name!r} must be a scalar, got shape {value.shape}; "
-                    "reduce it, e.g. jnp.mean(residual ** 2)"
-                )
-            losses[name] = value.reshape(()).astype(jnp.float32)
-        return losses, {}
-
-    def _weigh(self, balancer: nnx.Module | None, losses: jax.Array):
-        """``(weights, trackers)`` of the loss vector: the balancer's, or ones."""
-        if balancer is None:
-            return jnp.ones_like(losses), {}
-        return balancer(losses), {}
 
     def _prepare(self) -> CompiledStep:
         for i, net in enumerate(self.nets):
@@ -209,14 +181,17 @@ class Trainer(SetupMixin, PersistenceMixin):
         graphdefs, params, rest = self._split_nets()
         sched_gds = [None if s is None else nnx.split(s)[0] for s in schedules]
         bal_gd = None if self.balancer is None else nnx.split(self.balancer)[0]
+        causal_gd = None if self.causal is None else nnx.split(self.causal)[0]
         key = (
             tuple(graphdefs),
             tuple(id(s) for s in self._specs),
             tuple(sched_gds),
             bal_gd,
+            causal_gd,
         )
         if self._compiled is None or key != self._compiled_key:
             self._discover(graphdefs, params, rest)
+            needing = gradient_balancers(self.balancer)
             plan = StepPlan(
                 term_names=self._term_names,
                 tracker_names=self._tracker_names,
@@ -225,6 +200,9 @@ class Trainer(SetupMixin, PersistenceMixin):
                 resampled=tuple(resamples(ps) for ps in self.points.values()),
                 scaled=tuple(s is not None for s in schedules),
                 raise_on_nonfinite=self.on_nonfinite == "raise",
+                balancer_needs=tuple(sorted({requirement(b) for b in needing})),
+                update_everies=tuple(sorted({int(b.update_every) for b in needing})),
+                pointwise_residuals=bool(self.pointwise_residuals),
             )
             self._compiled = CompiledStep(
                 plan,
@@ -237,6 +215,8 @@ class Trainer(SetupMixin, PersistenceMixin):
                 self.points,
                 self._base_key,
                 self.mesh,
+                residuals_fn=self._residuals,
+                causal_graphdef=causal_gd,
             )
             self._compiled_key = key
         return self._compiled
@@ -256,6 +236,8 @@ class Trainer(SetupMixin, PersistenceMixin):
             "opt": tuple(self._opt_states),
             "schedules": schedules,
             "balancer": None if self.balancer is None else nnx.state(self.balancer),
+            "causal": None if self.causal is None else nnx.state(self.causal),
+            "term_grad_norms": jnp.full(len(self.term_names), jnp.nan, jnp.float32),
             "diverged": jnp.asarray(False),
             "bad_step": jnp.asarray(-1, jnp.int32),
             "bad_terms": jnp.zeros(len(self.term_names) + 2, bool),
@@ -271,6 +253,8 @@ class Trainer(SetupMixin, PersistenceMixin):
                 nnx.update(spec.schedule, carry["schedules"][i])
         if self.balancer is not None:
             nnx.update(self.balancer, carry["balancer"])
+        if self.causal is not None:
+            nnx.update(self.causal, carry["causal"])
         self._opt_states = list(carry["opt"])
 
     # --------------------------------------------------------------- loop

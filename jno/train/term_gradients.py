@@ -1,0 +1,147 @@
+"""Per-term gradients and NTK diagonals for the balancers that need them.
+
+A balancer declares what it needs besides the loss values with its ``requires``
+attribute (``"losses"``, ``"grads"`` or ``"ntk"``) and how often with ``update_every``.
+The compiled step computes the per-term gradients (one backward pass per term, reusing
+the forward pass of the step) or the per-point NTK diagonals only on the steps where a
+balancer is due, inside ``jax.lax.cond``; on the other steps the balancer is not called
+and its last weights are reused.
+
+Example:
+    >>> import jax.numpy as jnp
+    >>> from jno.nnx.gradient_balancers import GradNormBalancer
+    >>> b = GradNormBalancer(2, momentum=0.0, update_every=10)
+    >>> grads = jnp.array([[3.0, 4.0], [0.5, 0.0]])           # norms 5 and 0.5
+    >>> sources = TermSources(step=jnp.asarray(20), grads=grads)
+    >>> call_balancer(b, jnp.array([1.0, 1.0]), sources).tolist()  # 20 % 10 == 0: update
+    [0.550000011920929, 5.5]
+    >>> later = TermSources(step=jnp.asarray(21), grads=jnp.ones((2, 2)))
+    >>> call_balancer(b, jnp.array([1.0, 1.0]), later).tolist()    # not due: last weights
+    [0.550000011920929, 5.5]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from jno.nnx.balancer_base import Balancer
+
+__all__ = ["TermSources", "call_balancer", "gradient_balancers", "stacked_term_gradients"]
+
+_KINDS = ("losses", "grads", "ntk")
+
+
+@dataclasses.dataclass(frozen=True)
+class TermSources:
+    """What the step offers the balancers besides the losses.
+
+    Attributes:
+        step: The training step (traced int32); a balancer updates when
+            ``step % update_every == 0``.
+        grads: ``(N, P)`` per-term gradients (row ``i``: the flattened gradient of loss
+            ``i`` over every trained parameter), or None when no balancer needs them.
+            Only meaningful on steps where some balancer is due.
+        ntk: ``N`` per-point NTK diagonals (one 1-D array per term), or None.
+    """
+
+    step: jax.Array
+    grads: jax.Array | None = None
+    ntk: Sequence[jax.Array] | None = None
+
+
+def requirement(balancer: Any) -> str:
+    """``"losses"``, ``"grads"`` or ``"ntk"``: what ``balancer`` needs (unknown modules:
+    ``"losses"``)."""
+    kind = getattr(balancer, "requires", "losses")
+    if kind not in _KINDS:
+        raise ValueError(f"balancer.requires must be one of {_KINDS}, got {kind!r}")
+    return kind
+
+
+def gradient_balancers(module: nnx.Module | None) -> list[Balancer]:
+    """The balancers inside ``module`` (itself included) that need gradients or NTKs."""
+    if module is None:
+        return []
+    return [
+        m
+        for _, m in nnx.iter_graph(module)
+        if isinstance(m, nnx.Module) and requirement(m) != "losses"
+    ]
+
+
+def call_balancer(
+    balancer: Any,
+    losses: jax.Array,
+    sources: TermSources,
+    input_jacobian: jax.Array | None = None,
+) -> jax.Array:
+    """The weights of ``balancer`` for the loss vector ``losses``.
+
+    A value-based balancer is simply called. One that needs gradients or NTK diagonals
+    is called with them when ``sources.step % balancer.update_every == 0`` and otherwise
+    returns its ``last_weights`` without touching its state (``jax.lax.cond``).
+
+    Args:
+        balancer: The balancer module.
+        losses: Its ``(n,)`` inputs.
+        sources: The step and the per-term gradients / NTK diagonals.
+        input_jacobian: ``(n, N)`` derivatives of the balancer's inputs with respect to
+            the ``N`` term losses when the inputs are expressions of terms (``jno.core``);
+            the gradients passed on are then ``input_jacobian @ sources.grads``.
+    """
+    kind = requirement(balancer)
+    if kind == "losses":
+        return balancer(losses)
+    graphdef, state = nnx.split(balancer)
+
+    def fresh(state):
+        module = nnx.merge(graphdef, state)
+        if kind == "grads":
+            if sources.grads is None:
+                raise ValueError(f"{type(balancer).__name__} needs per-term gradients")
+            grads = sources.grads
+            if input_jacobian is not None:
+                grads = input_jacobian @ grads
+            weights = module(losses, grads)
+        else:
+            if sources.ntk is None:
+                raise ValueError(f"{type(balancer).__name__} needs per-term NTK diagonals")
+            if input_jacobian is not None:
+                raise ValueError(
+                    f"{type(balancer).__name__} balances terms, not expressions of terms"
+                )
+            weights = module(losses, list(sources.ntk))
+        return weights, nnx.state(module)
+
+    def reuse(state):
+        return nnx.merge(graphdef, state).last_weights[...], state
+
+    due = sources.step % balancer.update_every == 0
+    weights, state = jax.lax.cond(due, fresh, reuse, state)
+    nnx.update(balancer, state)
+    return weights
+
+
+def stacked_term_gradients(vjp_fn: Callable[[jax.Array], Any], num_terms: int) -> jax.Array:
+    """``(N, P)`` per-term gradients from the vector-Jacobian product of the loss vector.
+
+    One backward pass per term over the residuals of the step's own forward pass
+    (``jax.vmap`` over the unit cotangents).
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> f = lambda p: jnp.stack([jnp.sum(p["w"] ** 2), jnp.sum(3 * p["w"])])
+        >>> _, vjp = jax.vjp(f, {"w": jnp.array([1.0, 2.0])})
+        >>> stacked_term_gradients(vjp, 2).tolist()
+        [[2.0, 4.0], [3.0, 3.0]]
+    """
+    cotangents = jnp.eye(num_terms, dtype=jnp.float32)
+    grads = jax.vmap(vjp_fn)(cotangents)
+    leaves = jax.tree.leaves(grads)
+    return jnp.concatenate([leaf.reshape(num_terms, -1) for leaf in leaves], axis=1)
