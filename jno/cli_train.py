@@ -113,7 +113,21 @@ def add_common_options(p: argparse.ArgumentParser, steps: int) -> None:
         "--hidden",
         type=_widths,
         default=None,
-        help="hidden widths of the tanh MLP, e.g. 50,50,50 (default: the problem's, 50,50,50)",
+        help="hidden widths of the network, e.g. 50,50,50 (default: the problem's, 50,50,50)",
+    )
+    p.add_argument(
+        "--network",
+        choices=("mlp", "modified"),
+        default="mlp",
+        help="mlp, or modified: the gated two-encoder MLP of Wang, Teng & Perdikaris "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--causal-chunks",
+        type=positive_int,
+        default=None,
+        help="time-dependent problems: causal weights over this many time chunks on the "
+        "PDE residual (default: none)",
     )
     p.add_argument(
         "--batch-size",
@@ -150,6 +164,8 @@ def schedule_options(args: argparse.Namespace) -> dict[str, Any]:
         "decay_steps": args.decay_steps,
         "hidden": args.hidden,
         "batch_size": args.batch_size,
+        "network": args.network,
+        "causal_chunks": args.causal_chunks,
     }
 
 

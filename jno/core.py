@@ -84,6 +84,11 @@ class Crux(Trainer):
         balancer: nnx.Module | None = None,
         **kwargs: Any,
     ):
+        if kwargs.get("causal") is not None:
+            raise TypeError(
+                "jno.core takes no causal= (its terms are plain mean squares): use a Trainer "
+                "subclass whose losses() call self.causal_loss(...)"
+            )
         entries = [terms] if isinstance(terms, Expr | Tracker) else terms
         if not isinstance(entries, list | tuple) or not entries:
             raise TypeError(f"terms must be a non-empty list of terms and trackers, got {terms!r}")

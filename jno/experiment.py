@@ -25,7 +25,11 @@ import optax
 from flax import nnx
 
 from jno.nnx.balancers import DWA, RLW, LbPINNsLossBalancing, ReLoBRaLo, SoftAdapt
+from jno.nnx.causal import CausalWeights
+from jno.nnx.gradient_balancers import GradNorm, GradNormBalancer, LRAnnealing
 from jno.nnx.models import MLP
+from jno.nnx.modified_mlp import ModifiedMLP
+from jno.nnx.ntk import NTKBalancer
 from jno.nnx.schedules import DLRS
 from jno.nnx.schedules import LearningRateSchedule as lrs
 from jno.problems import Burgers1D, Helmholtz2D, KleinGordon1D, Poisson2D, Problem
@@ -51,7 +55,18 @@ PROBLEMS: dict[str, type[Problem]] = {
     "kleingordon1d": KleinGordon1D,
 }
 #: Balancer names; ``"fixed"`` is unit weights.
-BALANCERS = ("fixed", "relobralo", "softadapt", "dwa", "lbpinns", "rlw")
+BALANCERS = (
+    "fixed",
+    "relobralo",
+    "softadapt",
+    "dwa",
+    "lbpinns",
+    "rlw",
+    "grad_norm",
+    "lr_annealing",
+    "gradnorm",
+    "ntk",
+)
 SCHEDULES = ("constant", "exponential", "cosine", "warmup_cosine", "dlrs")
 MODES = ("raw", "minmax", "l2")
 
@@ -76,6 +91,8 @@ def make_balancer(name: str, num_losses: int, mode: str = "raw", seed: int = 42)
     """The balancer called ``name`` (None for ``"fixed"``: unit weights).
 
     ``seed`` seeds the random balancers (ReLoBRaLo's lookback, RLW's Dirichlet draws).
+    ``grad_norm``, ``lr_annealing``, ``gradnorm`` and ``ntk`` are the gradient- and
+    NTK-based balancers with their default ``update_every``.
 
     Example:
         >>> make_balancer("dwa", 3, mode="l2").config()["mode"], make_balancer("fixed", 2)
@@ -89,7 +106,15 @@ def make_balancer(name: str, num_losses: int, mode: str = "raw", seed: int = 42)
         return ReLoBRaLo(num_losses, seed=seed, mode=mode)
     if name == "rlw":
         return RLW(num_losses, seed=seed, mode=mode)
-    cls = {"softadapt": SoftAdapt, "dwa": DWA, "lbpinns": LbPINNsLossBalancing}[name]
+    cls = {
+        "softadapt": SoftAdapt,
+        "dwa": DWA,
+        "lbpinns": LbPINNsLossBalancing,
+        "grad_norm": GradNormBalancer,
+        "lr_annealing": LRAnnealing,
+        "gradnorm": GradNorm,
+        "ntk": NTKBalancer,
+    }[name]
     return cls(num_losses, mode=mode)
 
 
@@ -150,6 +175,8 @@ def build_trainer(
     seed: int = 0,
     hidden: Sequence[int] | None = None,
     batch_size: int | None = None,
+    network: str = "mlp",
+    causal_chunks: int | None = None,
     **trainer_kwargs: Any,
 ) -> Problem:
     """A packaged problem's trainer, with the balancer and schedule given by name.
@@ -157,7 +184,10 @@ def build_trainer(
     The network is the problem's default (a tanh MLP, ``hidden`` widths, inputs
     standardised to ``[-1, 1]``, initialised from ``seed``), trained by Adam scaled by
     :func:`make_schedule`. ``seed`` also seeds the point sampling and the random
-    balancers. ``trainer_kwargs`` go to the trainer (``logdir``, ``log_every``, ...).
+    balancers. ``network="modified"`` uses :class:`~jno.nnx.modified_mlp.ModifiedMLP`;
+    ``causal_chunks`` adds :class:`~jno.nnx.causal.CausalWeights` over that many time
+    chunks (time-dependent problems). ``trainer_kwargs`` go to the trainer
+    (``logdir``, ``log_every``, ...).
 
     Example:
         >>> t = build_trainer("burgers1d", balancer="relobralo", batch_size=32,
@@ -168,7 +198,11 @@ def build_trainer(
     cls = problem_class(problem)
     box = cls.domain
     widths = list(cls.default_hidden if hidden is None else hidden)
-    module = MLP(box.dim, widths, 1, rngs=nnx.Rngs(seed), input_lo=box.lo, input_hi=box.hi)
+    networks = {"mlp": MLP, "modified": ModifiedMLP}
+    network_class = networks[_choice("network", network, tuple(networks))]
+    module = network_class(
+        box.dim, widths, 1, rngs=nnx.Rngs(seed), input_lo=box.lo, input_hi=box.hi
+    )
     net = nn(module)
     rate = make_schedule(
         schedule,
@@ -182,6 +216,10 @@ def build_trainer(
     net.optimizer(optax.adam(1.0)).scale(rate)
     # Every packaged problem has one loss per point set (pde/bc, or pde/bc/ic).
     weights = make_balancer(balancer, len(cls.point_sets), mode, seed)
+    if causal_chunks is not None:
+        if box.time_axis is None:
+            raise ValueError(f"causal_chunks needs a time-dependent problem, got {problem!r}")
+        trainer_kwargs["causal"] = CausalWeights(causal_chunks)
     return cls(net, batch_size=batch_size, balancer=weights, seed=seed, **trainer_kwargs)
 
 

@@ -159,7 +159,7 @@ def test_help_lists_every_option(command, capsys):
 def test_bad_arguments_exit_with_usage(capsys):
     for argv in (
         ["train", "heat3d"],
-        ["train", "poisson2d", "--balancer", "gradnorm"],
+        ["train", "poisson2d", "--balancer", "bogus"],
         ["train", "poisson2d", "--hidden", "8,x"],
         ["compare", "poisson2d", "--balancers", "fixed,bogus"],
         ["compare", "poisson2d", "--seeds", "0"],

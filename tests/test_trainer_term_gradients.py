@@ -98,7 +98,6 @@ def hand_loop(balancer, steps):
 
 BALANCERS = {
     "lr_annealing": lambda: LRAnnealing(2, update_every=3),
-    "lr_annealing_plain": lambda: LRAnnealing(2, update_every=2, weighted_gradients=False),
     "grad_norm_balancer": lambda: GradNormBalancer(2, momentum=0.5, update_every=2),
     "gradnorm": lambda: GradNorm(2, alpha=1.0, lr=0.05),
     "ntk": lambda: NTKBalancer(2, update_every=3),
@@ -296,3 +295,11 @@ def test_lr_annealing_beats_fixed_weights_on_helmholtz():
     fixed, annealed = relative_l2(None), relative_l2(LRAnnealing(2))
     assert annealed * 5 <= fixed, (annealed, fixed)
     assert annealed < 0.2
+
+
+def test_core_refuses_causal_weights():
+    net = jno.nn(MLP(1, [4], 1, rngs=nnx.Rngs(0)))
+    net.optimizer(adam())
+    pde = net.residual(lambda u, x: u(x), X_INT, name="pde")
+    with pytest.raises(TypeError, match="causal"):
+        jno.core([pde], causal=CausalWeights(4), progress=False)
