@@ -276,7 +276,8 @@ def add_compare_parser(subparsers: Any) -> None:
         "--balancers",
         type=_balancer_list,
         default=list(BALANCERS),
-        help=f"comma-separated balancers to compare (default: {','.join(BALANCERS)})",
+        help="comma-separated balancers to compare, among: "
+        f"{', '.join(BALANCERS)} (default: all of them)",
     )
     p.add_argument(
         "--seeds", type=positive_int, default=3, help="seeds per balancer (default: %(default)s)"

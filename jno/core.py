@@ -44,17 +44,18 @@ from jno._algebra import (
     order_groups,
     walk,
 )
+from jno._core_hooks import CruxStepHooks
 from jno.terms import BalancerGroup, Const, Expr, Term, Tracker, Weight, balance
 from jno.train.history import History
 from jno.train.network import Network
-from jno.train.term_gradients import TermSources, call_balancer, requirement
+from jno.train.term_gradients import TermSources
 from jno.train.trainer import Trainer
 
 __all__ = ["Crux", "core"]
 
 
 # -------------------------------------------------------------------------- crux
-class Crux(Trainer):
+class Crux(CruxStepHooks, Trainer):
     """A :class:`~jno.train.trainer.Trainer` whose losses, weights and trackers are terms.
 
     Built by :func:`core`; ``solve`` is ``fit``. See the module docstring.
@@ -239,68 +240,6 @@ class Crux(Trainer):
             return self._weigh(balancer, vector, sources)
 
         jax.eval_shape(run, params, rest, batch, bal_state)
-
-    # -------------------------------------------------------------- step hooks
-    def _term_values(self, modules, batch, terms) -> dict[int, jax.Array]:
-        values = {}
-        for t in terms:
-            mods = [modules[self._net_index[id(n)]] for n in t.nets]
-            values[id(t)] = t.evaluate(mods, *(batch[k] for k in self._source_keys[id(t)]))
-        return values
-
-    def _terms(self, modules, batch, causal=None):
-        values = self._term_values(modules, batch, (*self.terms, *self.tracked))
-        losses = {self._names[id(t)]: values[id(t)] for t in self.terms}
-        trackers = {
-            name: evaluate(expr, values) for name, expr, weighted in self._trackers if not weighted
-        }
-        return losses, trackers
-
-    def _group_ntk(self, group, sources):
-        """The NTK diagonals of a group's terms (NTK weighting balances plain terms)."""
-        index = {id(t): i for i, t in enumerate(self.terms)}
-        if not all(isinstance(e, Term) and id(e) in index for e in group.inputs):
-            raise ValueError(
-                f"{type(group.module).__name__} needs NTK diagonals, so it balances plain "
-                f"terms, got {self._group_inputs[self.groups.index(group)]}"
-            )
-        return TermSources(sources.step, ntk=[sources.ntk[index[id(e)]] for e in group.inputs])
-
-    def _residuals(self, modules, batch):
-        """The pointwise values of every term (the residuals behind mean-square terms)."""
-        out = {}
-        for t in self.terms:
-            mods = [modules[self._net_index[id(n)]] for n in t.nets]
-            out[self._names[id(t)]] = t.values(mods, *(batch[k] for k in self._source_keys[id(t)]))
-        return out
-
-    def _weigh(self, balancer, losses, sources=None):
-        env = {id(t): losses[i] for i, t in enumerate(self.terms)}
-        for index, group in enumerate(self.groups):
-
-            def inputs_of(term_losses, group=group, env=env):
-                scope = {**env, **{id(t): term_losses[i] for i, t in enumerate(self.terms)}}
-                return jnp.stack(
-                    [jnp.asarray(evaluate(e, scope), jnp.float32) for e in group.inputs]
-                )
-
-            inputs = inputs_of(losses)
-            module = balancer.items[index]
-            kind = "losses" if sources is None else requirement(module)
-            if kind == "losses":
-                weights = balancer(index, inputs)
-            elif kind == "ntk":
-                weights = call_balancer(module, inputs, self._group_ntk(group, sources))
-            else:
-                # Gradients of the group's inputs: the chain rule through the expressions.
-                jacobian = jax.jacfwd(inputs_of)(losses)
-                weights = call_balancer(module, inputs, sources, input_jacobian=jacobian)
-            env.update((id(w), weights[j]) for j, w in enumerate(group.weights))
-        coefs = jnp.stack([jnp.asarray(evaluate(c, env), jnp.float32) for c in self._coefs])
-        trackers = {
-            name: evaluate(expr, env) for name, expr, weighted in self._trackers if weighted
-        }
-        return coefs, trackers
 
     # ------------------------------------------------------------------ public
     def solve(self, steps: int) -> History:

@@ -127,15 +127,6 @@ def test_trainer_equals_hand_loop(name):
         assert "grad_norm/pde" not in history
 
 
-def test_weights_change_only_on_update_steps():
-    trainer = make_trainer(LRAnnealing(2, update_every=4))
-    history = trainer.fit(10)
-    w = history["weight/bc"]  # updates at steps 0, 4, 8
-    assert w[0] == w[1] == w[2] == w[3] != w[4]
-    assert w[4] == w[5] == w[6] == w[7] != w[8]
-    assert int(trainer.balancer.calls[...]) == 3
-
-
 def test_resume_is_exact(tmp_path):
     def run(steps_list, directory):
         out = None

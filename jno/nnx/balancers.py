@@ -9,7 +9,11 @@ shared behaviour (loss preprocessing modes, NaN/Inf guard, :meth:`Balancer.confi
 This module holds the value-based balancers (:class:`SoftAdapt`, :class:`DWA`,
 :class:`LbPINNsLossBalancing`) and re-exports the random ones
 (:class:`~jno.nnx.random_balancers.ReLoBRaLo`, :class:`~jno.nnx.random_balancers.RLW`)
-and :class:`~jno.nnx.normalize.LossNormalizer`.
+and :class:`~jno.nnx.normalize.LossNormalizer`, and the balancers that need more than
+the loss values: per-term gradients (:class:`~jno.nnx.gradient_balancers.GradNormBalancer`,
+:class:`~jno.nnx.gradient_balancers.LRAnnealing`, :class:`~jno.nnx.gradient_balancers.GradNorm`),
+NTK diagonals (:class:`~jno.nnx.ntk.NTKBalancer`) or time chunks
+(:class:`~jno.nnx.causal.CausalWeights`).
 
 Ratios of losses are computed as ``L / (L_ref + eps)``, so zero losses give finite
 weights. Losses are expected to be non-negative.
@@ -25,15 +29,23 @@ import jax.numpy as jnp
 import numpy as np
 
 from jno.nnx.balancer_base import Balancer, check_real, scaled_softmax
+from jno.nnx.causal import CausalWeights
+from jno.nnx.gradient_balancers import GradNorm, GradNormBalancer, LRAnnealing
 from jno.nnx.normalize import LossNormalizer
+from jno.nnx.ntk import NTKBalancer
 from jno.nnx.random_balancers import RLW, ReLoBRaLo
 from jno.nnx.state import BalancerState
 
 __all__ = [
     "Balancer",
+    "CausalWeights",
     "DWA",
+    "GradNorm",
+    "GradNormBalancer",
+    "LRAnnealing",
     "LbPINNsLossBalancing",
     "LossNormalizer",
+    "NTKBalancer",
     "RLW",
     "ReLoBRaLo",
     "SoftAdapt",

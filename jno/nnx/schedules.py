@@ -19,22 +19,25 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from jno.nnx._schedule_args import (
     accepts_two_positional,
     check_bounds,
-    check_int,
     check_rate,
     fn_name,
     is_number,
+)
+from jno.nnx._schedule_rules import (
+    cosine_rule,
+    exponential_rule,
+    piecewise_constant_rule,
+    warmup_cosine_rule,
 )
 
 __all__ = ["DLRS", "LearningRateSchedule", "ReduceOnPlateau", "as_schedule"]
@@ -185,24 +188,7 @@ class LearningRateSchedule(nnx.Module):
             >>> [float(s(t)) for t in (0, 9, 10, 25)]
             [1.0, 1.0, 0.5, 0.25]
         """
-        lr0, lr_end = check_rate("lr0", lr0), check_rate("lr_end", lr_end)
-        if not is_number(decay_rate):
-            raise TypeError(f"decay_rate must be a number, got {decay_rate!r}")
-        if not math.isfinite(decay_rate) or decay_rate <= 0:
-            raise ValueError(f"decay_rate must be a finite number > 0, got {decay_rate!r}")
-        decay_steps = check_int("decay_steps", decay_steps)
-        decay_rate, staircase = float(decay_rate), bool(staircase)
-
-        def fn(step, losses):
-            p = jnp.asarray(step, jnp.float32) / decay_steps
-            if staircase:
-                p = jnp.floor(p)
-            return jnp.maximum(lr_end, lr0 * jnp.power(jnp.float32(decay_rate), p))
-
-        params = dict(
-            lr0=lr0, decay_rate=decay_rate, decay_steps=decay_steps, lr_end=lr_end,
-            staircase=staircase,
-        )  # fmt: skip
+        fn, params = exponential_rule(lr0, decay_rate, decay_steps, lr_end, staircase)
         return cls._make(fn, "exponential", params, min_lr, max_lr)
 
     @classmethod
@@ -224,13 +210,7 @@ class LearningRateSchedule(nnx.Module):
             >>> [float(s(t)) for t in (0, 50, 100, 200)]
             [1.0, 0.75, 0.5, 0.5]
         """
-        total_steps = check_int("total_steps", total_steps)
-        lr0, lr_end = check_rate("lr0", lr0), check_rate("lr_end", lr_end)
-
-        def fn(step, losses):
-            return _cosine(jnp.asarray(step, jnp.float32) / total_steps, lr0, lr_end)
-
-        params = dict(total_steps=total_steps, lr0=lr0, lr_end=lr_end)
+        fn, params = cosine_rule(total_steps, lr0, lr_end)
         return cls._make(fn, "cosine", params, min_lr, max_lr)
 
     @classmethod
@@ -252,24 +232,7 @@ class LearningRateSchedule(nnx.Module):
             >>> [round(float(s(t)), 4) for t in (0, 4, 9, 10, 15, 20)]
             [0.1, 0.5, 1.0, 1.0, 0.5, 0.0]
         """
-        total_steps = check_int("total_steps", total_steps)
-        warmup_steps = check_int("warmup_steps", warmup_steps, minimum=0)
-        if warmup_steps > total_steps:
-            raise ValueError(
-                f"warmup_steps must be <= total_steps, got warmup_steps={warmup_steps} > "
-                f"total_steps={total_steps}"
-            )
-        lr0, lr_end = check_rate("lr0", lr0), check_rate("lr_end", lr_end)
-        decay_len = total_steps - warmup_steps
-
-        def fn(step, losses):
-            t = jnp.asarray(step, jnp.float32)
-            warm = lr0 * (t + 1.0) / max(warmup_steps, 1)
-            # A zero-length decay phase means lr_end right after the warm-up.
-            frac = (t - warmup_steps) / decay_len if decay_len > 0 else jnp.ones_like(t)
-            return jnp.where(t < warmup_steps, warm, _cosine(frac, lr0, lr_end))
-
-        params = dict(total_steps=total_steps, warmup_steps=warmup_steps, lr0=lr0, lr_end=lr_end)
+        fn, params = warmup_cosine_rule(total_steps, warmup_steps, lr0, lr_end)
         return cls._make(fn, "warmup_cosine", params, min_lr, max_lr)
 
     @classmethod
@@ -288,27 +251,7 @@ class LearningRateSchedule(nnx.Module):
             >>> [float(s(t)) for t in (0, 9, 10, 19, 20, 99)]
             [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
         """
-        boundaries, values = list(boundaries), list(values)
-        for b in boundaries:
-            if not is_number(b) or not math.isfinite(b):
-                raise ValueError(f"boundaries must be finite numbers, got {boundaries!r}")
-        if any(b1 <= b0 for b0, b1 in zip(boundaries, boundaries[1:])):
-            raise ValueError(f"boundaries must be strictly increasing, got {boundaries!r}")
-        if len(values) != len(boundaries) + 1:
-            raise ValueError(
-                f"values must have len(boundaries) + 1 = {len(boundaries) + 1} entries, "
-                f"got {len(values)}: values={values!r}"
-            )
-        values = [check_rate(f"values[{i}]", v) for i, v in enumerate(values)]
-        bounds = [float(b) for b in boundaries]
-
-        def fn(step, losses):
-            t = jnp.asarray(step, jnp.float32)
-            idx = jnp.sum(t >= jnp.asarray(bounds, jnp.float32))
-            return jnp.asarray(values, jnp.float32)[idx]
-
-        as_given = [int(b) if isinstance(b, (int, np.integer)) else float(b) for b in boundaries]
-        params = dict(boundaries=as_given, values=values)
+        fn, params = piecewise_constant_rule(boundaries, values)
         return cls._make(fn, "piecewise_constant", params, min_lr, max_lr)
 
     @classmethod
@@ -357,13 +300,6 @@ class LearningRateSchedule(nnx.Module):
             stagnation_factor=stagnation_factor, increment_factor=increment_factor,
             min_lr=min_lr, max_lr=max_lr, eps=eps,
         )  # fmt: skip
-
-
-def _cosine(frac: jax.Array, lr0: float, lr_end: float) -> jax.Array:
-    frac = jnp.clip(frac, 0.0, 1.0)
-    # (1 + cos(pi f)) / 2 == sin(pi (1 - f) / 2) ** 2: exact at both ends and free of
-    # float32 cancellation near f = 1.
-    return lr_end + (lr0 - lr_end) * jnp.square(jnp.sin(0.5 * jnp.pi * (1.0 - frac)))
 
 
 def as_schedule(obj: Any) -> LearningRateSchedule:

@@ -81,7 +81,6 @@ class CompiledStep:
             each loss from the current loss vector and the per-term gradients or NTK
             diagonals in ``sources`` (``Trainer._weigh``).
         point_sets: The point sets by name (``sample(key)`` is used for resampled ones).
-        base_key: Raw uint32 PRNG key the per-step keys are folded from.
         mesh: Device mesh with a ``"data"`` axis.
         residuals_fn: ``(modules, batch) -> {term: residual}`` (``Trainer._residuals``),
             used for NTK diagonals.
@@ -98,7 +97,6 @@ class CompiledStep:
         terms_fn: Callable[..., Any],
         weigh_fn: Callable[..., Any],
         point_sets: Mapping[str, Any],
-        base_key: jax.Array,
         mesh: jax.sharding.Mesh,
         residuals_fn: Callable[..., Any] | None = None,
         causal_graphdef: Any | None = None,
@@ -111,7 +109,6 @@ class CompiledStep:
         self.terms_fn = terms_fn
         self.weigh_fn = weigh_fn
         self.point_sets = dict(point_sets)
-        self.base_key = base_key
         self.mesh = mesh
         self.residuals_fn = residuals_fn
         self.causal_graphdef = causal_graphdef
@@ -124,8 +121,12 @@ class CompiledStep:
         size = self.mesh.shape["data"]
         return NamedSharding(self.mesh, P("data") if n % size == 0 else P())
 
-    def sample_batch(self, fixed: Mapping[str, jax.Array], step: jax.Array) -> dict[str, jax.Array]:
-        key = jax.random.fold_in(jax.random.fold_in(self.base_key, 1), step)
+    def sample_batch(
+        self, fixed: Mapping[str, jax.Array], step: jax.Array, base_key: jax.Array
+    ) -> dict[str, jax.Array]:
+        # The key is an input of the compiled function, not a constant of it: trainers
+        # that differ only in their seed share one compiled program.
+        key = jax.random.fold_in(jax.random.fold_in(base_key, 1), step)
         batch = {}
         for index, (name, resample) in enumerate(zip(self.plan.point_names, self.plan.resampled)):
             if resample:
@@ -217,7 +218,7 @@ class CompiledStep:
 
     def one_step(self, carry: Carry, fixed: Mapping[str, jax.Array]):
         step = carry["step"]
-        batch = self.sample_batch(fixed, step)
+        batch = self.sample_batch(fixed, step, carry["key"])
         # The weights are constants of the gradient, so the gradient of sum(w * L) is the
         # vector-Jacobian product of L with cotangent w: one forward and one backward
         # pass whatever the number of terms, and the balancer runs outside the trace.
@@ -285,6 +286,7 @@ class CompiledStep:
             proposed["term_grad_norms"] = term_norms
         kept = {k: carry[k] for k in proposed}
         new_carry = jax.tree.map(lambda a, b: jnp.where(apply, a, b), proposed, kept)
+        new_carry["key"] = carry["key"]
         first_bad = ~finite & ~carry["diverged"]
         if self.plan.raise_on_nonfinite:
             new_carry["diverged"] = carry["diverged"] | ~finite

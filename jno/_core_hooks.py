@@ -1,0 +1,99 @@
+"""The step hooks of :class:`jno.core.Crux`: term values, weights and residuals.
+
+:class:`CruxStepHooks` replaces the loss hooks of :class:`~jno.train.trainer.Trainer`
+(``_terms``, ``_weigh``, ``_residuals``) with ones that evaluate the planned terms of a
+crux: every distinct term once, every balancer group once on its inputs, then the
+coefficient of each term. It reads the plan that ``Crux.__init__`` builds (``terms``,
+``tracked``, ``groups`` and the private name, source and coefficient tables).
+
+Example:
+    >>> import jax.numpy as jnp
+    >>> from flax import nnx
+    >>> import jno
+    >>> from jno.core import Crux
+    >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
+    >>> a = net.residual(lambda u, x: u(x) - 1, jnp.ones((2, 1)), name="a")
+    >>> crux = Crux([3 * a], progress=False)
+    >>> losses, trackers = crux._terms([net.module], {"a": jnp.ones((2, 1))})
+    >>> list(losses), bool(losses["a"] == crux.eval(a)), trackers
+    (['a'], True, {})
+    >>> coefs, _ = crux._weigh(None, jnp.stack(list(losses.values())))
+    >>> coefs.tolist()  # the coefficient of a in the total 3 * a
+    [3.0]
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jno._algebra import evaluate
+from jno.terms import Term
+from jno.train.term_gradients import TermSources, call_balancer, requirement
+
+__all__ = ["CruxStepHooks"]
+
+
+class CruxStepHooks:
+    """The per-step evaluation of a crux's terms, balancers and trackers (a mixin)."""
+
+    def _term_values(self, modules, batch, terms) -> dict[int, jax.Array]:
+        values = {}
+        for t in terms:
+            mods = [modules[self._net_index[id(n)]] for n in t.nets]
+            values[id(t)] = t.evaluate(mods, *(batch[k] for k in self._source_keys[id(t)]))
+        return values
+
+    def _terms(self, modules, batch, causal=None):
+        values = self._term_values(modules, batch, (*self.terms, *self.tracked))
+        losses = {self._names[id(t)]: values[id(t)] for t in self.terms}
+        trackers = {
+            name: evaluate(expr, values) for name, expr, weighted in self._trackers if not weighted
+        }
+        return losses, trackers
+
+    def _group_ntk(self, group, sources):
+        """The NTK diagonals of a group's terms (NTK weighting balances plain terms)."""
+        index = {id(t): i for i, t in enumerate(self.terms)}
+        if not all(isinstance(e, Term) and id(e) in index for e in group.inputs):
+            raise ValueError(
+                f"{type(group.module).__name__} needs NTK diagonals, so it balances plain "
+                f"terms, got {self._group_inputs[self.groups.index(group)]}"
+            )
+        return TermSources(sources.step, ntk=[sources.ntk[index[id(e)]] for e in group.inputs])
+
+    def _residuals(self, modules, batch):
+        """The pointwise values of every term (the residuals behind mean-square terms)."""
+        out = {}
+        for t in self.terms:
+            mods = [modules[self._net_index[id(n)]] for n in t.nets]
+            out[self._names[id(t)]] = t.values(mods, *(batch[k] for k in self._source_keys[id(t)]))
+        return out
+
+    def _weigh(self, balancer, losses, sources=None):
+        env = {id(t): losses[i] for i, t in enumerate(self.terms)}
+        for index, group in enumerate(self.groups):
+
+            def inputs_of(term_losses, group=group, env=env):
+                scope = {**env, **{id(t): term_losses[i] for i, t in enumerate(self.terms)}}
+                return jnp.stack(
+                    [jnp.asarray(evaluate(e, scope), jnp.float32) for e in group.inputs]
+                )
+
+            inputs = inputs_of(losses)
+            module = balancer.items[index]
+            kind = "losses" if sources is None else requirement(module)
+            if kind == "losses":
+                weights = balancer(index, inputs)
+            elif kind == "ntk":
+                weights = call_balancer(module, inputs, self._group_ntk(group, sources))
+            else:
+                # Gradients of the group's inputs: the chain rule through the expressions.
+                jacobian = jax.jacfwd(inputs_of)(losses)
+                weights = call_balancer(module, inputs, sources, input_jacobian=jacobian)
+            env.update((id(w), weights[j]) for j, w in enumerate(group.weights))
+        coefs = jnp.stack([jnp.asarray(evaluate(c, env), jnp.float32) for c in self._coefs])
+        trackers = {
+            name: evaluate(expr, env) for name, expr, weighted in self._trackers if weighted
+        }
+        return coefs, trackers
