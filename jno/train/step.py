@@ -191,7 +191,7 @@ class CompiledStep:
             [per_point[:, a : a + w].reshape(-1) for a, w in zip(starts, widths)]
         )
 
-    def term_sources(self, carry: Carry, batch, vjp_fn) -> tuple[TermSources, jax.Array]:
+    def term_sources(self, carry: Carry, batch) -> tuple[TermSources, jax.Array]:
         """The per-term gradients / NTK diagonals the balancers need, computed only on
         steps where one of them is due; also whether this step is such a step."""
         step, needs = carry["step"], self.plan.balancer_needs
@@ -202,11 +202,18 @@ class CompiledStep:
         grads = ntk = None
         if "grads" in needs:
             size = sum(leaf.size for leaf in jax.tree.leaves(carry["params"]))
-            grads = jax.lax.cond(
-                due,
-                lambda: stacked_term_gradients(vjp_fn, n),
-                lambda: jnp.zeros((n, size), jnp.float32),
-            )
+
+            def term_gradients():
+                # A fresh forward pass inside the branch: handing the step's vjp residuals
+                # to the cond would make every step carry them into it, while the
+                # recomputation is paid on update steps only.
+                def losses_of(params):
+                    return self.loss_vector(params, carry["rest"], carry["causal"], batch)[0]
+
+                _, vjp = jax.vjp(losses_of, carry["params"])
+                return stacked_term_gradients(vjp, n)
+
+            grads = jax.lax.cond(due, term_gradients, lambda: jnp.zeros((n, size), jnp.float32))
         if "ntk" in needs:
 
             def compute():
@@ -230,7 +237,7 @@ class CompiledStep:
         balancer = None
         if self.balancer_graphdef is not None:
             balancer = nnx.merge(self.balancer_graphdef, carry["balancer"])
-        sources, due = self.term_sources(carry, batch, vjp_fn)
+        sources, due = self.term_sources(carry, batch)
         weights, weight_trackers = self.weigh_fn(balancer, jax.lax.stop_gradient(losses), sources)
         trackers = {**trackers, **weight_trackers}
         new_balancer = carry["balancer"] if balancer is None else nnx.state(balancer)

@@ -2,8 +2,8 @@
 
 A balancer declares what it needs besides the loss values with its ``requires``
 attribute (``"losses"``, ``"grads"`` or ``"ntk"``) and how often with ``update_every``.
-The compiled step computes the per-term gradients (one backward pass per term, reusing
-the forward pass of the step) or the per-point NTK diagonals only on the steps where a
+The compiled step computes the per-term gradients (one forward pass and one backward
+pass per term) or the per-point NTK diagonals only on the steps where a
 balancer is due, inside ``jax.lax.cond``; on the other steps the balancer is not called
 and its last weights are reused.
 
@@ -131,7 +131,7 @@ def call_balancer(
 def stacked_term_gradients(vjp_fn: Callable[[jax.Array], Any], num_terms: int) -> jax.Array:
     """``(N, P)`` per-term gradients from the vector-Jacobian product of the loss vector.
 
-    One backward pass per term over the residuals of the step's own forward pass
+    One backward pass per term through the forward pass that ``vjp_fn`` holds
     (``jax.vmap`` over the unit cotangents).
 
     Example:
