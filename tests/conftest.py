@@ -1,8 +1,8 @@
-"""Shared fixtures: small problems that compile fast; one XLA compilation cache per process."""
+"""Shared fixtures: small problems that compile fast; one XLA compilation cache per run."""
 
 from __future__ import annotations
 
-import atexit
+import os
 import shutil
 import tempfile
 
@@ -11,14 +11,28 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-# Many tests compile the same small programs (each Trainer jits its own step). JAX's
-# persistent compilation cache, in a directory of this process only (removed at exit),
-# compiles each of them once: about a quarter of the suite's time.
-_XLA_CACHE = tempfile.mkdtemp(prefix="jno-tests-xla-")
-atexit.register(shutil.rmtree, _XLA_CACHE, ignore_errors=True)
-jax.config.update("jax_compilation_cache_dir", _XLA_CACHE)
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+# Many tests compile the same small programs (each Trainer jits its own step, and the
+# resume tests rerun one training in several processes). JAX's persistent compilation
+# cache, in a directory of this test run that every xdist worker and subprocess shares
+# (through the environment) and that is removed at the end, compiles each one once.
+_CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput"):  # the main process (xdist workers inherit)
+        config.jno_xla_cache = tempfile.mkdtemp(prefix="jno-tests-xla-")
+        os.environ[_CACHE_ENV] = config.jno_xla_cache
+        os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+        os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+    jax.config.update("jax_compilation_cache_dir", os.environ[_CACHE_ENV])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def pytest_unconfigure(config):
+    directory = getattr(config, "jno_xla_cache", None)
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture
