@@ -29,21 +29,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from jno.cli_train import add_train_parser
+from jno.cli_train import add_train_parser, positive_int
 from jno.compare import add_compare_parser
 from jno.demo import DEMO_STEPS
 
 __all__ = ["build_parser", "main"]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
 
 
 # ---------------------------------------------------------------------------- demo
@@ -208,7 +198,7 @@ def _add_schedules(subparsers) -> None:
         help="PNG file to write; parent folders are created (default: %(default)s)",
     )
     p.add_argument(
-        "--steps", type=_positive_int, default=3000, help="steps to draw (default: %(default)s)"
+        "--steps", type=positive_int, default=3000, help="steps to draw (default: %(default)s)"
     )
     p.add_argument(
         "--seed",
@@ -260,7 +250,7 @@ def _add_demo(subparsers) -> None:
     )
     p.add_argument(
         "--steps",
-        type=_positive_int,
+        type=positive_int,
         default=DEMO_STEPS,
         help="training steps (default: %(default)s)",
     )

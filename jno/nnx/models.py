@@ -128,6 +128,50 @@ def _input_bounds(lo: Any, hi: Any, in_features: int) -> tuple[Any, Any]:
     return lo_a, hi_a
 
 
+def _set_up_inputs(
+    module: nnx.Module,
+    in_features: Any,
+    hidden: Any,
+    out_features: Any,
+    activation: Any,
+    rngs: Any,
+    fourier_features: Any,
+    fourier_scale: Any,
+    input_lo: Any,
+    input_hi: Any,
+) -> tuple[list[int], int]:
+    """Checks the arguments shared by the networks of this package and sets
+    ``in_features``, ``out_features``, ``activation``, ``input_lo``/``input_hi`` and
+    ``fourier`` on ``module``; returns the hidden widths and the width of the features
+    entering the first layer."""
+    module.in_features = _positive_int(in_features, "in_features")
+    module.out_features = _positive_int(out_features, "out_features")
+    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
+        raise TypeError(f"hidden must be a sequence of widths like [64, 64], got {hidden!r}")
+    if len(hidden) == 0:
+        raise ValueError(f"hidden must list at least one width, got {hidden!r}")
+    widths = [_positive_int(w, f"hidden[{k}]") for k, w in enumerate(hidden)]
+    if not callable(activation):
+        raise TypeError(f"activation must be callable, got {activation!r}")
+    if not isinstance(rngs, nnx.Rngs):
+        raise TypeError(f"rngs must be an nnx.Rngs, got {rngs!r}")
+    module.activation = activation
+    fourier_scale = _positive_float(fourier_scale, "fourier_scale")
+
+    lo, hi = _input_bounds(input_lo, input_hi, module.in_features)
+    module.input_lo = None if lo is None else Constant(jnp.asarray(lo, jnp.float32))
+    module.input_hi = None if hi is None else Constant(jnp.asarray(hi, jnp.float32))
+
+    width = module.in_features
+    if fourier_features is None:
+        module.fourier = None
+    else:
+        nf = _positive_int(fourier_features, "fourier_features")
+        module.fourier = FourierFeatures(width, nf, fourier_scale, rngs=rngs)
+        width = module.fourier.out_features
+    return widths, width
+
+
 class MLP(nnx.Module):
     """Fully connected network for PINNs: ``(n, in_features) -> (n, out_features)``.
 
@@ -174,31 +218,10 @@ class MLP(nnx.Module):
         input_lo: float | Sequence[float] | None = None,
         input_hi: float | Sequence[float] | None = None,
     ):
-        self.in_features = _positive_int(in_features, "in_features")
-        self.out_features = _positive_int(out_features, "out_features")
-        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
-            raise TypeError(f"hidden must be a sequence of widths like [64, 64], got {hidden!r}")
-        if len(hidden) == 0:
-            raise ValueError(f"hidden must list at least one width, got {hidden!r}")
-        widths = [_positive_int(w, f"hidden[{k}]") for k, w in enumerate(hidden)]
-        if not callable(activation):
-            raise TypeError(f"activation must be callable, got {activation!r}")
-        if not isinstance(rngs, nnx.Rngs):
-            raise TypeError(f"rngs must be an nnx.Rngs, got {rngs!r}")
-        self.activation = activation
-        fourier_scale = _positive_float(fourier_scale, "fourier_scale")
-
-        lo, hi = _input_bounds(input_lo, input_hi, self.in_features)
-        self.input_lo = None if lo is None else Constant(jnp.asarray(lo, jnp.float32))
-        self.input_hi = None if hi is None else Constant(jnp.asarray(hi, jnp.float32))
-
-        width = self.in_features
-        if fourier_features is None:
-            self.fourier = None
-        else:
-            nf = _positive_int(fourier_features, "fourier_features")
-            self.fourier = FourierFeatures(width, nf, fourier_scale, rngs=rngs)
-            width = self.fourier.out_features
+        widths, width = _set_up_inputs(
+            self, in_features, hidden, out_features, activation, rngs,
+            fourier_features, fourier_scale, input_lo, input_hi,
+        )  # fmt: skip
 
         kernel_init = nnx.initializers.glorot_normal()
         bias_init = nnx.initializers.zeros_init()

@@ -29,14 +29,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jno.nnx.models import (
-    Constant,
-    FourierFeatures,
-    _activation_derivatives,
-    _input_bounds,
-    _positive_float,
-    _positive_int,
-)
+from jno.nnx.models import _activation_derivatives, _set_up_inputs
 
 __all__ = ["ModifiedMLP"]
 
@@ -117,34 +110,13 @@ class ModifiedMLP(nnx.Module):
         input_lo: float | Sequence[float] | None = None,
         input_hi: float | Sequence[float] | None = None,
     ):
-        self.in_features = _positive_int(in_features, "in_features")
-        self.out_features = _positive_int(out_features, "out_features")
-        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
-            raise TypeError(f"hidden must be a sequence of widths like [64, 64], got {hidden!r}")
-        if len(hidden) == 0:
-            raise ValueError(f"hidden must list at least one width, got {hidden!r}")
-        widths = [_positive_int(w, f"hidden[{k}]") for k, w in enumerate(hidden)]
+        widths, p = _set_up_inputs(
+            self, in_features, hidden, out_features, activation, rngs,
+            fourier_features, fourier_scale, input_lo, input_hi,
+        )  # fmt: skip
         if len(set(widths)) != 1:
             # U and V are blended into every layer, so all layers share their width.
             raise ValueError(f"hidden widths must all be equal, got {list(hidden)!r}")
-        if not callable(activation):
-            raise TypeError(f"activation must be callable, got {activation!r}")
-        if not isinstance(rngs, nnx.Rngs):
-            raise TypeError(f"rngs must be an nnx.Rngs, got {rngs!r}")
-        self.activation = activation
-        fourier_scale = _positive_float(fourier_scale, "fourier_scale")
-
-        lo, hi = _input_bounds(input_lo, input_hi, self.in_features)
-        self.input_lo = None if lo is None else Constant(jnp.asarray(lo, jnp.float32))
-        self.input_hi = None if hi is None else Constant(jnp.asarray(hi, jnp.float32))
-
-        p = self.in_features
-        if fourier_features is None:
-            self.fourier = None
-        else:
-            nf = _positive_int(fourier_features, "fourier_features")
-            self.fourier = FourierFeatures(p, nf, fourier_scale, rngs=rngs)
-            p = self.fourier.out_features
 
         w, depth = widths[0], len(widths)
         gated = depth > 1
