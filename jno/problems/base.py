@@ -20,26 +20,22 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import nnx
 
 from jno.domain import Box
-from jno.nnx.models import MLP
-from jno.nnx.modified_mlp import ModifiedMLP
-from jno.nnx.schedules import LearningRateSchedule
-from jno.train.network import Network, nn
+from jno.problems._setup import ProblemSetupMixin
+from jno.train.network import Network
 from jno.train.trainer import Trainer
 
 __all__ = ["Problem", "real_parameter", "values"]
 
 Residual = jax.Array | tuple[jax.Array, ...]
-P = TypeVar("P", bound="Problem")
 
 
 def real_parameter(name: str, value: Any, *, positive: bool = False) -> float:
@@ -88,10 +84,7 @@ def _mean_square(r: Residual) -> jax.Array:
     return sum(jnp.mean(jnp.square(jnp.reshape(p, (p.shape[0], -1)))) for p in parts)
 
 
-_NETWORKS = {"mlp": MLP, "modified": ModifiedMLP}
-
-
-class Problem(Trainer):
+class Problem(ProblemSetupMixin, Trainer):
     """Base class of the packaged PDE benchmarks.
 
     A subclass sets the class attributes and implements :meth:`residuals` and
@@ -184,102 +177,6 @@ class Problem(Trainer):
                 )
         super().__init__(net, points=points, **trainer_kwargs)
         self._grid: jax.Array | None = None
-
-    # ---------------------------------------------------------------- set-up
-    @classmethod
-    def batch_sizes(cls, batch_size: int | Mapping[str, int] | None = None) -> dict[str, int]:
-        """Points per set: the defaults, overridden by ``batch_size``.
-
-        Example:
-            >>> from jno.problems import Burgers1D
-            >>> Burgers1D.batch_sizes({"interior": 64})
-            {'interior': 64, 'boundary': 128, 'initial': 128}
-        """
-        sizes = cls._expand(cls.default_batch_size, "default_batch_size")
-        if batch_size is not None:
-            sizes.update(cls._expand(batch_size, "batch_size", partial=True))
-        return sizes
-
-    @classmethod
-    def _expand(cls, value: Any, name: str, partial: bool = False) -> dict[str, int]:
-        if isinstance(value, Mapping):
-            unknown = [k for k in value if k not in cls.point_sets]
-            if unknown:
-                raise ValueError(
-                    f"{name} names unknown point sets {unknown}; the sets are "
-                    f"{list(cls.point_sets)}"
-                )
-            if not partial and set(value) != set(cls.point_sets):
-                raise ValueError(f"{name} must give every set {list(cls.point_sets)}")
-            items = [(k, value[k]) for k in cls.point_sets if k in value]
-        else:
-            items = [(k, value) for k in cls.point_sets]
-        out = {}
-        for k, n in items:
-            label = f"{name}[{k!r}]" if isinstance(value, Mapping) else name
-            if isinstance(n, bool) or not isinstance(n, int | np.integer):
-                raise TypeError(f"{label} must be an int, got {n!r}")
-            if n < 1:
-                raise ValueError(f"{label} must be >= 1, got {n}")
-            out[k] = int(n)
-        return out
-
-    def _default_points(self, batch_size: Any, resample: bool) -> dict[str, Any]:
-        if not isinstance(resample, bool):
-            raise TypeError(f"resample must be a bool, got {resample!r}")
-        sizes = self.batch_sizes(batch_size)
-        return {k: getattr(self.domain, k)(sizes[k], resample=resample) for k in self.point_sets}
-
-    @classmethod
-    def default(
-        cls: type[P],
-        *,
-        seed: int = 0,
-        hidden: Sequence[int] | None = None,
-        activation: Callable[[jax.Array], jax.Array] = jnp.tanh,
-        lr: float = 1e-3,
-        decay_rate: float = 0.9,
-        decay_steps: int = 1000,
-        network: str = "mlp",
-        **kwargs: Any,
-    ) -> P:
-        """A ready trainer: MLP with inputs standardised to ``[-1, 1]``, Adam, decay.
-
-        The network is ``MLP(d, hidden, 1, activation)`` (``network="modified"``:
-        :class:`~jno.nnx.modified_mlp.ModifiedMLP`) initialised from ``seed``, with
-        ``input_lo``/``input_hi`` the bounds of ``domain``. The optimizer is Adam scaled
-        by ``lr * decay_rate ** (step / decay_steps)``. ``seed`` also seeds the point
-        sampling.
-
-        Args:
-            seed: seed of the network initialisation and of the point sampling.
-            hidden: hidden widths (``default_hidden`` when None).
-            activation: activation of the hidden layers.
-            lr: initial learning rate.
-            decay_rate: factor per ``decay_steps`` steps.
-            decay_steps: steps per factor ``decay_rate``.
-            network: ``"mlp"`` or ``"modified"`` (the gated two-encoder network of Wang,
-                Teng & Perdikaris 2021).
-            **kwargs: problem parameters, ``batch_size``, ``resample`` and any
-                :class:`~jno.train.trainer.Trainer` keyword (``balancer``, ``logdir``, ...).
-
-        Example:
-            >>> from jno.problems import Helmholtz2D
-            >>> t = Helmholtz2D.default(seed=1, batch_size=64, progress=False)
-            >>> t.points["interior"].n, t.nets[0].module.in_features
-            (64, 2)
-        """
-        hidden = list(cls.default_hidden if hidden is None else hidden)
-        lo, hi = cls.domain.lo, cls.domain.hi
-        if network not in _NETWORKS:
-            raise ValueError(f"network must be one of {tuple(_NETWORKS)}, got {network!r}")
-        module = _NETWORKS[network](
-            cls.domain.dim, hidden, 1, activation, rngs=nnx.Rngs(seed), input_lo=lo, input_hi=hi
-        )
-        net = nn(module)
-        schedule = LearningRateSchedule.exponential(lr, decay_rate, decay_steps)
-        net.optimizer(optax.adam(1.0)).scale(schedule)
-        return cls(net, seed=seed, **kwargs)
 
     # ----------------------------------------------------------- the problem
     def residuals(self, u: Callable[[jax.Array], jax.Array], batch: Mapping[str, jax.Array]):
