@@ -233,11 +233,7 @@ class Crux(CruxStepHooks, Trainer):
             losses, _ = self._terms(modules, batch)
             balancer = None if bal_gd is None else nnx.merge(bal_gd, bal_state)
             vector = jnp.stack(list(losses.values()))
-            n = vector.shape[0]
-            sources = TermSources(
-                jnp.zeros((), jnp.int32), grads=jnp.zeros((n, 1)), ntk=[jnp.zeros((1,))] * n
-            )
-            return self._weigh(balancer, vector, sources)
+            return self._weigh(balancer, vector, TermSources.stand_in(vector.shape[0]))
 
         jax.eval_shape(run, params, rest, batch, bal_state)
 

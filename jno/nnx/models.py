@@ -172,6 +172,53 @@ def _set_up_inputs(
     return widths, width
 
 
+def _dense(w_in: int, w_out: int, rngs: nnx.Rngs) -> nnx.Linear:
+    """A dense layer with Glorot-normal kernel and zero bias (the PINN convention)."""
+    return nnx.Linear(
+        w_in,
+        w_out,
+        kernel_init=nnx.initializers.glorot_normal(),
+        bias_init=nnx.initializers.zeros_init(),
+        rngs=rngs,
+    )
+
+
+def _input_features(module: nnx.Module, x: jax.Array) -> jax.Array:
+    """The inputs after the optional standardisation and Fourier features of ``module``
+    (set up by :func:`_set_up_inputs`)."""
+    if module.input_lo is not None:
+        lo, hi = module.input_lo[...], module.input_hi[...]
+        x = 2.0 * (x - lo) / (hi - lo) - 1.0
+    if module.fourier is not None:
+        x = module.fourier(x)
+    return x
+
+
+def _input_features_laplacian(
+    module: nnx.Module, x: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """:func:`_input_features`, their derivatives ``(d, n, p)`` along each input axis
+    and their Laplacian ``(n, p)``: the start of a forward-Laplacian pass."""
+    n, d = x.shape
+    h = x
+    jac = jnp.broadcast_to(jnp.eye(d, dtype=x.dtype)[:, None, :], (d, n, d))
+    lap = jnp.zeros_like(x)
+    if module.input_lo is not None:
+        lo, hi = module.input_lo[...], module.input_hi[...]
+        h = 2.0 * (x - lo) / (hi - lo) - 1.0
+        jac = jac * (2.0 / (hi - lo))
+    if module.fourier is not None:
+        # The standardisation is affine, so only the curvature of cos / sin contributes.
+        b = 2.0 * jnp.pi * module.fourier.B[...]
+        z, zj = h @ b, jac @ b
+        sq = jnp.sum(zj**2, axis=0)
+        c, s = jnp.cos(z), jnp.sin(z)
+        h = jnp.concatenate([c, s], axis=-1)
+        jac = jnp.concatenate([-s * zj, c * zj], axis=-1)
+        lap = jnp.concatenate([-c * sq, -s * sq], axis=-1)
+    return h, jac, lap
+
+
 class MLP(nnx.Module):
     """Fully connected network for PINNs: ``(n, in_features) -> (n, out_features)``.
 
@@ -223,22 +270,11 @@ class MLP(nnx.Module):
             fourier_features, fourier_scale, input_lo, input_hi,
         )  # fmt: skip
 
-        kernel_init = nnx.initializers.glorot_normal()
-        bias_init = nnx.initializers.zeros_init()
-        layers = []
-        for w in [*widths, self.out_features]:
-            layers.append(
-                nnx.Linear(width, w, kernel_init=kernel_init, bias_init=bias_init, rngs=rngs)
-            )
-            width = w
-        self.layers = nnx.List(layers)
+        sizes = [width, *widths, self.out_features]
+        self.layers = nnx.List([_dense(a, b, rngs) for a, b in zip(sizes[:-1], sizes[1:])])
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        if self.input_lo is not None:
-            lo, hi = self.input_lo[...], self.input_hi[...]
-            x = 2.0 * (x - lo) / (hi - lo) - 1.0
-        if self.fourier is not None:
-            x = self.fourier(x)
+        x = _input_features(self, x)
         for layer in self.layers[:-1]:
             x = self.activation(layer(x))
         return self.layers[-1](x)
@@ -269,23 +305,7 @@ class MLP(nnx.Module):
             >>> bool(jnp.allclose(lap[0, 0], jnp.trace(h), atol=1e-5))
             True
         """
-        x = jnp.asarray(x)
-        n, d = x.shape
-        h = x
-        jac = jnp.broadcast_to(jnp.eye(d, dtype=x.dtype)[:, None, :], (d, n, d))
-        lap = jnp.zeros_like(x)
-        if self.input_lo is not None:
-            lo, hi = self.input_lo[...], self.input_hi[...]
-            h = 2.0 * (x - lo) / (hi - lo) - 1.0
-            jac = jac * (2.0 / (hi - lo))
-        if self.fourier is not None:
-            b = 2.0 * jnp.pi * self.fourier.B[...]
-            z, zj, zl = h @ b, jac @ b, lap @ b
-            sq = jnp.sum(zj**2, axis=0)
-            c, s = jnp.cos(z), jnp.sin(z)
-            h = jnp.concatenate([c, s], axis=-1)
-            jac = jnp.concatenate([-s * zj, c * zj], axis=-1)
-            lap = jnp.concatenate([-s * zl - c * sq, c * zl - s * sq], axis=-1)
+        h, jac, lap = _input_features_laplacian(self, jnp.asarray(x))
         for layer in self.layers[:-1]:
             w = layer.kernel[...]
             z = h @ w + layer.bias[...]

@@ -29,19 +29,15 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jno.nnx.models import _activation_derivatives, _set_up_inputs
+from jno.nnx.models import (
+    _activation_derivatives,
+    _dense,
+    _input_features,
+    _input_features_laplacian,
+    _set_up_inputs,
+)
 
 __all__ = ["ModifiedMLP"]
-
-
-def _dense(w_in: int, w_out: int, rngs: nnx.Rngs) -> nnx.Linear:
-    return nnx.Linear(
-        w_in,
-        w_out,
-        kernel_init=nnx.initializers.glorot_normal(),
-        bias_init=nnx.initializers.zeros_init(),
-        rngs=rngs,
-    )
 
 
 class ModifiedMLP(nnx.Module):
@@ -127,17 +123,9 @@ class ModifiedMLP(nnx.Module):
         layers.append(_dense(w, self.out_features, rngs))
         self.layers = nnx.List(layers)
 
-    def _features(self, x: jax.Array) -> jax.Array:
-        if self.input_lo is not None:
-            lo, hi = self.input_lo[...], self.input_hi[...]
-            x = 2.0 * (x - lo) / (hi - lo) - 1.0
-        if self.fourier is not None:
-            x = self.fourier(x)
-        return x
-
     def __call__(self, x: jax.Array) -> jax.Array:
         s = self.activation
-        x = self._features(x)
+        x = _input_features(self, x)
         h = s(self.layers[0](x))
         if self.encoder_u is not None:
             u, v = s(self.encoder_u(x)), s(self.encoder_v(x))
@@ -145,28 +133,6 @@ class ModifiedMLP(nnx.Module):
                 z = s(layer(h))
                 h = u + z * (v - u)  # = (1 - z) * u + z * v
         return self.layers[-1](h)
-
-    def _features_laplacian(self, x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        """Features, their derivatives ``(d, n, p)`` along each input and Laplacian."""
-        n, d = x.shape
-        h = x
-        jac = jnp.broadcast_to(jnp.eye(d, dtype=x.dtype)[:, None, :], (d, n, d))
-        lap = jnp.zeros_like(x)
-        if self.input_lo is not None:
-            lo, hi = self.input_lo[...], self.input_hi[...]
-            h = 2.0 * (x - lo) / (hi - lo) - 1.0
-            jac = jac * (2.0 / (hi - lo))
-        if self.fourier is not None:
-            # Standardisation is affine, so lap is still zero here: only the curvature
-            # of cos / sin contributes.
-            b = 2.0 * jnp.pi * self.fourier.B[...]
-            z, zj = h @ b, jac @ b
-            sq = jnp.sum(zj**2, axis=0)
-            c, s = jnp.cos(z), jnp.sin(z)
-            h = jnp.concatenate([c, s], axis=-1)
-            jac = jnp.concatenate([-s * zj, c * zj], axis=-1)
-            lap = jnp.concatenate([-c * sq, -s * sq], axis=-1)
-        return h, jac, lap
 
     def _dense_act(
         self, layer: nnx.Linear, h: jax.Array, jac: jax.Array, lap: jax.Array
@@ -204,7 +170,7 @@ class ModifiedMLP(nnx.Module):
             True
         """
         x = jnp.asarray(x)
-        f, fj, fl = self._features_laplacian(x)
+        f, fj, fl = _input_features_laplacian(self, x)
         h, hj, hl = self._dense_act(self.layers[0], f, fj, fl)
         if self.encoder_u is not None:
             u, uj, ul = self._dense_act(self.encoder_u, f, fj, fl)

@@ -69,13 +69,7 @@ class SetupMixin:
             # The weight-dependent trackers of _weigh are logged too: find their names.
             vector = jnp.stack([losses[name] for name in order["losses"]])
             bal = None if bal_gd is None else nnx.merge(bal_gd, bal_state)
-            n = vector.shape[0]
-            # Stand-ins of the right structure: only the tracker names are wanted here.
-            sources = TermSources(
-                jnp.zeros((), jnp.int32),
-                grads=jnp.zeros((n, 1), jnp.float32),
-                ntk=[jnp.zeros((1,), jnp.float32)] * n,
-            )
+            sources = TermSources.stand_in(vector.shape[0])
             order["weight_trackers"] = tuple(self._weigh(bal, vector, sources)[1])
             return losses, trackers
 

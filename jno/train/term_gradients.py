@@ -31,6 +31,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jno.nnx.balancer_base import Balancer
+from jno.nnx.gradient_base import per_term_gradients
 
 __all__ = ["TermSources", "call_balancer", "gradient_balancers", "stacked_term_gradients"]
 
@@ -53,6 +54,16 @@ class TermSources:
     step: jax.Array
     grads: jax.Array | None = None
     ntk: Sequence[jax.Array] | None = None
+
+    @classmethod
+    def stand_in(cls, num_terms: int) -> TermSources:
+        """Zeros of the right structure, for tracing a step's weights abstractly (the
+        tracker names of ``Trainer._weigh``), not for computing them."""
+        return cls(
+            jnp.zeros((), jnp.int32),
+            grads=jnp.zeros((num_terms, 1), jnp.float32),
+            ntk=[jnp.zeros((1,), jnp.float32)] * num_terms,
+        )
 
 
 def requirement(balancer: Any) -> str:
@@ -141,7 +152,6 @@ def stacked_term_gradients(vjp_fn: Callable[[jax.Array], Any], num_terms: int) -
         >>> stacked_term_gradients(vjp, 2).tolist()
         [[2.0, 4.0], [3.0, 3.0]]
     """
-    cotangents = jnp.eye(num_terms, dtype=jnp.float32)
-    grads = jax.vmap(vjp_fn)(cotangents)
-    leaves = jax.tree.leaves(grads)
-    return jnp.concatenate([leaf.reshape(num_terms, -1) for leaf in leaves], axis=1)
+    stacked = jax.vmap(vjp_fn)(jnp.eye(num_terms, dtype=jnp.float32))
+    # In a dict: a bare tuple would be read as one gradient pytree per loss.
+    return per_term_gradients({"grads": stacked}, num_terms)
