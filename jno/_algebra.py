@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jno.nnx._dtype import default_float
 from jno.terms import BalancerGroup, Const, Expr, Term, Weight, _Op
 
 __all__ = ["BalancerSet", "default_tracker_name", "evaluate", "label", "linear_form", "walk"]
@@ -83,7 +84,7 @@ def walk(expr: Expr):
 def evaluate(expr: Expr, env: dict[int, jax.Array]) -> jax.Array:
     """The value of ``expr`` given ``env``: ``id(term or weight) -> value``."""
     if isinstance(expr, Const):
-        return jnp.float32(expr.value)
+        return jnp.asarray(expr.value, default_float())
     if not isinstance(expr, _Op):
         return env[id(expr)]
     v = [evaluate(a, env) for a in expr.args]

@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 
 from jno._algebra import evaluate
+from jno.nnx._dtype import default_float
+from jno.ops import share_derivatives
 from jno.terms import Term
 from jno.train.term_gradients import TermSources, call_balancer, requirement
 
@@ -38,6 +40,11 @@ class CruxStepHooks:
     """The per-step evaluation of a crux's terms, balancers and trackers (a mixin)."""
 
     def _term_values(self, modules, batch, terms) -> dict[int, jax.Array]:
+        # All terms in one shared run: a network's derivatives at one point set are
+        # propagated once for every term that uses them.
+        return share_derivatives(self._term_values_of)(modules, batch, terms)
+
+    def _term_values_of(self, modules, batch, terms) -> dict[int, jax.Array]:
         values = {}
         for t in terms:
             mods = [modules[self._net_index[id(n)]] for n in t.nets]
@@ -64,6 +71,9 @@ class CruxStepHooks:
 
     def _residuals(self, modules, batch):
         """The pointwise values of every term (the residuals behind mean-square terms)."""
+        return share_derivatives(self._residuals_of)(modules, batch)
+
+    def _residuals_of(self, modules, batch):
         out = {}
         for t in self.terms:
             mods = [modules[self._net_index[id(n)]] for n in t.nets]
@@ -77,7 +87,7 @@ class CruxStepHooks:
             def inputs_of(term_losses, group=group, env=env):
                 scope = {**env, **{id(t): term_losses[i] for i, t in enumerate(self.terms)}}
                 return jnp.stack(
-                    [jnp.asarray(evaluate(e, scope), jnp.float32) for e in group.inputs]
+                    [jnp.asarray(evaluate(e, scope), default_float()) for e in group.inputs]
                 )
 
             inputs = inputs_of(losses)
@@ -92,7 +102,7 @@ class CruxStepHooks:
                 jacobian = jax.jacfwd(inputs_of)(losses)
                 weights = call_balancer(module, inputs, sources, input_jacobian=jacobian)
             env.update((id(w), weights[j]) for j, w in enumerate(group.weights))
-        coefs = jnp.stack([jnp.asarray(evaluate(c, env), jnp.float32) for c in self._coefs])
+        coefs = jnp.stack([jnp.asarray(evaluate(c, env), default_float()) for c in self._coefs])
         trackers = {
             name: evaluate(expr, env) for name, expr, weighted in self._trackers if weighted
         }

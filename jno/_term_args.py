@@ -11,6 +11,7 @@ import jax
 import numpy as np
 from flax import nnx
 
+from jno.nnx._dtype import default_float
 from jno.train.network import Network
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-/]+$")
@@ -45,7 +46,7 @@ def as_points(points: Any, what: str, array_only: bool = False) -> Any:
         arr = points
     else:
         try:
-            arr = np.asarray(points, dtype=np.float32)
+            arr = np.asarray(points, dtype=default_float())
         except (TypeError, ValueError):
             raise TypeError(
                 f"{what} must be a PointSet (e.g. Box(...).interior(n)) or an (n, d) array, "

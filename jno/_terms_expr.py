@@ -28,6 +28,7 @@ import numpy as np
 from flax import nnx
 
 from jno._term_args import check_name
+from jno.nnx._dtype import default_float
 from jno.train.network import Network
 
 __all__ = ["BalancerGroup", "Const", "Expr", "Term", "Tracker", "Weight"]
@@ -194,7 +195,7 @@ class Term(Expr):
         raise NotImplementedError
 
     def evaluate(self, modules: Sequence[nnx.Module], *arrays: jax.Array) -> jax.Array:
-        """The float32 scalar value of the term for ``modules`` on ``arrays``."""
+        """The scalar value (default float dtype) of the term for ``modules`` on ``arrays``."""
         r = jnp.asarray(self.values(modules, *arrays))
         if jnp.iscomplexobj(r) and self.reduce == "mean":
             raise ValueError(f"term {self.name!r}: reduce='mean' needs real values")
@@ -204,7 +205,7 @@ class Term(Expr):
             out = jnp.mean(jnp.abs(r))
         else:
             out = jnp.mean(r)
-        return out.astype(jnp.float32)
+        return out.astype(default_float())
 
 
 class Weight(Expr):

@@ -38,7 +38,7 @@ __all__ = ["build_parser", "main"]
 
 # ---------------------------------------------------------------------------- demo
 def synthetic_loss(steps: int, seed: int = 0):
-    """A decaying, noisy loss with a plateau in the middle third (float32, shape (steps,)).
+    """A decaying, noisy loss with a plateau in the middle third, shape (steps,).
 
     Example:
         >>> loss = synthetic_loss(300)
@@ -48,13 +48,16 @@ def synthetic_loss(steps: int, seed: int = 0):
     import jax
     import jax.numpy as jnp
 
-    t = jnp.arange(steps, dtype=jnp.float32)
+    from jno.nnx._dtype import default_float
+
+    dtype = default_float()
+    t = jnp.arange(steps, dtype=dtype)
     a, b = steps / 3.0, 2.0 * steps / 3.0
     # Progress stalls on [a, b): time spent there does not lower the loss.
     progress = jnp.where(t < a, t, jnp.where(t < b, a, t - (b - a)))
     clean = 1e-3 + jnp.exp(-6.0 * progress / steps)
     noise = 0.08 * jax.random.normal(jax.random.key(seed), (steps,))
-    return (clean * jnp.exp(noise)).astype(jnp.float32)
+    return (clean * jnp.exp(noise)).astype(dtype)
 
 
 def _fixed_schedules(steps: int) -> dict:

@@ -45,6 +45,7 @@ from jno._algebra import (
     walk,
 )
 from jno._core_hooks import CruxStepHooks
+from jno.nnx._dtype import default_float
 from jno.terms import BalancerGroup, Const, Expr, Term, Tracker, Weight, balance
 from jno.train.history import History
 from jno.train.network import Network
@@ -220,7 +221,7 @@ class Crux(CruxStepHooks, Trainer):
         """Evaluates the terms abstractly once, so that errors show at ``jno.core`` time."""
         graphdefs, params, rest = self._split_nets()
         batch = {
-            k: jax.ShapeDtypeStruct(np.shape(p), jnp.float32)
+            k: jax.ShapeDtypeStruct(np.shape(p), default_float())
             if isinstance(p, np.ndarray | jax.Array)
             else jax.eval_shape(p.sample, self._base_key)
             for k, p in self.points.items()
@@ -256,12 +257,12 @@ class Crux(CruxStepHooks, Trainer):
         if isinstance(target, Tracker):
             target = target.expr
         if isinstance(target, Network):
-            x = jnp.asarray(points, jnp.float32)
+            x = jnp.asarray(points, default_float())
             return _jit_on((target,), lambda mods, x: mods[0](x), x)
         if not isinstance(target, Expr):
             if not callable(target):
                 raise TypeError(f"target must be a term, a network or a callable, got {target!r}")
-            x = jnp.asarray(points, jnp.float32)
+            x = jnp.asarray(points, default_float())
             return _jit_on(self.nets, lambda mods, x: target(*mods, x), x)
         nodes = list(walk(target))
         if any(isinstance(n, Weight) for n in nodes):
@@ -295,15 +296,16 @@ class Crux(CruxStepHooks, Trainer):
                     return [fixed[k] for k in keys]
             return [
                 jnp.asarray(
-                    s if isinstance(s, np.ndarray | jax.Array) else s.sample(self._base_key)
+                    s if isinstance(s, np.ndarray | jax.Array) else s.sample(self._base_key),
+                    default_float(),
                 )
                 for s in term.sources
             ]
         if len(term.sources) > 1:
             if not (isinstance(points, tuple) and len(points) == len(term.sources)):
                 raise ValueError(f"term {name!r} takes points as a tuple (x, y), got {points!r}")
-            return [jnp.asarray(p, jnp.float32) for p in points]
-        return [jnp.asarray(points, jnp.float32)]
+            return [jnp.asarray(p, default_float()) for p in points]
+        return [jnp.asarray(points, default_float())]
 
 
 def _jit_on(nets: Sequence[Network], fn: Callable[..., Any], *args: Any) -> Any:

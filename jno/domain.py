@@ -4,7 +4,8 @@ A domain hands out :class:`PointSet` s: small immutable descriptions of *how* to
 ``n`` points (interior, boundary faces, initial time slice, or a fixed array). The
 points themselves come from ``PointSet.sample(key)``, a pure JAX function of the key,
 so a trainer can draw a fixed set once or redraw ``resample=True`` sets every step
-inside its compiled step.
+inside its compiled step. Points are of the default float dtype: float32, or float64
+under ``jax_enable_x64``.
 
 Example:
     >>> import jax
@@ -29,6 +30,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jno.nnx._dtype import default_float
 
 __all__ = ["Box", "Interval", "PointSet"]
 
@@ -103,7 +106,7 @@ class PointSet:
                 for a ``"fixed"`` set.
 
         Returns:
-            float32 array of shape ``(n, dim)``.
+            array of shape ``(n, dim)`` of the default float dtype.
 
         Example:
             >>> import jax
@@ -120,7 +123,8 @@ class PointSet:
         """Wrap a fixed ``(n, d)`` array of points (``kind="fixed"``, never resampled).
 
         Args:
-            x: array-like of shape ``(n, d)`` with finite real entries; stored as float32.
+            x: array-like of shape ``(n, d)`` with finite real entries; stored in the
+                default float dtype (float32, float64 under ``jax_enable_x64``).
 
         Raises:
             ValueError: ``x`` is not 2-D, is empty, or has non-finite entries.
@@ -132,7 +136,7 @@ class PointSet:
             (2, 2, 'fixed', [[0.0, 1.0], [2.0, 3.0]])
         """
         try:
-            arr = np.asarray(x, dtype=np.float32)
+            arr = np.asarray(x, dtype=default_float())
         except (TypeError, ValueError):
             raise TypeError(f"x must be an array of real numbers, got {x!r}") from None
         if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
@@ -220,12 +224,12 @@ class Box:
 
     def _scale(self, u: jax.Array) -> jax.Array:
         """Map uniforms in [0, 1) to the box."""
-        lo, hi = np.float32(self.lo), np.float32(self.hi)
-        # The clip guards the float32 rounding of lo + (hi - lo) * u at the top end.
+        lo, hi = np.asarray(self.lo, u.dtype), np.asarray(self.hi, u.dtype)
+        # The clip guards the float rounding of lo + (hi - lo) * u at the top end.
         return jnp.clip(lo + (hi - lo) * u, lo, hi)
 
     def _uniform(self, key: jax.Array, n: int) -> jax.Array:
-        return self._scale(jax.random.uniform(key, (n, self.dim), jnp.float32))
+        return self._scale(jax.random.uniform(key, (n, self.dim), default_float()))
 
     def face_probabilities(self) -> np.ndarray:
         """Probability of each boundary face, in proportion to its ``(d-1)``-dim area.
@@ -275,15 +279,17 @@ class Box:
         """
         n, resample = _count(n, "n"), _flag(resample, "resample")
         # Inner thresholds of the face CDF: face = number of thresholds <= u.
-        cdf = np.cumsum(self.face_probabilities())[:-1].astype(np.float32)
+        cdf = np.cumsum(self.face_probabilities())[:-1]
         face_axis = np.repeat(np.asarray(self.spatial_axes, np.int32), 2)
-        lo, hi = np.float32(self.lo), np.float32(self.hi)
         d = self.dim
 
         def draw(key: jax.Array) -> jax.Array:
+            # The dtype is read when the draw is traced, so it follows jax_enable_x64.
+            dtype = default_float()
+            lo, hi = np.asarray(self.lo, dtype), np.asarray(self.hi, dtype)
             # One random call: column 0 picks the face, the rest place the point.
-            u = jax.random.uniform(key, (n, d + 1), jnp.float32)
-            face = jnp.sum(u[:, :1] >= cdf, axis=1)
+            u = jax.random.uniform(key, (n, d + 1), dtype)
+            face = jnp.sum(u[:, :1] >= cdf.astype(dtype), axis=1)
             axis = jnp.asarray(face_axis)[face]
             value = jnp.where(face % 2 == 1, jnp.asarray(hi)[axis], jnp.asarray(lo)[axis])
             on_face = jax.nn.one_hot(axis, d, dtype=jnp.bool_)
@@ -322,9 +328,9 @@ class Box:
             n_per_axis: points per axis (>= 2), one int for all axes or one per axis.
 
         Returns:
-            float32 array of shape ``(prod(n_per_axis), d)``; the last axis varies
-            fastest (``"ij"`` indexing), so ``grid.reshape(*n_per_axis, d)`` is the mesh.
-            Wrap it with :meth:`PointSet.from_array` to train on it.
+            array of shape ``(prod(n_per_axis), d)`` of the default float dtype; the last
+            axis varies fastest (``"ij"`` indexing), so ``grid.reshape(*n_per_axis, d)`` is
+            the mesh. Wrap it with :meth:`PointSet.from_array` to train on it.
 
         Example:
             >>> from jno.domain import Box
@@ -345,7 +351,7 @@ class Box:
             counts = [_count(m, f"n_per_axis[{k}]", 2) for k, m in enumerate(n_per_axis)]
         axes = [np.linspace(a, b, m) for a, b, m in zip(self.lo, self.hi, counts)]
         mesh = np.meshgrid(*axes, indexing="ij")
-        return jnp.asarray(np.stack([g.ravel() for g in mesh], axis=1), jnp.float32)
+        return jnp.asarray(np.stack([g.ravel() for g in mesh], axis=1), default_float())
 
 
 class Interval(Box):

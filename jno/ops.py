@@ -5,13 +5,20 @@ and points ``x`` of shape ``(n, d)``. ``u(x)`` returns ``(n,)`` or ``(n, 1)`` (t
 thing: one scalar per point) or, for :func:`divergence`, a vector field ``(n, d)``.
 
 How derivatives are taken:
-    A PINN network acts *row-wise*: output row ``k`` depends on input row ``k`` only.
-    For such a ``u`` the Jacobian of the whole batch function is block diagonal, so one
-    forward-mode product (``jax.jvp``) with the tangent ``e_i`` tiled over all ``n``
-    rows returns ``du/dx_i`` at every point at once, and a jvp of that jvp returns a
-    second derivative. :func:`laplacian` is the sum over ``i`` of the second
-    directional derivative along ``e_i``: no per-point ``vmap`` of the network, no
-    Hessian materialised. :func:`grad` takes one reverse pass instead (the gradient of
+    A network built on :class:`jno.nnx.JetModule` (``MLP``, ``ModifiedMLP``, or ``jno.nn``
+    wrapping one) propagates the requested input derivatives forward through its layers
+    in one pass (Taylor mode, see :mod:`jno.nnx.jets`): the primal activations are
+    computed once and shared by every derivative. Inside a loss function run through
+    :func:`share_derivatives` (the ``Trainer`` and ``jno.core`` do this for you), all
+    operators called on the same network and the same points array share a single such
+    pass, and the network's own value ``u(x)`` comes from it too.
+
+    Any other callable ``u`` is differentiated with JAX's forward mode. A PINN network
+    acts *row-wise*: output row ``k`` depends on input row ``k`` only. For such a ``u``
+    the Jacobian of the whole batch function is block diagonal, so one forward-mode
+    product (``jax.jvp``) with the tangent ``e_i`` tiled over all ``n`` rows returns
+    ``du/dx_i`` at every point at once, and a jvp of that jvp returns a second
+    derivative. :func:`grad` takes one reverse pass instead (the gradient of
     ``sum_k u(x_k)``), which is cheaper than ``d`` forward passes.
 
     A network that mixes rows (batch norm in training mode, attention over the batch,
@@ -32,6 +39,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -39,18 +47,33 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-__all__ = ["divergence", "grad", "hessian", "laplacian", "partial", "partial2"]
+from jno.nnx._dtype import default_float
+from jno.nnx._sharing import Request, planned_jet, run_shared, shared_jet
+from jno.nnx.jets import Jet
+from jno.nnx.models import JetModule
+
+__all__ = [
+    "divergence",
+    "grad",
+    "hessian",
+    "laplacian",
+    "partial",
+    "partial2",
+    "share_derivatives",
+]
 
 Fn = Callable[[jax.Array], jax.Array]
 
 
 def _points(x: Any) -> jax.Array:
-    x = jnp.asarray(x)
+    # A jax array is kept as the very object given: shared derivatives are keyed on it.
+    if not isinstance(x, jax.Array):
+        x = jnp.asarray(x)
     if x.ndim != 2:
         raise ValueError(f"x must be a 2-D array of points of shape (n, d), got shape {x.shape}")
     if not jnp.issubdtype(x.dtype, jnp.inexact):
-        # Integer inputs have no tangent space; differentiate in float32.
-        x = x.astype(jnp.float32)
+        # Integer inputs have no tangent space; differentiate in the default float.
+        x = x.astype(default_float())
     return x
 
 
@@ -168,6 +191,49 @@ def _divergence(v: Fn, x: jax.Array) -> jax.Array:
     return out
 
 
+# ------------------------------------------------------------ Taylor-mode path
+
+
+def _jet_module(u: Any) -> JetModule | None:
+    """The :class:`~jno.nnx.JetModule` behind ``u`` (itself, or ``jno.nn``'s ``.module``)."""
+    if isinstance(u, JetModule):
+        return u
+    inner = getattr(u, "module", None)
+    return inner if isinstance(inner, JetModule) else None
+
+
+def _from_jet(
+    module: JetModule,
+    x: jax.Array,
+    request: Request,
+    pick: Callable[[Jet], jax.Array],
+    shape: tuple[int, ...],
+    outputs: int = 1,
+) -> jax.Array:
+    """``pick(jet)`` of the (shared) jet of ``module`` at ``x``; zeros while recording."""
+    jet = shared_jet(module, x, request)
+    if jet is None:
+        return jnp.zeros(shape, x.dtype)
+    n = x.shape[0]
+    out_shape = jet.value.shape
+    if outputs == 1 and out_shape not in ((n,), (n, 1)):
+        raise ValueError(
+            "u must return one scalar per point, shape (n,) or (n, 1) with "
+            f"n={n}; got output shape {out_shape}"
+        )
+    if outputs > 1 and out_shape != (n, outputs):
+        raise ValueError(
+            f"v must return a vector field of shape (n, d) = ({n}, {outputs}), "
+            f"got output shape {out_shape}"
+        )
+    return pick(jet)
+
+
+def _column(jet: Jet, a: jax.Array | None) -> jax.Array:
+    """A scalar-output derivative as ``(n,)``."""
+    return jnp.reshape(jet.full(a), (jet.value.shape[0],))
+
+
 # ------------------------------------------------------------------- public API
 
 
@@ -195,7 +261,22 @@ def grad(u: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
     """
     _check_callable(u, "u", pointwise)
     x = _points(x)
-    return _grad(u, x) if pointwise else _per_point(_grad, u, x)
+    if not pointwise:
+        return _per_point(_grad, u, x)
+    module = _jet_module(u)
+    if module is not None:
+        # One reverse pass beats d forward tangents, unless the other operators on
+        # these points already propagate all of them.
+        jet = planned_jet(module, x)
+        if jet is not None and set(range(x.shape[1])) <= jet.first.keys():
+            return _from_jet(
+                module,
+                x,
+                Request.of(first=range(x.shape[1])),
+                lambda jet: jnp.stack([_column(jet, jet.first[i]) for i in range(x.shape[1])], -1),
+                x.shape,
+            )
+    return _grad(u, x)
 
 
 def partial(u: Fn, x: Any, i: int, *, pointwise: bool = True) -> jax.Array:
@@ -217,7 +298,13 @@ def partial(u: Fn, x: Any, i: int, *, pointwise: bool = True) -> jax.Array:
     _check_callable(u, "u", pointwise)
     x = _points(x)
     i = _index(i, x.shape[1], "i")
-    return _partial(u, x, i) if pointwise else _per_point(_partial, u, x, i)
+    if not pointwise:
+        return _per_point(_partial, u, x, i)
+    module = _jet_module(u)
+    if module is None:
+        return _partial(u, x, i)
+    pick = lambda jet: _column(jet, jet.first[i])
+    return _from_jet(module, x, Request.of(first=(i,)), pick, (x.shape[0],))
 
 
 def partial2(u: Fn, x: Any, i: int, j: int, *, pointwise: bool = True) -> jax.Array:
@@ -242,16 +329,23 @@ def partial2(u: Fn, x: Any, i: int, j: int, *, pointwise: bool = True) -> jax.Ar
     x = _points(x)
     i = _index(i, x.shape[1], "i")
     j = _index(j, x.shape[1], "j")
-    return _partial2(u, x, i, j) if pointwise else _per_point(_partial2, u, x, i, j)
+    if not pointwise:
+        return _per_point(_partial2, u, x, i, j)
+    module = _jet_module(u)
+    if module is None:
+        return _partial2(u, x, i, j)
+    pair = (min(i, j), max(i, j))
+    pick = lambda jet: _column(jet, jet.second[pair])
+    return _from_jet(module, x, Request.of(second=(pair,)), pick, (x.shape[0],))
 
 
 def laplacian(u: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
     """Laplacian ``sum_i d^2 u / dx_i^2`` at every point, shape ``(n,)``.
 
-    Forward over forward mode: for each axis ``i`` a jvp of a jvp along the tiled
-    tangent ``e_i``, summed over the axes. Only the Hessian diagonal is ever computed.
-    A network with a ``forward_laplacian(x) -> (u, lap)`` method (``jno.nnx.MLP``)
-    gets the Laplacian from that single pass instead.
+    A :class:`~jno.nnx.JetModule` network propagates the Laplacian itself through its
+    layers with the first derivatives it needs, in one pass (forward Laplacian); any
+    other ``u`` takes, for each axis ``i``, a jvp of a jvp along the tiled tangent
+    ``e_i``, summed over the axes. Only the Hessian diagonal is ever computed.
 
     Args:
         u: callable mapping points ``(n, d)`` to ``(n,)`` or ``(n, 1)``.
@@ -269,22 +363,11 @@ def laplacian(u: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
     x = _points(x)
     if not pointwise:
         return _per_point(_laplacian, u, x)
-    forward = _forward_laplacian_of(u)
-    if forward is not None:
-        return _scalar(lambda y: forward(y)[1], x.shape[0])(x)
-    return _laplacian(u, x)
-
-
-def _forward_laplacian_of(u: Any) -> Callable[[jax.Array], Any] | None:
-    """A network's own one-pass ``forward_laplacian`` (``jno.nnx.MLP`` has one), if any.
-
-    ``jno.nn`` wrappers expose the wrapped module as ``.module``.
-    """
-    for candidate in (u, getattr(u, "module", None)):
-        method = getattr(candidate, "forward_laplacian", None)
-        if callable(method):
-            return method
-    return None
+    module = _jet_module(u)
+    if module is None:
+        return _laplacian(u, x)
+    pick = lambda jet: _column(jet, jet.laplacian)
+    return _from_jet(module, x, Request.of(laplacian=True), pick, (x.shape[0],))
 
 
 def hessian(u: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
@@ -308,7 +391,21 @@ def hessian(u: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
     """
     _check_callable(u, "u", pointwise)
     x = _points(x)
-    return _hessian(u, x) if pointwise else _per_point(_hessian, u, x)
+    if not pointwise:
+        return _per_point(_hessian, u, x)
+    module = _jet_module(u)
+    if module is None:
+        return _hessian(u, x)
+    n, d = x.shape
+    pairs = [(i, j) for i in range(d) for j in range(i, d)]
+
+    def pick(jet: Jet) -> jax.Array:
+        rows = [
+            [_column(jet, jet.second[(min(i, j), max(i, j))]) for j in range(d)] for i in range(d)
+        ]
+        return jnp.stack([jnp.stack(r, axis=-1) for r in rows], axis=-2)
+
+    return _from_jet(module, x, Request.of(second=pairs), pick, (n, d, d))
 
 
 def divergence(v: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
@@ -331,4 +428,56 @@ def divergence(v: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
     """
     _check_callable(v, "v", pointwise)
     x = _points(x)
-    return _divergence(v, x) if pointwise else _per_point(_divergence, v, x)
+    if not pointwise:
+        return _per_point(_divergence, v, x)
+    module = _jet_module(v)
+    if module is None:
+        return _divergence(v, x)
+    n, d = x.shape
+
+    def pick(jet: Jet) -> jax.Array:
+        return sum(jet.full(jet.first[i])[:, i] for i in range(d))
+
+    return _from_jet(module, x, Request.of(first=range(d)), pick, (n,), outputs=d)
+
+
+def share_derivatives(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Makes the operators inside ``fn`` share one derivative pass per network and points.
+
+    Inside the returned function, every operator of this module called on the same
+    :class:`~jno.nnx.JetModule` network and the same points array (the same object),
+    and the network's own value at those points, come from one forward pass that
+    propagates all of them together: for Burgers' ``u_t + u u_x - nu u_xx`` that is one
+    pass carrying ``u``, ``u_x``, ``u_t`` and ``u_xx`` instead of four. ``fn`` runs twice
+    while it is traced (first to record what is asked, then for real), so it must not
+    change its inputs: a loss function. The ``Trainer`` and ``jno.core`` run
+    ``losses`` and the terms this way already; use it for a hand-written training step.
+
+    Args:
+        fn: a function of networks and points that calls operators of this module.
+
+    Returns:
+        ``fn`` with shared derivatives; same signature and results.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from flax import nnx
+        >>> from jno import ops
+        >>> from jno.nnx import MLP
+        >>> net = MLP(2, [8], 1, rngs=nnx.Rngs(0))
+        >>> def residual(net, x):  # Burgers, nu = 0.01
+        ...     u_x = ops.partial(net, x, 0)
+        ...     u = net(x)[:, 0]
+        ...     return ops.partial(net, x, 1) + u * u_x - 0.01 * ops.partial2(net, x, 0, 0)
+        >>> x = jnp.array([[0.1, 0.2], [0.3, 0.4]])
+        >>> bool(jnp.allclose(ops.share_derivatives(residual)(net, x), residual(net, x)))
+        True
+    """
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {fn!r}")
+
+    @functools.wraps(fn)
+    def shared(*args: Any, **kwargs: Any) -> Any:
+        return run_shared(fn, *args, **kwargs)
+
+    return shared

@@ -39,6 +39,7 @@ from jno._terms_expr import REDUCTIONS as REDUCTIONS
 from jno._terms_expr import BalancerGroup, Expr, Term, Tracker, Weight
 from jno._terms_expr import Const as Const
 from jno._terms_expr import _Op as _Op
+from jno.nnx._dtype import default_float
 from jno.train.network import Network
 
 __all__ = ["Data", "Expr", "Residual", "Term", "Tracker", "Weight", "balance", "data", "residual"]
@@ -85,7 +86,7 @@ class Data(Term):
 
     def __init__(self, net: Network, x: Any, y: Any, name, reduce):
         x = as_points(x, "x", array_only=True)
-        y = np.asarray(y, dtype=np.float32)
+        y = np.asarray(y, dtype=default_float())
         if y.ndim == 1:
             y = y[:, None]
         if y.ndim != 2 or y.shape[0] != x.shape[0] or not np.isfinite(y).all():
@@ -94,7 +95,7 @@ class Data(Term):
                 f"like x, got shape {np.shape(y)}"
             )
         out = nnx.eval_shape(
-            lambda m, x: m(x), net.module, jax.ShapeDtypeStruct(x.shape, jnp.float32)
+            lambda m, x: m(x), net.module, jax.ShapeDtypeStruct(x.shape, default_float())
         )
         shape = tuple(out.shape) + ((1,) if len(out.shape) == 1 else ())
         if shape != y.shape:

@@ -1,9 +1,9 @@
 """The rate functions behind the pure factories of ``LearningRateSchedule``.
 
 Each ``*_rule`` checks the factory's arguments (raising the errors the factory documents)
-and returns ``(fn, params)``: ``fn(step, losses)`` the float32 rate, pure and traceable,
-and ``params`` the checked arguments for ``config()``. The clamping to ``[min_lr, max_lr]``
-stays with the schedule.
+and returns ``(fn, params)``: ``fn(step, losses)`` the rate (default float dtype), pure and
+traceable, and ``params`` the checked arguments for ``config()``. The clamping to
+``[min_lr, max_lr]`` stays with the schedule.
 
 Example:
     >>> from jno.nnx._schedule_rules import cosine_rule
@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jno.nnx._dtype import default_float
 from jno.nnx._schedule_args import check_int, check_rate, is_number
 
 __all__ = ["cosine_rule", "exponential_rule", "piecewise_constant_rule", "warmup_cosine_rule"]
@@ -49,10 +50,10 @@ def exponential_rule(
     decay_rate, staircase = float(decay_rate), bool(staircase)
 
     def fn(step, losses):
-        p = jnp.asarray(step, jnp.float32) / decay_steps
+        p = jnp.asarray(step, default_float()) / decay_steps
         if staircase:
             p = jnp.floor(p)
-        return jnp.maximum(lr_end, lr0 * jnp.power(jnp.float32(decay_rate), p))
+        return jnp.maximum(lr_end, lr0 * jnp.power(jnp.asarray(decay_rate, default_float()), p))
 
     params = dict(
         lr0=lr0, decay_rate=decay_rate, decay_steps=decay_steps, lr_end=lr_end,
@@ -67,7 +68,7 @@ def cosine_rule(total_steps: int, lr0: float, lr_end: float) -> Rule:
     lr0, lr_end = check_rate("lr0", lr0), check_rate("lr_end", lr_end)
 
     def fn(step, losses):
-        return _cosine(jnp.asarray(step, jnp.float32) / total_steps, lr0, lr_end)
+        return _cosine(jnp.asarray(step, default_float()) / total_steps, lr0, lr_end)
 
     return fn, dict(total_steps=total_steps, lr0=lr0, lr_end=lr_end)
 
@@ -85,7 +86,7 @@ def warmup_cosine_rule(total_steps: int, warmup_steps: int, lr0: float, lr_end: 
     decay_len = total_steps - warmup_steps
 
     def fn(step, losses):
-        t = jnp.asarray(step, jnp.float32)
+        t = jnp.asarray(step, default_float())
         warm = lr0 * (t + 1.0) / max(warmup_steps, 1)
         # A zero-length decay phase means lr_end right after the warm-up.
         frac = (t - warmup_steps) / decay_len if decay_len > 0 else jnp.ones_like(t)
@@ -111,9 +112,9 @@ def piecewise_constant_rule(boundaries: Sequence[int], values: Sequence[float]) 
     bounds = [float(b) for b in boundaries]
 
     def fn(step, losses):
-        t = jnp.asarray(step, jnp.float32)
-        idx = jnp.sum(t >= jnp.asarray(bounds, jnp.float32))
-        return jnp.asarray(values, jnp.float32)[idx]
+        t = jnp.asarray(step, default_float())
+        idx = jnp.sum(t >= jnp.asarray(bounds, default_float()))
+        return jnp.asarray(values, default_float())[idx]
 
     as_given = [int(b) if isinstance(b, (int, np.integer)) else float(b) for b in boundaries]
     return fn, dict(boundaries=as_given, values=values)

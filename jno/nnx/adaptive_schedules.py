@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jno.nnx._dtype import default_float
 from jno.nnx._schedule_args import check_bounds, check_int, is_number
 from jno.nnx.schedules import LearningRateSchedule
 from jno.nnx.state import ScheduleState
@@ -32,17 +33,19 @@ from jno.nnx.state import ScheduleState
 __all__ = ["DLRS", "ReduceOnPlateau"]
 
 # Powers of ten over the float32 range, for the decade of the current rate. A rate within
-# a relative 1e-6 below a power of ten (float32 rounding, e.g. float32(1e-4) < 1e-4)
-# counts in that power's decade, so the result does not hinge on the last bit.
+# a relative 1e-6 below a power of ten (float rounding, e.g. float32(1e-4) < 1e-4)
+# counts in that power's decade, so the result does not hinge on the last bit. Kept in
+# float64 here and rounded to the default float dtype at call time.
 _DECADE_EXP = np.arange(-45, 39)
-_DECADE_BASE = (10.0**_DECADE_EXP).astype(np.float32)
-_DECADE_LOW = (10.0**_DECADE_EXP * (1.0 - 1e-6)).astype(np.float32)
+_DECADE_BASE = 10.0**_DECADE_EXP
+_DECADE_LOW = 10.0**_DECADE_EXP * (1.0 - 1e-6)
 
 
 def _decade(lr: jax.Array) -> jax.Array:
-    """``10 ** floor(log10(lr))`` for a positive float32 ``lr``, robust to rounding."""
-    idx = jnp.sum(lr >= jnp.asarray(_DECADE_LOW)) - 1
-    return jnp.asarray(_DECADE_BASE)[jnp.clip(idx, 0, _DECADE_BASE.size - 1)]
+    """``10 ** floor(log10(lr))`` for a positive ``lr``, robust to rounding."""
+    dtype = default_float()
+    idx = jnp.sum(lr >= jnp.asarray(_DECADE_LOW, dtype)) - 1
+    return jnp.asarray(_DECADE_BASE, dtype)[jnp.clip(idx, 0, _DECADE_BASE.size - 1)]
 
 
 def _read(var: ScheduleState) -> jax.Array:
@@ -65,7 +68,7 @@ def _total_loss(name: str, losses: Any) -> jax.Array:
             f"{name} is loss-adaptive: call it as schedule(step, losses) with the per-term "
             "losses, got losses=None"
         )
-    return jnp.sum(jnp.asarray(losses, jnp.float32))
+    return jnp.sum(jnp.asarray(losses, default_float()))
 
 
 class DLRS(LearningRateSchedule):
@@ -84,7 +87,7 @@ class DLRS(LearningRateSchedule):
     then clamps it to ``[min_lr, max_lr]`` and returns it. ``step`` is ignored: the rate
     depends on the sequence of calls. A call whose total loss is NaN/Inf changes nothing
     and returns the current rate. ``base`` treats a rate within 1e-6 (relative) below a
-    power of ten as that power, so float32 rounding cannot drop it a decade. Keep
+    power of ten as that power, so float rounding cannot drop it a decade. Keep
     ``min_lr > 0`` (a rate of 0 has no decade to grow from) and the losses non-negative.
 
     State (``ScheduleState``): ``losses`` (the window, oldest first), ``count`` (losses
@@ -128,9 +131,9 @@ class DLRS(LearningRateSchedule):
         self.eps = _factor("eps", eps)
         lo, self.max_lr = check_bounds(min_lr, max_lr)
         self.min_lr = 0.0 if lo is None else lo
-        self.losses = ScheduleState(jnp.zeros((self.window,), jnp.float32))
+        self.losses = ScheduleState(jnp.zeros((self.window,), default_float()))
         self.count = ScheduleState(jnp.zeros((), jnp.int32))
-        self.lr = ScheduleState(self._clamp(jnp.float32(self.lr0)))
+        self.lr = ScheduleState(self._clamp(jnp.asarray(self.lr0, default_float())))
 
     def reset(self) -> None:
         """Forget the recorded losses and go back to ``lr0``.
@@ -141,12 +144,12 @@ class DLRS(LearningRateSchedule):
             >>> s.reset(); int(s.count[...]), round(float(s.lr[...]), 6)
             (0, 0.001)
         """
-        self.losses.set_value(jnp.zeros((self.window,), jnp.float32))
+        self.losses.set_value(jnp.zeros((self.window,), default_float()))
         self.count.set_value(jnp.zeros((), jnp.int32))
-        self.lr.set_value(self._clamp(jnp.float32(self.lr0)))
+        self.lr.set_value(self._clamp(jnp.asarray(self.lr0, default_float())))
 
     def __call__(self, step: Any, losses: Any = None) -> jax.Array:
-        """Record ``sum(losses)``, update the rate and return it (float32 scalar)."""
+        """Record ``sum(losses)``, update the rate and return it (default float scalar)."""
         total = _total_loss("DLRS", losses)
         buf, count, lr = _read(self.losses), _read(self.count), _read(self.lr)
         held = jnp.minimum(count, self.window)
@@ -164,7 +167,7 @@ class DLRS(LearningRateSchedule):
             self.decremental_factor,
             jnp.where(slope > 0.0, self.stagnation_factor, -self.increment_factor),
         )
-        updated = self._clamp(lr - jnp.float32(factor) * _decade(lr))
+        updated = self._clamp(lr - jnp.asarray(factor, default_float()) * _decade(lr))
         new_lr = jnp.where(count == 0, lr, updated)
 
         finite = jnp.isfinite(total)
@@ -254,10 +257,10 @@ class ReduceOnPlateau(LearningRateSchedule):
         self.threshold = threshold
         lo, self.max_lr = check_bounds(min_lr, max_lr)
         self.min_lr = 0.0 if lo is None else lo
-        self.best = ScheduleState(jnp.asarray(jnp.inf, jnp.float32))
+        self.best = ScheduleState(jnp.asarray(jnp.inf, default_float()))
         self.plateau_count = ScheduleState(jnp.zeros((), jnp.int32))
         self.cooldown_count = ScheduleState(jnp.zeros((), jnp.int32))
-        self.lr = ScheduleState(self._clamp(jnp.float32(self.lr0)))
+        self.lr = ScheduleState(self._clamp(jnp.asarray(self.lr0, default_float())))
 
     def reset(self) -> None:
         """Forget the best loss and the counters and go back to ``lr0``.
@@ -268,13 +271,13 @@ class ReduceOnPlateau(LearningRateSchedule):
             >>> float(s.lr[...]), s.reset(), float(s.lr[...])
             (0.5, None, 1.0)
         """
-        self.best.set_value(jnp.asarray(jnp.inf, jnp.float32))
+        self.best.set_value(jnp.asarray(jnp.inf, default_float()))
         self.plateau_count.set_value(jnp.zeros((), jnp.int32))
         self.cooldown_count.set_value(jnp.zeros((), jnp.int32))
-        self.lr.set_value(self._clamp(jnp.float32(self.lr0)))
+        self.lr.set_value(self._clamp(jnp.asarray(self.lr0, default_float())))
 
     def __call__(self, step: Any, losses: Any = None) -> jax.Array:
-        """Record ``sum(losses)``, update the rate and return it (float32 scalar)."""
+        """Record ``sum(losses)``, update the rate and return it (default float scalar)."""
         total = _total_loss("ReduceOnPlateau", losses)
         best, plateau = _read(self.best), _read(self.plateau_count)
         cooling, lr = _read(self.cooldown_count), _read(self.lr)

@@ -1,6 +1,7 @@
 """The :class:`Balancer` base class shared by every adaptive loss balancer.
 
-The base turns the user's losses into a validated float32 vector, preprocesses it
+The base turns the user's losses into a validated vector of the default float dtype
+(:func:`~jno.nnx._dtype.default_float`), preprocesses it
 with a :class:`~jno.nnx.normalize.LossNormalizer`, lets the subclass compute the
 new weights, and guards the result: when a loss, a new weight or a new state value
 is NaN or Inf, every :class:`~jno.nnx.state.BalancerState` variable of the balancer
@@ -20,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from jno.nnx._dtype import default_float
 from jno.nnx.normalize import LossNormalizer
 from jno.nnx.state import BalancerState
 
@@ -33,13 +35,13 @@ __all__ = [
 ]
 
 _INT32_MAX = int(np.iinfo(np.int32).max)
-_BIG = float(np.finfo(np.float32).max)
 
 
 def scaled_softmax(n: int, logits: jax.Array) -> jax.Array:
     """``n * softmax(logits)``, with ``+inf`` logits (a huge loss over a tiny reference
-    overflowing float32) capped at the largest float32 so the result stays finite."""
-    return n * jax.nn.softmax(jnp.minimum(logits, _BIG))
+    overflowing the float dtype) capped at its largest value so the result stays finite."""
+    logits = jnp.asarray(logits)
+    return n * jax.nn.softmax(jnp.minimum(logits, jnp.finfo(logits.dtype).max))
 
 
 def check_num_losses(num_losses: Any) -> int:
@@ -110,7 +112,8 @@ class Balancer(nnx.Module):
     """Base class of the adaptive loss balancers.
 
     ``balancer(losses)`` takes a length-N jax array (or a sequence of N scalars)
-    and returns an ``(N,)`` float32 weight array, ``jax.lax.stop_gradient``-ed and
+    and returns an ``(N,)`` weight array of the default float dtype (float32, or float64
+    under ``jax_enable_x64``), ``jax.lax.stop_gradient``-ed and
     always finite, updating the balancer's state in place. All state lives in
     :class:`~jno.nnx.state.BalancerState` variables (never ``nnx.Param``), so an
     ``nnx.Optimizer(model, tx, wrt=nnx.Param)`` leaves it alone and it is saved and
@@ -169,7 +172,7 @@ class Balancer(nnx.Module):
         self.mode = mode
         self.eps = float(eps)
         self.calls = BalancerState(jnp.zeros((), jnp.int32))
-        self.last_weights = BalancerState(jnp.ones((self.num_losses,), jnp.float32))
+        self.last_weights = BalancerState(jnp.ones((self.num_losses,), default_float()))
 
     def _update(self, x: jax.Array) -> jax.Array:
         """Returns the new ``(N,)`` weights from the preprocessed losses ``x`` and
@@ -200,7 +203,7 @@ class Balancer(nnx.Module):
                     raise ValueError(f"losses[{i}] must be a scalar, got shape {item.shape}")
             if len(items) != n:
                 raise ValueError(f"expected num_losses={n} losses, got {len(items)}")
-            vec = jnp.stack([item.reshape(()).astype(jnp.float32) for item in items])
+            vec = jnp.stack([item.reshape(()).astype(default_float()) for item in items])
         else:
             vec = jnp.asarray(losses)
             if vec.ndim != 1:
@@ -209,11 +212,11 @@ class Balancer(nnx.Module):
                 )
             if vec.shape[0] != n:
                 raise ValueError(f"expected num_losses={n} losses, got {vec.shape[0]}")
-            vec = vec.astype(jnp.float32)
+            vec = vec.astype(default_float())
         return jax.lax.stop_gradient(vec)
 
     def __call__(self, losses: jax.Array | Sequence[Any]) -> jax.Array:
-        """Returns the ``(N,)`` float32 weights for ``losses`` and updates the state."""
+        """Returns the ``(N,)`` weights (default float) for ``losses``; updates the state."""
         vec = self._as_vector(losses)
         return self._guarded(vec, lambda: self._update(self.normalizer(vec)))
 
@@ -231,7 +234,7 @@ class Balancer(nnx.Module):
         old = [v[...] for v in variables]
         previous_weights = self.last_weights[...]
 
-        weights = compute().astype(jnp.float32)
+        weights = compute().astype(default_float())
         count = self.calls[...]
         self.calls[...] = jnp.where(count < _INT32_MAX, count + 1, count)
         self.last_weights[...] = weights

@@ -1,6 +1,6 @@
 """Adaptive loss balancers: every one an ``nnx.Module`` with its state on the device.
 
-``balancer(losses)`` takes N losses and returns N weights (float32,
+``balancer(losses)`` takes N losses and returns N weights (of the default float dtype,
 ``jax.lax.stop_gradient``-ed, always finite) and updates the balancer's
 :class:`~jno.nnx.state.BalancerState` variables in place, so it runs inside a
 compiled training step with no host round trip. See :class:`Balancer` for the
@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jno.nnx._dtype import default_float
 from jno.nnx.balancer_base import Balancer, check_real, scaled_softmax
 from jno.nnx.causal import CausalWeights
 from jno.nnx.gradient_balancers import GradNorm, GradNormBalancer, LRAnnealing
@@ -87,7 +88,7 @@ class SoftAdapt(Balancer):
     def __init__(self, num_losses: int, beta: float = 0.1, *, mode: str = "raw", eps: float = 1e-8):
         self.beta = check_real("beta", beta, low=0.0, low_open=True)
         super().__init__(num_losses, mode=mode, eps=eps)
-        self.prev_losses = BalancerState(jnp.ones((self.num_losses,), jnp.float32))
+        self.prev_losses = BalancerState(jnp.ones((self.num_losses,), default_float()))
 
     def _hparams(self) -> dict[str, Any]:
         return {"beta": self.beta}
@@ -141,8 +142,8 @@ class DWA(Balancer):
     ):
         self.temperature = check_real("temperature", temperature, low=0.0, low_open=True)
         super().__init__(num_losses, mode=mode, eps=eps)
-        self.prev_losses = BalancerState(jnp.ones((self.num_losses,), jnp.float32))
-        self.prev_prev_losses = BalancerState(jnp.ones((self.num_losses,), jnp.float32))
+        self.prev_losses = BalancerState(jnp.ones((self.num_losses,), default_float()))
+        self.prev_prev_losses = BalancerState(jnp.ones((self.num_losses,), default_float()))
 
     def _hparams(self) -> dict[str, Any]:
         return {"temperature": self.temperature}
@@ -225,9 +226,9 @@ class LbPINNsLossBalancing(Balancer):
                 check_real(f"init_s[{i}]", float(v), low=self.S_MIN, high=self.S_MAX)
                 for i, v in enumerate(arr)
             )
-        self.s = BalancerState(jnp.broadcast_to(jnp.asarray(self.init_s, jnp.float32), (n,)))
-        self.m = BalancerState(jnp.zeros((n,), jnp.float32))
-        self.v = BalancerState(jnp.zeros((n,), jnp.float32))
+        self.s = BalancerState(jnp.broadcast_to(jnp.asarray(self.init_s, default_float()), (n,)))
+        self.m = BalancerState(jnp.zeros((n,), default_float()))
+        self.v = BalancerState(jnp.zeros((n,), default_float()))
 
     def _hparams(self) -> dict[str, Any]:
         init_s = list(self.init_s) if isinstance(self.init_s, tuple) else self.init_s
@@ -240,7 +241,7 @@ class LbPINNsLossBalancing(Balancer):
         grad = jnp.clip(1.0 - 0.5 * jnp.exp(-s) * x, -self.GRAD_CLIP, self.GRAD_CLIP)
         m = self.BETA1 * self.m[...] + (1.0 - self.BETA1) * grad
         v = self.BETA2 * self.v[...] + (1.0 - self.BETA2) * grad * grad
-        t = (self.calls[...] + 1).astype(jnp.float32)
+        t = (self.calls[...] + 1).astype(default_float())
         m_hat = m / (1.0 - self.BETA1**t)
         v_hat = v / (1.0 - self.BETA2**t)
         s = jnp.clip(

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jno.nnx._dtype import default_float
 from jno.nnx.balancer_base import Balancer, check_positive_int, check_real
 from jno.nnx.state import BalancerState
 
@@ -174,7 +175,7 @@ class CausalWeights(Balancer):
         super().__init__(num_chunks, mode=mode, eps=eps)
         self.update_every = 1
         self.rung = BalancerState(jnp.zeros((), jnp.int32))
-        self.min_weight = BalancerState(jnp.ones((), jnp.float32))
+        self.min_weight = BalancerState(jnp.ones((), default_float()))
 
     @property
     def num_chunks(self) -> int:
@@ -182,8 +183,8 @@ class CausalWeights(Balancer):
 
     @property
     def epsilon(self) -> jax.Array:
-        """The current causality parameter ``epsilons[rung]`` (a float32 array)."""
-        return jnp.asarray(self.epsilons, jnp.float32)[self.rung[...]]
+        """The current causality parameter ``epsilons[rung]`` (default float dtype)."""
+        return jnp.asarray(self.epsilons, default_float())[self.rung[...]]
 
     def _hparams(self) -> dict[str, Any]:
         return {"epsilons": list(self.epsilons), "delta": self.delta}

@@ -2,11 +2,12 @@
 
 ``balancer(losses, grads)`` takes the N losses and their gradients with respect to the
 trained parameters (one gradient per loss, see :func:`per_term_gradients` for the
-accepted layouts) and returns N weights (float32, ``jax.lax.stop_gradient``-ed, always
-finite), updating its :class:`~jno.nnx.state.BalancerState` variables in place. Like the
-value-based balancers of :mod:`jno.nnx.balancers` it runs inside ``nnx.jit``,
-``nnx.scan`` and ``nnx.vmap`` with no host round trip, and a call that sees a NaN or Inf
-(in a loss or in a gradient) keeps the previous weights and state.
+accepted layouts) and returns N weights (default float dtype,
+``jax.lax.stop_gradient``-ed, always finite), updating its
+:class:`~jno.nnx.state.BalancerState` variables in place. Like the value-based
+balancers of :mod:`jno.nnx.balancers` it runs inside ``nnx.jit``, ``nnx.scan`` and
+``nnx.vmap`` with no host round trip, and a call that sees a NaN or Inf (in a loss or
+in a gradient) keeps the previous weights and state.
 
 Per-term gradients cost one backward pass per loss, so these balancers are meant to be
 updated every ``update_every`` steps and reused in between: on update steps compute
@@ -32,6 +33,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jno.nnx._dtype import default_float
 from jno.nnx.balancer_base import check_num_losses, check_real
 from jno.nnx.gradient_base import GradientBalancer, per_term_gradients
 from jno.nnx.state import BalancerState
@@ -92,7 +94,7 @@ class GradNormBalancer(GradientBalancer):
         if self.momentum >= 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
         super().__init__(num_losses, update_every=update_every, mode=mode, eps=eps)
-        self.ema_weights = BalancerState(jnp.ones((self.num_losses,), jnp.float32))
+        self.ema_weights = BalancerState(jnp.ones((self.num_losses,), default_float()))
 
     def _hparams(self) -> dict[str, Any]:
         return {"momentum": self.momentum, **super()._hparams()}
@@ -177,7 +179,7 @@ class LRAnnealing(GradientBalancer):
         super().__init__(n, update_every=update_every, mode=mode, eps=eps)
         self.reference = int(reference)
         self.weighted_gradients = weighted_gradients
-        self.lambdas = BalancerState(jnp.ones((n,), jnp.float32))
+        self.lambdas = BalancerState(jnp.ones((n,), default_float()))
 
     def _hparams(self) -> dict[str, Any]:
         return {
@@ -268,10 +270,10 @@ class GradNorm(GradientBalancer):
         self.lr = check_real("lr", lr, low=0.0, low_open=True)
         super().__init__(num_losses, update_every=update_every, mode=mode, eps=eps)
         n = self.num_losses
-        self.weights = BalancerState(jnp.ones((n,), jnp.float32))
-        self.initial_losses = BalancerState(jnp.ones((n,), jnp.float32))
-        self.m = BalancerState(jnp.zeros((n,), jnp.float32))
-        self.v = BalancerState(jnp.zeros((n,), jnp.float32))
+        self.weights = BalancerState(jnp.ones((n,), default_float()))
+        self.initial_losses = BalancerState(jnp.ones((n,), default_float()))
+        self.m = BalancerState(jnp.zeros((n,), default_float()))
+        self.v = BalancerState(jnp.zeros((n,), default_float()))
 
     def _hparams(self) -> dict[str, Any]:
         return {"alpha": self.alpha, "lr": self.lr, **super()._hparams()}
@@ -290,7 +292,7 @@ class GradNorm(GradientBalancer):
         grad = jnp.clip(jnp.sign(gw - target) * norms, -self.GRAD_CLIP, self.GRAD_CLIP)
         m = self.BETA1 * self.m[...] + (1.0 - self.BETA1) * grad
         v = self.BETA2 * self.v[...] + (1.0 - self.BETA2) * grad * grad
-        t = (self.calls[...] + 1).astype(jnp.float32)
+        t = (self.calls[...] + 1).astype(default_float())
         m_hat = m / (1.0 - self.BETA1**t)
         v_hat = v / (1.0 - self.BETA2**t)
         w = jnp.maximum(w - self.lr * m_hat / (jnp.sqrt(v_hat) + self.ADAM_EPS), self.W_MIN)

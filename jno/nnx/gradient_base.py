@@ -20,18 +20,21 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 
+from jno.nnx._dtype import default_float
 from jno.nnx.balancer_base import Balancer, check_num_losses, check_positive_int
 
 __all__ = ["GradientBalancer", "per_term_gradients"]
 
 
 def _ravel(tree: Any) -> jax.Array:
-    leaves = [jnp.asarray(leaf).astype(jnp.float32).reshape(-1) for leaf in jax.tree.leaves(tree)]
-    return jnp.concatenate(leaves) if leaves else jnp.zeros((0,), jnp.float32)
+    leaves = [
+        jnp.asarray(leaf).astype(default_float()).reshape(-1) for leaf in jax.tree.leaves(tree)
+    ]
+    return jnp.concatenate(leaves) if leaves else jnp.zeros((0,), default_float())
 
 
 def per_term_gradients(grads: Any, num_losses: int) -> jax.Array:
-    """Stacks the gradients of N losses into an ``(N, P)`` float32 matrix.
+    """Stacks the gradients of N losses into an ``(N, P)`` matrix (default float).
 
     Row ``i`` is the gradient of loss ``i`` flattened over all P parameters (leaves in
     ``jax.tree.leaves`` order), ``jax.lax.stop_gradient``-ed.
@@ -49,7 +52,8 @@ def per_term_gradients(grads: Any, num_losses: int) -> jax.Array:
         num_losses: N.
 
     Returns:
-        The ``(N, P)`` float32 matrix.
+        The ``(N, P)`` matrix, of the default float dtype (float32, float64 under
+        ``jax_enable_x64``).
 
     Raises:
         ValueError: the number of gradients (list length or leading axis) is not
@@ -83,8 +87,8 @@ def per_term_gradients(grads: Any, num_losses: int) -> jax.Array:
                     f"every leaf of grads must have leading axis num_losses={n}, "
                     f"got a leaf of shape {leaf.shape}"
                 )
-        cols = [leaf.astype(jnp.float32).reshape(n, -1) for leaf in leaves]
-        mat = jnp.concatenate(cols, axis=1) if cols else jnp.zeros((n, 0), jnp.float32)
+        cols = [leaf.astype(default_float()).reshape(n, -1) for leaf in leaves]
+        mat = jnp.concatenate(cols, axis=1) if cols else jnp.zeros((n, 0), default_float())
     if mat.shape[1] == 0:
         raise ValueError("grads holds no parameters (P = 0)")
     return jax.lax.stop_gradient(mat)
@@ -151,7 +155,7 @@ class GradientBalancer(Balancer):
     def __call__(  # type: ignore[override]
         self, losses: jax.Array | Sequence[Any], grads: Any
     ) -> jax.Array:
-        """Returns the ``(N,)`` float32 weights and updates the state."""
+        """Returns the ``(N,)`` weights (default float dtype) and updates the state."""
         vec = self._as_vector(losses)
         g = per_term_gradients(grads, self.num_losses)
         return self._guarded(

@@ -26,7 +26,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-__all__ = ["Constant", "FourierFeatures", "MLP"]
+from jno.nnx._dtype import default_float
+from jno.nnx._sharing import shared_value
+from jno.nnx.jets import Jet, concatenate, elementwise
+
+__all__ = ["MLP", "Constant", "FourierFeatures", "JetModule"]
 
 
 class Constant(nnx.Variable):
@@ -85,7 +89,7 @@ class FourierFeatures(nnx.Module):
         self.in_features = _positive_int(in_features, "in_features")
         self.num_features = _positive_int(num_features, "num_features")
         self.scale = _positive_float(scale, "scale")
-        b = jax.random.normal(rngs.params(), (self.in_features, self.num_features), jnp.float32)
+        b = jax.random.normal(rngs.params(), (self.in_features, self.num_features), default_float())
         self.B = Constant(self.scale * b)
 
     @property
@@ -93,9 +97,9 @@ class FourierFeatures(nnx.Module):
         """Output dimension, ``2 * num_features``."""
         return 2 * self.num_features
 
-    def __call__(self, x: jax.Array) -> jax.Array:
-        z = 2.0 * jnp.pi * (x @ self.B[...])
-        return jnp.concatenate([jnp.cos(z), jnp.sin(z)], axis=-1)
+    def __call__(self, x: Any) -> Any:
+        z = (x @ self.B[...]) * (2.0 * jnp.pi)
+        return concatenate([elementwise(jnp.cos, z), elementwise(jnp.sin, z)])
 
 
 def _input_bounds(lo: Any, hi: Any, in_features: int) -> tuple[Any, Any]:
@@ -159,8 +163,8 @@ def _set_up_inputs(
     fourier_scale = _positive_float(fourier_scale, "fourier_scale")
 
     lo, hi = _input_bounds(input_lo, input_hi, module.in_features)
-    module.input_lo = None if lo is None else Constant(jnp.asarray(lo, jnp.float32))
-    module.input_hi = None if hi is None else Constant(jnp.asarray(hi, jnp.float32))
+    module.input_lo = None if lo is None else Constant(jnp.asarray(lo, default_float()))
+    module.input_hi = None if hi is None else Constant(jnp.asarray(hi, default_float()))
 
     width = module.in_features
     if fourier_features is None:
@@ -179,13 +183,14 @@ def _dense(w_in: int, w_out: int, rngs: nnx.Rngs) -> nnx.Linear:
         w_out,
         kernel_init=nnx.initializers.glorot_normal(),
         bias_init=nnx.initializers.zeros_init(),
+        param_dtype=default_float(),
         rngs=rngs,
     )
 
 
-def _input_features(module: nnx.Module, x: jax.Array) -> jax.Array:
-    """The inputs after the optional standardisation and Fourier features of ``module``
-    (set up by :func:`_set_up_inputs`)."""
+def _input_features(module: nnx.Module, x: Any) -> Any:
+    """The inputs (an array or a :class:`~jno.nnx.jets.Jet`) after the optional
+    standardisation and Fourier features of ``module`` (set up by :func:`_set_up_inputs`)."""
     if module.input_lo is not None:
         lo, hi = module.input_lo[...], module.input_hi[...]
         x = 2.0 * (x - lo) / (hi - lo) - 1.0
@@ -194,32 +199,73 @@ def _input_features(module: nnx.Module, x: jax.Array) -> jax.Array:
     return x
 
 
-def _input_features_laplacian(
-    module: nnx.Module, x: jax.Array
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """:func:`_input_features`, their derivatives ``(d, n, p)`` along each input axis
-    and their Laplacian ``(n, p)``: the start of a forward-Laplacian pass."""
-    n, d = x.shape
-    h = x
-    jac = jnp.broadcast_to(jnp.eye(d, dtype=x.dtype)[:, None, :], (d, n, d))
-    lap = jnp.zeros_like(x)
-    if module.input_lo is not None:
-        lo, hi = module.input_lo[...], module.input_hi[...]
-        h = 2.0 * (x - lo) / (hi - lo) - 1.0
-        jac = jac * (2.0 / (hi - lo))
-    if module.fourier is not None:
-        # The standardisation is affine, so only the curvature of cos / sin contributes.
-        b = 2.0 * jnp.pi * module.fourier.B[...]
-        z, zj = h @ b, jac @ b
-        sq = jnp.sum(zj**2, axis=0)
-        c, s = jnp.cos(z), jnp.sin(z)
-        h = jnp.concatenate([c, s], axis=-1)
-        jac = jnp.concatenate([-s * zj, c * zj], axis=-1)
-        lap = jnp.concatenate([-c * sq, -s * sq], axis=-1)
-    return h, jac, lap
+def _linear(layer: nnx.Linear, h: Any) -> Any:
+    """A dense layer applied to an array or a jet (the bias only shifts the value)."""
+    return h @ layer.kernel[...] + layer.bias[...]
 
 
-class MLP(nnx.Module):
+class JetModule(nnx.Module):
+    """Base of networks whose forward pass also runs on :class:`~jno.nnx.jets.Jet` s.
+
+    A subclass implements :meth:`forward` with operations that jets support (``@``,
+    ``+``, ``*``, :func:`~jno.nnx.jets.elementwise`, :func:`~jno.nnx.jets.concatenate`)
+    and acts row-wise. :mod:`jno.ops` then takes every derivative of the network in one
+    forward pass per set of points, shared by all operators called on the same network
+    and points inside a loss (see :func:`jno.ops.share_derivatives`).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from flax import nnx
+        >>> from jno import ops
+        >>> class Quadratic(JetModule):
+        ...     def __init__(self):
+        ...         self.a = nnx.Param(jnp.array([[2.0], [3.0]]))
+        ...     def forward(self, x):
+        ...         h = x @ self.a[...]
+        ...         return h * h
+        >>> ops.laplacian(Quadratic(), jnp.ones((1, 2))).tolist()  # 2 (2^2 + 3^2)
+        [26.0]
+    """
+
+    def forward(self, x: Any) -> Any:
+        """The network on points ``(n, in_features)`` or on a jet of them."""
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(x)")
+
+    def __call__(self, x: Any) -> Any:
+        if isinstance(x, Jet):
+            return self.forward(x)
+        return shared_value(self, x)
+
+    def forward_laplacian(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Output and its Laplacian over the inputs in one forward pass.
+
+        Propagates, layer by layer, the activations ``h``, their derivatives along each
+        input axis ``J_i`` and their Laplacian ``L`` (forward Laplacian): a dense layer
+        maps all of them linearly (the bias only enters ``h``), an elementwise ``a``
+        gives ``J_i -> a'(z) J_i`` and ``L -> a'(z) L + a''(z) sum_i J_i^2``, a product
+        the Leibniz rule. :func:`jno.ops.laplacian` uses the same pass.
+
+        Args:
+            x: points, shape ``(n, in_features)``.
+
+        Returns:
+            ``(u, lap)``, both of shape ``(n, out_features)``.
+
+        Example:
+            >>> import jax, jax.numpy as jnp
+            >>> from flax import nnx
+            >>> net = MLP(2, [16], 1, rngs=nnx.Rngs(0))
+            >>> x = jnp.array([[0.3, -0.2]])
+            >>> u, lap = net.forward_laplacian(x)
+            >>> h = jax.hessian(lambda p: net(p[None])[0, 0])(x[0])
+            >>> bool(jnp.allclose(lap[0, 0], jnp.trace(h), atol=1e-5))
+            True
+        """
+        jet = self.forward(Jet.seed(jnp.asarray(x), laplacian=True))
+        return jet.value, jet.full(jet.laplacian)
+
+
+class MLP(JetModule):
     """Fully connected network for PINNs: ``(n, in_features) -> (n, out_features)``.
 
     Layers, in order: optional input standardisation (``[input_lo, input_hi]`` mapped
@@ -273,60 +319,8 @@ class MLP(nnx.Module):
         sizes = [width, *widths, self.out_features]
         self.layers = nnx.List([_dense(a, b, rngs) for a, b in zip(sizes[:-1], sizes[1:])])
 
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def forward(self, x: Any) -> Any:
         x = _input_features(self, x)
         for layer in self.layers[:-1]:
-            x = self.activation(layer(x))
-        return self.layers[-1](x)
-
-    def forward_laplacian(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Output and its Laplacian over the inputs in one forward pass.
-
-        Propagates, layer by layer, the activations ``h``, their derivatives along each
-        input axis ``J_i`` and their Laplacian ``L`` (forward Laplacian): a dense layer
-        maps all three linearly (the bias only enters ``h``), an elementwise ``a`` gives
-        ``J_i -> a'(z) J_i`` and ``L -> a'(z) L + a''(z) sum_i J_i^2``. The primal pass
-        is shared by every axis, so the cost is about ``d + 2`` forward passes instead
-        of the ``4 d`` of a jvp-of-jvp per axis. :func:`jno.ops.laplacian` uses it.
-
-        Args:
-            x: points, shape ``(n, in_features)``.
-
-        Returns:
-            ``(u, lap)``, both of shape ``(n, out_features)``.
-
-        Example:
-            >>> import jax, jax.numpy as jnp
-            >>> from flax import nnx
-            >>> net = MLP(2, [16], 1, rngs=nnx.Rngs(0))
-            >>> x = jnp.array([[0.3, -0.2]])
-            >>> u, lap = net.forward_laplacian(x)
-            >>> h = jax.hessian(lambda p: net(p[None])[0, 0])(x[0])
-            >>> bool(jnp.allclose(lap[0, 0], jnp.trace(h), atol=1e-5))
-            True
-        """
-        h, jac, lap = _input_features_laplacian(self, jnp.asarray(x))
-        for layer in self.layers[:-1]:
-            w = layer.kernel[...]
-            z = h @ w + layer.bias[...]
-            zj, zl = jac @ w, lap @ w
-            d1, d2 = _activation_derivatives(self.activation, z)
-            h = self.activation(z)
-            jac = d1 * zj
-            lap = d1 * zl + d2 * jnp.sum(zj**2, axis=0)
-        out = self.layers[-1]
-        return h @ out.kernel[...] + out.bias[...], lap @ out.kernel[...]
-
-
-def _activation_derivatives(
-    activation: Callable[[jax.Array], jax.Array], z: jax.Array
-) -> tuple[jax.Array, jax.Array]:
-    """First and second derivative of an elementwise activation at ``z``."""
-    if activation is jnp.tanh:
-        t = jnp.tanh(z)
-        d1 = 1.0 - t**2
-        return d1, -2.0 * t * d1
-    ones = jnp.ones_like(z)
-    first = lambda v: jax.jvp(activation, (v,), (ones,))[1]
-    d1, d2 = jax.jvp(first, (z,), (ones,))
-    return d1, d2
+            x = elementwise(self.activation, _linear(layer, x))
+        return _linear(self.layers[-1], x)

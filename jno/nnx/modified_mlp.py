@@ -24,23 +24,19 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jno.nnx.models import (
-    _activation_derivatives,
-    _dense,
-    _input_features,
-    _input_features_laplacian,
-    _set_up_inputs,
-)
+from jno.nnx.jets import elementwise
+from jno.nnx.models import JetModule, _dense, _input_features, _linear, _set_up_inputs
 
 __all__ = ["ModifiedMLP"]
 
 
-class ModifiedMLP(nnx.Module):
+class ModifiedMLP(JetModule):
     """Gated MLP with two input encoders: ``(n, in_features) -> (n, out_features)``.
 
     With ``hidden = [w] * L`` the network has, on the features ``X`` (the inputs after
@@ -123,63 +119,14 @@ class ModifiedMLP(nnx.Module):
         layers.append(_dense(w, self.out_features, rngs))
         self.layers = nnx.List(layers)
 
-    def __call__(self, x: jax.Array) -> jax.Array:
-        s = self.activation
+    def forward(self, x: Any) -> Any:
+        s = lambda z: elementwise(self.activation, z)
         x = _input_features(self, x)
-        h = s(self.layers[0](x))
+        h = s(_linear(self.layers[0], x))
         if self.encoder_u is not None:
-            u, v = s(self.encoder_u(x)), s(self.encoder_v(x))
+            u, v = s(_linear(self.encoder_u, x)), s(_linear(self.encoder_v, x))
+            dv = v - u
             for layer in self.layers[1:-1]:
-                z = s(layer(h))
-                h = u + z * (v - u)  # = (1 - z) * u + z * v
-        return self.layers[-1](h)
-
-    def _dense_act(
-        self, layer: nnx.Linear, h: jax.Array, jac: jax.Array, lap: jax.Array
-    ) -> tuple[jax.Array, jax.Array, jax.Array]:
-        w = layer.kernel[...]
-        z = h @ w + layer.bias[...]
-        zj, zl = jac @ w, lap @ w
-        d1, d2 = _activation_derivatives(self.activation, z)
-        return self.activation(z), d1 * zj, d1 * zl + d2 * jnp.sum(zj**2, axis=0)
-
-    def forward_laplacian(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Output and its Laplacian over the inputs in one forward pass.
-
-        Propagates value, derivatives along each input axis and Laplacian through the
-        features, ``U``, ``V``, ``H_1`` and every gate ``Z_k``. A gated layer
-        ``H = U + Z (V - U)`` is a product, so with ``D = V - U``:
-        ``dH = dU + Z dD + D dZ`` and
-        ``lap H = lap U + Z lap D + D lap Z + 2 sum_i d_i Z d_i D``.
-        Costs about ``d + 2`` forward passes; :func:`jno.ops.laplacian` uses it.
-
-        Args:
-            x: points, shape ``(n, in_features)``.
-
-        Returns:
-            ``(u, lap)``, both of shape ``(n, out_features)``.
-
-        Example:
-            >>> import jax, jax.numpy as jnp
-            >>> from flax import nnx
-            >>> net = ModifiedMLP(2, [16, 16], 1, rngs=nnx.Rngs(0))
-            >>> x = jnp.array([[0.3, -0.2]])
-            >>> u, lap = net.forward_laplacian(x)
-            >>> h = jax.jit(jax.hessian(lambda p: net(p[None])[0, 0]))(x[0])
-            >>> bool(jnp.allclose(lap[0, 0], jnp.trace(h), atol=1e-5))
-            True
-        """
-        x = jnp.asarray(x)
-        f, fj, fl = _input_features_laplacian(self, x)
-        h, hj, hl = self._dense_act(self.layers[0], f, fj, fl)
-        if self.encoder_u is not None:
-            u, uj, ul = self._dense_act(self.encoder_u, f, fj, fl)
-            v, vj, vl = self._dense_act(self.encoder_v, f, fj, fl)
-            dv, dvj, dvl = v - u, vj - uj, vl - ul
-            for layer in self.layers[1:-1]:
-                z, zj, zl = self._dense_act(layer, h, hj, hl)
-                h = u + z * dv
-                hj = uj + z * dvj + dv * zj
-                hl = ul + z * dvl + dv * zl + 2.0 * jnp.sum(zj * dvj, axis=0)
-        out = self.layers[-1]
-        return h @ out.kernel[...] + out.bias[...], hl @ out.kernel[...]
+                z = s(_linear(layer, h))
+                h = u + z * dv  # = (1 - z) * u + z * v
+        return _linear(self.layers[-1], h)

@@ -29,13 +29,12 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jno.nnx._dtype import default_float
 from jno.nnx.state import BalancerState
 
 __all__ = ["MODES", "LossNormalizer"]
 
 MODES = ("raw", "minmax", "l2")
-
-_BIG = float(jnp.finfo(jnp.float32).max)
 
 
 class LossNormalizer(nnx.Module):
@@ -49,7 +48,7 @@ class LossNormalizer(nnx.Module):
     Raises:
         ValueError: ``mode`` is not one of ``MODES`` or ``eps`` is not > 0.
 
-    Calling ``normalizer(losses)`` with a float32 ``(N,)`` array returns the
+    Calling ``normalizer(losses)`` with an ``(N,)`` array of the default float dtype returns the
     normalised ``(N,)`` array; in ``"minmax"`` mode it also folds the losses into
     the running ``min`` / ``max`` state.
 
@@ -80,15 +79,17 @@ class LossNormalizer(nnx.Module):
         if mode == "minmax":
             # Finite extremes instead of +-inf keep every state value finite; the first
             # call replaces them by its losses.
-            self.min = BalancerState(jnp.full((self.num_losses,), _BIG, jnp.float32))
-            self.max = BalancerState(jnp.full((self.num_losses,), -_BIG, jnp.float32))
+            dtype = default_float()
+            big = float(jnp.finfo(dtype).max)
+            self.min = BalancerState(jnp.full((self.num_losses,), big, dtype))
+            self.max = BalancerState(jnp.full((self.num_losses,), -big, dtype))
 
     def __call__(self, losses: jax.Array) -> jax.Array:
         if self.mode == "raw":
             return losses
         if self.mode == "l2":
             # Losses above 2**60 are scaled by the exact power of two 2**-70 first, so the
-            # squares cannot overflow float32; the ratio is unchanged.
+            # squares cannot overflow float32 (nor float64); the ratio is unchanged.
             big = jnp.max(jnp.abs(losses)) > 2.0**60
             scale = jnp.where(big, 2.0**-70, 1.0)
             scaled = losses * scale

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 
+from jno.nnx._dtype import default_float
 from jno.nnx.balancer_base import Balancer, check_positive_int, check_real
 from jno.nnx.state import BalancerState
 
@@ -132,7 +133,7 @@ class NTKBalancer(Balancer):
         super().__init__(num_losses, mode=mode, eps=eps)
         self.momentum = momentum
         self.update_every = update_every
-        self.traces = BalancerState(jnp.zeros((self.num_losses,), jnp.float32))
+        self.traces = BalancerState(jnp.zeros((self.num_losses,), default_float()))
 
     def _hparams(self) -> dict[str, Any]:
         return {"momentum": self.momentum, "update_every": self.update_every}
@@ -148,7 +149,7 @@ class NTKBalancer(Balancer):
                     raise ValueError(
                         f"ntk_diagonals[{i}] must be a 1-D NTK diagonal, got shape {d.shape}"
                     )
-            traces = jnp.stack([jnp.sum(d.astype(jnp.float32)) for d in items])
+            traces = jnp.stack([jnp.sum(d.astype(default_float())) for d in items])
         else:
             arr = jnp.asarray(ntk_diagonals)
             if arr.ndim not in (1, 2) or arr.shape[0] != n:
@@ -156,7 +157,7 @@ class NTKBalancer(Balancer):
                     f"ntk_diagonals must be a list of num_losses={n} NTK diagonals, an ({n},) "
                     f"array of traces or an ({n}, n) array of diagonals, got shape {arr.shape}"
                 )
-            arr = arr.astype(jnp.float32)
+            arr = arr.astype(default_float())
             traces = arr if arr.ndim == 1 else jnp.sum(arr, axis=1)
         return jax.lax.stop_gradient(traces)
 

@@ -15,6 +15,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jno.nnx._dtype import default_float
 from jno.nnx.balancer_base import Balancer, check_real, check_seed, scaled_softmax
 from jno.nnx.state import BalancerState
 
@@ -91,8 +92,8 @@ class ReLoBRaLo(Balancer):
         self.seed = check_seed(seed)
         super().__init__(num_losses, mode=mode, eps=eps)
         n = self.num_losses
-        self.initial_losses = BalancerState(jnp.ones((n,), jnp.float32))
-        self.prev_losses = BalancerState(jnp.ones((n,), jnp.float32))
+        self.initial_losses = BalancerState(jnp.ones((n,), default_float()))
+        self.prev_losses = BalancerState(jnp.ones((n,), default_float()))
         self.key = _key_state(seed)
 
     def _hparams(self) -> dict[str, Any]:
@@ -110,7 +111,7 @@ class ReLoBRaLo(Balancer):
         first = self.calls[...] == 0
         initial = jnp.where(first, x, self.initial_losses[...])
         prev = jnp.where(first, x, self.prev_losses[...])
-        rho = jax.random.bernoulli(_next_key(self.key), self.expected_rho).astype(jnp.float32)
+        rho = jax.random.bernoulli(_next_key(self.key), self.expected_rho).astype(default_float())
         history = rho * self.last_weights[...] + (1.0 - rho) * self._w_hat(x, initial)
         lam = self.alpha * history + (1.0 - self.alpha) * self._w_hat(x, prev)
         self.initial_losses[...] = initial
@@ -177,7 +178,7 @@ class RLW(Balancer):
         if self.alpha == 1.0:
             # Dirichlet(1, ..., 1) is a normalised vector of Exp(1) draws; this avoids the
             # gamma sampler's rejection loop, which is slower to compile and to run.
-            e = jax.random.exponential(key, (n,), jnp.float32)
+            e = jax.random.exponential(key, (n,), default_float())
             return n * e / jnp.sum(e)
-        concentration = jnp.full((n,), self.alpha, jnp.float32)
+        concentration = jnp.full((n,), self.alpha, default_float())
         return n * jax.random.dirichlet(key, concentration)

@@ -1,6 +1,7 @@
 """Learning-rate schedules: ``LearningRateSchedule``, its factories and ``as_schedule``.
 
-A schedule maps ``(step, losses)`` to a float32 scalar learning rate. The factories
+A schedule maps ``(step, losses)`` to a scalar learning rate of the default float dtype
+(float32, float64 under ``jax_enable_x64``). The factories
 (:meth:`LearningRateSchedule.constant`, ``exponential``, ``cosine``, ``warmup_cosine``,
 ``piecewise_constant``) and ``LearningRateSchedule(fn)`` are pure: calling them changes
 nothing, so each one is also a valid optax schedule. The loss-adaptive schedules
@@ -26,6 +27,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jno.nnx._dtype import default_float
 from jno.nnx._schedule_args import (
     accepts_two_positional,
     check_bounds,
@@ -52,10 +54,11 @@ _JNP_WHERE_HINT = (
 class LearningRateSchedule(nnx.Module):
     """A learning rate as a function of ``(step, losses)``, clamped to ``[min_lr, max_lr]``.
 
-    ``schedule(step, losses=None)`` returns a float32 scalar ``jax.Array``. ``step`` may be
-    a Python int or a traced integer array; ``losses`` is the 1-D array of per-term losses
-    (or None, which is how optax calls a schedule). Calling a ``LearningRateSchedule``
-    changes nothing, so it works eagerly, under ``jax.jit`` and as an optax schedule.
+    ``schedule(step, losses=None)`` returns a scalar ``jax.Array`` of the default float
+    dtype. ``step`` may be a Python int or a traced integer array; ``losses`` is the 1-D
+    array of per-term losses (or None, which is how optax calls a schedule). Calling a
+    ``LearningRateSchedule`` changes nothing, so it works eagerly, under ``jax.jit`` and
+    as an optax schedule.
 
     Inside a compiled step ``fn`` sees traced values: branch with ``jnp.where`` or
     ``jax.lax.cond``. A Python ``if`` on a traced value raises a ``TypeError`` that says
@@ -115,9 +118,9 @@ class LearningRateSchedule(nnx.Module):
 
     def _clamp(self, lr: jax.Array) -> jax.Array:
         if self.min_lr is not None:
-            lr = jnp.maximum(lr, jnp.float32(self.min_lr))
+            lr = jnp.maximum(lr, jnp.asarray(self.min_lr, default_float()))
         if self.max_lr is not None:
-            lr = jnp.minimum(lr, jnp.float32(self.max_lr))
+            lr = jnp.minimum(lr, jnp.asarray(self.max_lr, default_float()))
         return lr
 
     def _evaluate(self, step: Any, losses: Any) -> jax.Array:
@@ -128,7 +131,7 @@ class LearningRateSchedule(nnx.Module):
                 f"learning-rate schedule {fn_name(self._fn)} converted a traced value to a "
                 f"Python value. {_JNP_WHERE_HINT}"
             ) from e
-        out = jnp.asarray(out, dtype=jnp.float32)
+        out = jnp.asarray(out, dtype=default_float())
         if out.size != 1:
             raise ValueError(
                 f"schedule fn {fn_name(self._fn)} must return a scalar, got shape {out.shape}"
@@ -136,7 +139,7 @@ class LearningRateSchedule(nnx.Module):
         return out.reshape(())
 
     def __call__(self, step: Any, losses: Any = None) -> jax.Array:
-        """Return the learning rate at ``step`` (float32 scalar), clamped."""
+        """Return the learning rate at ``step`` (default float scalar), clamped."""
         if losses is not None:
             losses = jnp.atleast_1d(jnp.asarray(losses))
         return self._clamp(self._evaluate(step, losses))

@@ -29,6 +29,7 @@ import numpy as np
 from flax import nnx
 
 from jno.domain import Box
+from jno.nnx._dtype import default_float
 from jno.problems._setup import ProblemSetupMixin
 from jno.train.network import Network
 from jno.train.trainer import Trainer
@@ -314,7 +315,7 @@ class Problem(ProblemSetupMixin, Trainer):
         return float(np.linalg.norm(pred - ref) / norm)
 
     def _as_points(self, x: Any) -> jax.Array:
-        x = jnp.asarray(x, jnp.float32)
+        x = jnp.asarray(x, default_float())
         if x.ndim != 2 or x.shape[1] != self.domain.dim:
             raise ValueError(
                 f"points must have shape (n, {self.domain.dim}), got shape {tuple(x.shape)}"

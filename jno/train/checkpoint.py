@@ -6,6 +6,10 @@ the per-step point-sampling keys), and, as JSON, the seed, the loss-term names a
 history. Orbax writes each checkpoint into a temporary directory and renames it when
 complete, so a process killed while saving leaves the previous checkpoint restorable.
 Restoring reads arrays and JSON only: no pickle, no code from the file is executed.
+
+Arrays keep their dtype: a checkpoint written with ``jax_enable_x64`` (float64 state)
+restores only into a float64 trainer and one written without it (float32) only into a
+float32 trainer; anything else raises :class:`CheckpointMismatch` instead of casting.
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 __all__ = ["Checkpointer", "CheckpointMismatch"]
 
 
 class CheckpointMismatch(ValueError):
-    """The checkpoint on disk was written by a differently shaped trainer."""
+    """The checkpoint on disk was written by a differently shaped trainer, or with
+    another float dtype (``jax_enable_x64`` on one side only)."""
 
 
 class Checkpointer:
@@ -84,7 +90,8 @@ class Checkpointer:
 
         Raises:
             CheckpointMismatch: an array in the checkpoint has another shape or dtype than
-                in ``like``, or the structures differ.
+                in ``like`` (no array is cast: a float32 checkpoint does not restore into
+                a float64 trainer, nor the reverse), or the structures differ.
         """
         step = self.latest_step() if step is None else step
         if step is None:
@@ -136,13 +143,40 @@ def _check_compatible(stored: Any, like: Any, where: str) -> None:
             f"only in the checkpoint {extra[:5]}"
         )
     # Parameters first: their shapes are what a user changed when this fails.
-    for key, leaf in sorted(like_leaves.items(), key=lambda kv: not kv[0].startswith("params")):
+    ordered = sorted(like_leaves.items(), key=lambda kv: not kv[0].startswith("params"))
+    for key, leaf in ordered:
         saved = stored_leaves[key]
         if tuple(saved.shape) != tuple(leaf.shape):
             raise CheckpointMismatch(
                 f"checkpoint {where} does not match this trainer: {key} has shape "
                 f"{tuple(saved.shape)} in the checkpoint and {tuple(leaf.shape)} here"
             )
+    # Then the dtypes: restoring would cast silently (float64 -> float32 loses precision).
+    for key, leaf in ordered:
+        found, expected = _dtype_of(stored_leaves[key]), _dtype_of(leaf)
+        if found is not None and expected is not None and found != expected:
+            hint = ""
+            if {found, expected} == {np.dtype(np.float32), np.dtype(np.float64)}:
+                hint = (
+                    f" (it was written {'with' if found == np.float64 else 'without'} "
+                    f"jax_enable_x64, this process runs "
+                    f"{'with' if expected == np.float64 else 'without'} it)"
+                )
+            raise CheckpointMismatch(
+                f"checkpoint {where} has dtype {found} where this trainer expects {expected}, "
+                f"for {key}{hint}: arrays are never cast on restore; resume with the same "
+                "jax_enable_x64 setting, or use another checkpoint_dir"
+            )
+
+
+def _dtype_of(leaf: Any) -> np.dtype | None:
+    dtype = getattr(leaf, "dtype", None)
+    if dtype is None:
+        return None
+    try:
+        return np.dtype(dtype)
+    except TypeError:  # e.g. a typed PRNG key: compared through its shape only
+        return None
 
 
 def _json_safe(value: Any) -> Any:

@@ -15,6 +15,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jno.nnx._dtype import default_float
+from jno.nnx._sharing import run_shared
+from jno.ops import share_derivatives
 from jno.train.term_gradients import TermSources, call_balancer
 
 __all__ = ["LossHooksMixin"]
@@ -88,14 +91,19 @@ class LossHooksMixin:
         batch: Mapping[str, jax.Array],
         causal: nnx.Module | None = None,
     ):
-        """``(losses, trackers)`` of the networks on a batch, checked and as float32.
+        """``(losses, trackers)`` of the networks on a batch, checked, in the default float.
 
         ``causal`` is the causal-weights module of the step (its state is part of the
         step's carry), used by :meth:`causal_loss` while :meth:`losses` runs.
         """
         self._live_causal = causal
         try:
-            out = self.losses(modules[0] if self._single else tuple(modules), batch)
+            nets = modules[0] if self._single else tuple(modules)
+            # losses() runs twice (see run_shared); the causal weights update once.
+            # A copy: nnx.state holds the live variables.
+            saved = None if causal is None else jax.tree.map(lambda a: a, nnx.state(causal))
+            restore = None if causal is None else (lambda: nnx.update(causal, saved))
+            out = run_shared(self.losses, nets, batch, after_recording=restore)
         finally:
             self._live_causal = None
         if not isinstance(out, Mapping) or not out:
@@ -116,7 +124,7 @@ class LossHooksMixin:
                     f"loss {name!r} must be a scalar, got shape {value.shape}; "
                     "reduce it, e.g. jnp.mean(residual ** 2)"
                 )
-            losses[name] = value.reshape(()).astype(jnp.float32)
+            losses[name] = value.reshape(()).astype(default_float())
         trackers = {}
         if causal is not None:
             trackers = {
@@ -127,7 +135,9 @@ class LossHooksMixin:
 
     def _residuals(self, modules: Sequence[nnx.Module], batch: Mapping[str, jax.Array]):
         """:meth:`residuals`, checked to cover every loss term."""
-        out = self.residuals(modules[0] if self._single else tuple(modules), batch)
+        out = share_derivatives(self.residuals)(
+            modules[0] if self._single else tuple(modules), batch
+        )
         missing = [name for name in self.term_names if name not in out]
         if missing:
             raise ValueError(

@@ -4,7 +4,8 @@ Every step of the compiled loop merges one step's values into a
 ``clu.metrics.Collection``; the host fetches and resets it once per logging interval.
 Losses and norms are averaged over the interval, weights, rates and trackers keep their
 last value, and the number of skipped steps is summed. A step that was skipped (its
-loss or gradient was not finite) contributes nothing but its skip.
+loss or gradient was not finite) contributes nothing but its skip. Every accumulator
+is of the default float dtype (float32, float64 under ``jax_enable_x64``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from clu import metrics as clu_metrics
+
+from jno.nnx._dtype import default_float
 
 __all__ = ["LastFinite", "StepMetrics", "Sum"]
 
@@ -33,11 +36,11 @@ class LastFinite(clu_metrics.Metric):
 
     @classmethod
     def empty(cls) -> LastFinite:
-        return cls(value=jnp.zeros((), jnp.float32), seen=jnp.zeros((), bool))
+        return cls(value=jnp.zeros((), default_float()), seen=jnp.zeros((), bool))
 
     @classmethod
     def from_model_output(cls, values: jnp.ndarray, mask: jnp.ndarray, **_: Any) -> LastFinite:
-        value = jnp.asarray(values, jnp.float32).reshape(())
+        value = jnp.asarray(values, default_float()).reshape(())
         seen = jnp.asarray(mask, bool).reshape(()) & jnp.isfinite(value)
         return cls(value=jnp.where(seen, value, 0.0), seen=seen)
 
@@ -58,11 +61,11 @@ class Sum(clu_metrics.Metric):
 
     @classmethod
     def empty(cls) -> Sum:
-        return cls(total=jnp.zeros((), jnp.float32))
+        return cls(total=jnp.zeros((), default_float()))
 
     @classmethod
     def from_model_output(cls, values: jnp.ndarray, **_: Any) -> Sum:
-        return cls(total=jnp.asarray(values, jnp.float32).reshape(()))
+        return cls(total=jnp.asarray(values, default_float()).reshape(()))
 
     def merge(self, other: Sum) -> Sum:
         return type(self)(total=self.total + other.total)
@@ -73,11 +76,18 @@ class Sum(clu_metrics.Metric):
 
 @flax.struct.dataclass
 class _MaskedAverage(clu_metrics.Average):
+    # clu's Average starts from a float32 total, and its count sums to the default int
+    # (int64 under jax_enable_x64): keep the total in the default float, the count int32.
+    @classmethod
+    def empty(cls) -> _MaskedAverage:
+        return cls(total=jnp.zeros((), default_float()), count=jnp.zeros((), jnp.int32))
+
     @classmethod
     def from_model_output(cls, values: jnp.ndarray, mask: jnp.ndarray, **_: Any):
-        return super().from_model_output(
-            jnp.asarray(values, jnp.float32).reshape((1,)), mask=jnp.asarray(mask).reshape((1,))
+        out = super().from_model_output(
+            jnp.asarray(values, default_float()).reshape((1,)), mask=jnp.asarray(mask).reshape((1,))
         )
+        return cls(total=out.total, count=out.count.astype(jnp.int32))
 
     def compute(self) -> jnp.ndarray:
         return jnp.where(self.count > 0, self.total / jnp.maximum(self.count, 1), jnp.nan)
@@ -154,7 +164,7 @@ class StepMetrics:
             def stacked(acc):
                 computed = acc.compute()
                 return jnp.stack(
-                    [jnp.asarray(computed[f], jnp.float32).reshape(()) for f in fields]
+                    [jnp.asarray(computed[f], default_float()).reshape(()) for f in fields]
                 )
 
             self._compute = jax.jit(stacked)

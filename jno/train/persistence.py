@@ -74,7 +74,9 @@ class PersistenceMixin:
 
         Raises:
             CheckpointMismatch: the checkpoint was written by a differently shaped
-                trainer (network shapes, loss terms, seed).
+                trainer (network shapes, loss terms, seed), or with another float dtype
+                (a float32 checkpoint in a ``jax_enable_x64`` process, or the reverse:
+                arrays are never cast).
         """
         self._prepare()
         if self._resume_checked or self._checkpointer is None:

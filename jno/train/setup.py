@@ -12,6 +12,7 @@ from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jno.nnx._dtype import default_float
 from jno.train.term_gradients import TermSources
 from jno.train.validation import net_name
 
@@ -25,11 +26,11 @@ class SetupMixin:
             fixed = {}
             for index, (name, ps) in enumerate(self.points.items()):
                 if isinstance(ps, jax.Array | np.ndarray):
-                    x = jnp.asarray(ps, jnp.float32)
+                    x = jnp.asarray(ps, default_float())
                 elif ps.resample:
                     continue
                 else:
-                    x = jnp.asarray(ps.sample(jax.random.fold_in(key, index)), jnp.float32)
+                    x = jnp.asarray(ps.sample(jax.random.fold_in(key, index)), default_float())
                 fixed[name] = jax.device_put(x, self._data_sharding(x.shape[0]))
             self._fixed = fixed
         return self._fixed
@@ -52,7 +53,7 @@ class SetupMixin:
         batch = {}
         for name, ps in self.points.items():
             if name in fixed:
-                batch[name] = jax.ShapeDtypeStruct(fixed[name].shape, jnp.float32)
+                batch[name] = jax.ShapeDtypeStruct(fixed[name].shape, fixed[name].dtype)
             else:
                 batch[name] = jax.eval_shape(ps.sample, self._base_key)
 

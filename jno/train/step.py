@@ -20,6 +20,7 @@ from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jno.nnx._dtype import default_float
 from jno.nnx.ntk import ntk_diagonal
 from jno.train.metrics import StepMetrics
 from jno.train.optim import OptimizerSpec
@@ -213,7 +214,7 @@ class CompiledStep:
                 _, vjp = jax.vjp(losses_of, carry["params"])
                 return stacked_term_gradients(vjp, n)
 
-            grads = jax.lax.cond(due, term_gradients, lambda: jnp.zeros((n, size), jnp.float32))
+            grads = jax.lax.cond(due, term_gradients, lambda: jnp.zeros((n, size), default_float()))
         if "ntk" in needs:
 
             def compute():
@@ -254,7 +255,7 @@ class CompiledStep:
             sched_state = carry["schedules"][i]
             if self.schedule_graphdefs[i] is not None:
                 schedule = nnx.merge(self.schedule_graphdefs[i], sched_state)
-                rate = jnp.asarray(schedule(step, losses), jnp.float32)
+                rate = jnp.asarray(schedule(step, losses), default_float())
                 sched_state = nnx.state(schedule)
                 rates.append(rate)
             extra = {}
@@ -315,7 +316,8 @@ class CompiledStep:
                 values[f"grad_norm/{name}"] = term_norms[j]
         for name in self.plan.tracker_names:
             values[f"tracker/{name}"] = trackers[name]
-        values["skipped_steps"] = jnp.where(carry["diverged"], 0.0, (~finite).astype(jnp.float32))
+        skipped = (~finite).astype(default_float())
+        values["skipped_steps"] = jnp.where(carry["diverged"], 0.0, skipped)
         return new_carry, values, apply
 
     def _value_fn(self, carry: Carry, batch, weights: jax.Array, index: int):

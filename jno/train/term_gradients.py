@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jno.nnx._dtype import default_float
 from jno.nnx.balancer_base import Balancer
 from jno.nnx.gradient_base import per_term_gradients
 
@@ -61,8 +62,8 @@ class TermSources:
         tracker names of ``Trainer._weigh``), not for computing them."""
         return cls(
             jnp.zeros((), jnp.int32),
-            grads=jnp.zeros((num_terms, 1), jnp.float32),
-            ntk=[jnp.zeros((1,), jnp.float32)] * num_terms,
+            grads=jnp.zeros((num_terms, 1), default_float()),
+            ntk=[jnp.zeros((1,), default_float())] * num_terms,
         )
 
 
@@ -152,6 +153,7 @@ def stacked_term_gradients(vjp_fn: Callable[[jax.Array], Any], num_terms: int) -
         >>> stacked_term_gradients(vjp, 2).tolist()
         [[2.0, 4.0], [3.0, 3.0]]
     """
-    stacked = jax.vmap(vjp_fn)(jnp.eye(num_terms, dtype=jnp.float32))
+    # The loss vector is of the default float dtype (the trainer casts every term to it).
+    stacked = jax.vmap(vjp_fn)(jnp.eye(num_terms, dtype=default_float()))
     # In a dict: a bare tuple would be read as one gradient pytree per loss.
     return per_term_gradients({"grads": stacked}, num_terms)

@@ -12,6 +12,7 @@ from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jno.nnx._dtype import default_float
 from jno.train.checkpoint import Checkpointer
 from jno.train.errors import TrainingDiverged
 from jno.train.history import History
@@ -237,7 +238,7 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
             "balancer": None if self.balancer is None else nnx.state(self.balancer),
             "causal": None if self.causal is None else nnx.state(self.causal),
             "key": self._base_key,
-            "term_grad_norms": jnp.full(len(self.term_names), jnp.nan, jnp.float32),
+            "term_grad_norms": jnp.full(len(self.term_names), jnp.nan, default_float()),
             "diverged": jnp.asarray(False),
             "bad_step": jnp.asarray(-1, jnp.int32),
             "bad_terms": jnp.zeros(len(self.term_names) + 2, bool),
