@@ -1,9 +1,11 @@
 """Trainer step time against a hand-written JAX + optax loop, fused steps, and the peer.
 
 Poisson 2-D (-lap u = 2 pi^2 sin(pi x) sin(pi y) on the unit square, u = 0 on the
-boundary), MLP 2 -> 4x64 tanh -> 1, 3072 interior and 256 boundary points, Adam 1e-3,
-forward-mode Laplacian (``jno.ops.laplacian``) in every variant. Timings are medians of
-interleaved blocks in one process, so the printed ratios compare like with like.
+boundary), MLP 2 -> 4x64 tanh -> 1, 3072 interior and 256 boundary points, Adam 1e-3.
+The trainer and ``jno.core`` take the Laplacian with ``jno.ops.laplacian``; the
+hand-written loops are plain JAX from ``plain_pinn.py`` (no jno import), with the
+Laplacian propagated forward through the layers. Timings are medians of interleaved
+blocks in one process, so the printed ratios compare like with like.
 
 Run::
 
@@ -32,6 +34,8 @@ import optax
 from flax import nnx
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import plain_pinn  # noqa: E402
 
 import jno  # noqa: E402
 from jno import ops  # noqa: E402
@@ -113,50 +117,23 @@ def _xla_cost(trainer) -> dict:
     return cost[0] if isinstance(cost, list) else cost
 
 
-def make_hand_loop(points, hidden):
-    """The loop a user would write: jit a step, call it once per step."""
-    graphdef, params = nnx.split(MLP(2, hidden, 1, rngs=nnx.Rngs(0)))
-    tx = optax.adam(1e-3)
+def make_hand_loops(points, hidden, steps):
+    """The plain-JAX loops of ``plain_pinn`` (no jno): one jitted call per step, and fused.
 
-    def loss_fn(p):
-        out = residual_losses(nnx.merge(graphdef, p), points)
-        return out["pde"] + out["bc"]
-
-    def step(state):
-        p, opt_state = state
-        loss, grads = jax.value_and_grad(loss_fn)(p)
-        updates, opt_state = tx.update(grads, opt_state, p)
-        return optax.apply_updates(p, updates), opt_state
-
-    state = [(params, tx.init(params))]
-    jit_step = jax.jit(step)
-    fused = jax.jit(lambda s, n: jax.lax.fori_loop(0, n, lambda _, c: step(c), s))
-
-    def per_step(k):
-        def run():
-            s = state[0]
-            for _ in range(k):
-                s = jit_step(s)
-            state[0] = s
-            return s
-
-        return run
-
-    def fused_run(k):
-        def run():
-            state[0] = fused(state[0], k)
-            return state[0]
-
-        return run
-
-    return per_step, fused_run
+    Both take the Laplacian the fastest way known to us (batched forward propagation
+    of the Laplacian through the layers, sharing the primal pass).
+    """
+    dtype = points["interior"].dtype
+    derivs = plain_pinn.taylor_derivs
+    per_step = plain_pinn.make_loop("poisson", points, derivs, steps, dtype, hidden, fused=False)
+    fused = plain_pinn.make_loop("poisson", points, derivs, steps, dtype, hidden, fused=True)
+    return per_step, fused
 
 
-def peer_ms_per_step(python: str, steps: int) -> dict | None:
+def peer_ms_per_step(python: str, steps: int, inner_steps: int = 1) -> dict | None:
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peer_poisson.py")
-    out = subprocess.run(
-        [python, script, "--steps", str(steps)], capture_output=True, text=True, check=True
-    )
+    cmd = [python, script, "--steps", str(steps), "--inner-steps", str(inner_steps)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -185,20 +162,22 @@ def main(argv=None) -> None:
         core_vs_trainer(points, hidden, args.rounds, args.steps)
         return
     trainer = make_trainer(points, hidden)
-    per_step, fused = make_hand_loop(points, hidden)
+    crux = make_crux(points, hidden)
     k = args.steps
+    per_step, fused = make_hand_loops(points, hidden, k)
     times = interleaved(
         {
             "trainer": lambda: trainer.fit(k),
-            "hand, one dispatch per step": per_step(k),
-            "hand, fused fori_loop": fused(k),
+            "jno.core": lambda: crux.solve(k),
+            "hand, one dispatch per step": per_step,
+            "hand, fused fori_loop": fused,
         },
         rounds=args.rounds,
         steps=k,
     )
     hand, fused_hand = "hand, one dispatch per step", "hand, fused fori_loop"
     print("\nPoisson 2-D, MLP 4x64 tanh, 3072 + 256 points, Adam (ms/step, median)")
-    _table(times, ["trainer", hand, fused_hand], base=fused_hand)
+    _table(times, ["trainer", "jno.core", hand, fused_hand], base=fused_hand)
 
     small_points = poisson_points(256, 64, seed=1)
     fused_trainer = make_trainer(small_points, [32, 32])
@@ -220,12 +199,14 @@ def main(argv=None) -> None:
     core_vs_trainer(points, hidden, args.rounds, args.steps)
 
     if args.peer_python:
-        peer = peer_ms_per_step(args.peer_python, args.peer_steps)
-        ours = 1e3 * times.median("trainer")
-        name = f"{peer.get('library')} {peer.get('version')}"
-        print(f"\nPeer library ({name}): {peer['ms_per_step']:.3f} ms/step")
-        print(f"  notes: {peer.get('notes', '')}")
-        print(f"  ratio ours / peer: {ours / peer['ms_per_step']:.3f}")
+        ours = {name: 1e3 * times.median(name) for name in ("trainer", "jno.core")}
+        for inner in (1, 100):
+            peer = peer_ms_per_step(args.peer_python, args.peer_steps, inner)
+            name = f"{peer.get('library')} {peer.get('version')}, inner_steps={inner}"
+            print(f"\nPeer library ({name}): {peer['ms_per_step']:.3f} ms/step")
+            print(f"  notes: {peer.get('notes', '')}")
+            for variant, ms in ours.items():
+                print(f"  ratio {variant} / peer: {ms / peer['ms_per_step']:.3f}")
 
 
 if __name__ == "__main__":

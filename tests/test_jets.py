@@ -219,6 +219,18 @@ def test_unforeseen_request_is_computed_correctly():
     np.testing.assert_allclose(out, ops.partial(net, x, 0) + ops.partial2(net, x, 0, 0), rtol=1e-5)
 
 
+def test_a_jet_made_inside_a_nested_trace_is_not_reused_outside_it():
+    net = MLP(2, [8], 1, rngs=nnx.Rngs(2))
+    x = jnp.asarray(X[:, :2])
+
+    def loss(net, x):
+        inner = jax.lax.cond(True, lambda: ops.laplacian(net, x), lambda: jnp.zeros(6))
+        return inner + 2.0 * ops.laplacian(net, x)
+
+    out = jax.jit(ops.share_derivatives(loss))(net, x)
+    np.testing.assert_allclose(out, 3.0 * ops.laplacian(net, x), rtol=1e-5, atol=1e-6)
+
+
 def test_a_custom_jet_module_gets_the_fast_path():
     class Poly(JetModule):  # u = (x0 + 2 x1)^3
         def __init__(self):
@@ -271,3 +283,17 @@ def test_trainer_shares_the_pass_and_matches_a_hand_written_loop():
         jax.tree.leaves(got), jax.tree.leaves(nnx.state(nnx.merge(graphdef, p), nnx.Param))
     ):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+
+
+def test_packaged_burgers_problem_propagates_one_joint_jet_for_its_residual():
+    _Counting.jets = []
+    net = jno.nn(_Counting(2, [8, 8], 1, rngs=nnx.Rngs(0)))
+    net.optimizer(optax.adam(1e-3))
+    problem = jno.problems.Burgers1D(
+        net, batch_size={"interior": 64, "boundary": 8, "initial": 8}, progress=False
+    )
+    problem.fit(1)
+    # u, u_x, u_t and u_xx of the residual in one pass; values alone elsewhere.
+    joint = ([0, 1], [(0, 0)], False)
+    assert joint in _Counting.jets
+    assert all(j in (joint, ([], [], False)) for j in _Counting.jets), _Counting.jets

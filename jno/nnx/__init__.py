@@ -1,5 +1,8 @@
 """Device-state building blocks: schedules, balancers, loss normalisation, networks.
 
+Networks built on :class:`JetModule` propagate input derivatives forward with
+:class:`Jet` s (:mod:`jno.nnx.jets`), which :mod:`jno.ops` uses for every operator.
+
 Every public class here is a :class:`flax.nnx.Module` whose adaptive state lives in
 :mod:`jno.nnx.state` variables.
 """
@@ -21,7 +24,8 @@ from jno.nnx.gradient_balancers import (
     LRAnnealing,
     per_term_gradients,
 )
-from jno.nnx.models import MLP, Constant, FourierFeatures
+from jno.nnx.jets import Jet
+from jno.nnx.models import MLP, Constant, FourierFeatures, JetModule
 from jno.nnx.modified_mlp import ModifiedMLP
 from jno.nnx.ntk import NTKBalancer, ntk_diagonal
 from jno.nnx.schedules import DLRS, LearningRateSchedule, ReduceOnPlateau
@@ -40,6 +44,8 @@ __all__ = [
     "GradNorm",
     "GradNormBalancer",
     "GradientBalancer",
+    "Jet",
+    "JetModule",
     "LRAnnealing",
     "LbPINNsLossBalancing",
     "LearningRateSchedule",

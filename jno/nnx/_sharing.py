@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 import jax
+import jax.extend
 
 from jno.nnx.jets import Jet, Pair
 
@@ -59,11 +60,19 @@ class Request(NamedTuple):
         return Jet.seed(x, self.first, self.second, self.laplacian)
 
 
+def _trace() -> Any:
+    """The JAX trace being built: a jet made inside a nested transformation (a
+    ``lax.cond`` branch, ``vmap``, ``checkpoint``) holds its tracers and must not be
+    reused outside it."""
+    return jax.extend.core.get_opaque_trace_state(convention="nnx")
+
+
 class _Slot:
-    __slots__ = ("jet", "module", "request", "x")
+    __slots__ = ("jet", "module", "request", "trace", "x")
 
     def __init__(self, module: Any, x: Any, request: Request):
         self.module, self.x, self.request, self.jet = module, x, request, None
+        self.trace = _trace()
 
 
 class _Context:
@@ -89,8 +98,10 @@ class _Context:
     def jet(self, module: Any, x: Any, request: Request) -> Jet:
         slot = self.find(module, x)
         if slot is not None:
-            if slot.jet is None or not request.covered_by(slot.jet):
-                # Not foreseen by the recording: computed on its own, still correct.
+            usable = slot.jet is not None and slot.trace == _trace()
+            if not (usable and request.covered_by(slot.jet)):
+                # Not foreseen by the recording, or asked in another trace: computed on
+                # its own, still correct.
                 return module.forward(request.seed(x))
             return slot.jet
         k = len(self.slots)
