@@ -27,17 +27,22 @@ import sys
 import time
 from pathlib import Path
 
-import optax
-from flax import nnx
+import jax
 
-import jno
-from jno.nnx.balancers import DWA, RLW, LbPINNsLossBalancing, ReLoBRaLo, SoftAdapt
-from jno.nnx.causal import CausalWeights
-from jno.nnx.gradient_balancers import GradNorm, GradNormBalancer, LRAnnealing
-from jno.nnx.models import MLP
-from jno.nnx.ntk import NTKBalancer
-from jno.nnx.schedules import LearningRateSchedule
-from jno.problems import Burgers1D, Helmholtz2D, KleinGordon1D, Poisson2D
+if "--x64" in sys.argv:  # before any array is made
+    jax.config.update("jax_enable_x64", True)
+
+import optax  # noqa: E402
+from flax import nnx  # noqa: E402
+
+import jno  # noqa: E402
+from jno.nnx.balancers import DWA, RLW, LbPINNsLossBalancing, ReLoBRaLo, SoftAdapt  # noqa: E402
+from jno.nnx.causal import CausalWeights  # noqa: E402
+from jno.nnx.gradient_balancers import GradNorm, GradNormBalancer, LRAnnealing  # noqa: E402
+from jno.nnx.models import MLP  # noqa: E402
+from jno.nnx.ntk import NTKBalancer  # noqa: E402
+from jno.nnx.schedules import LearningRateSchedule  # noqa: E402
+from jno.problems import Burgers1D, Helmholtz2D, KleinGordon1D, Poisson2D  # noqa: E402
 
 PROBLEMS = {
     "Poisson2D": Poisson2D,
@@ -163,6 +168,7 @@ def run_one(problem: str, balancer: str, seed: int, args: argparse.Namespace) ->
         "lbfgs_batch": args.lbfgs_batch if args.lbfgs_steps else None,
         "network": args.network,
         "causal_chunks": args.causal_chunks,
+        "dtype": "float64" if args.x64 else "float32",
     }
     return record
 
@@ -183,6 +189,8 @@ def table(path: str) -> str:
         for r in rows:
             if r["problem"] == problem:
                 label = r["balancer"] + (f" [{r['tag']}]" if r.get("tag") else "")
+                if r.get("config", {}).get("dtype") == "float64":
+                    label += " float64"
                 if r.get("lbfgs_steps"):
                     label += f" + L-BFGS {r['lbfgs_steps']}"
                 groups.setdefault((label, r["steps"]), []).append(r)
@@ -221,6 +229,7 @@ def main(argv=None) -> None:
     p.add_argument("--lbfgs-steps", type=int, default=0, help="L-BFGS steps after Adam")
     p.add_argument("--lbfgs-batch", type=int, default=1024, help="fixed points per set")
     p.add_argument("--log-every", type=int, default=1000)
+    p.add_argument("--x64", action="store_true", help="float64 (jax_enable_x64)")
     args = p.parse_args(argv)
     if args.table:
         print(table(args.table))

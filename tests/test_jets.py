@@ -297,3 +297,20 @@ def test_packaged_burgers_problem_propagates_one_joint_jet_for_its_residual():
     joint = ([0, 1], [(0, 0)], False)
     assert joint in _Counting.jets
     assert all(j in (joint, ([], [], False)) for j in _Counting.jets), _Counting.jets
+
+
+def test_core_terms_share_one_jet_per_network_and_point_set():
+    rng = np.random.default_rng(4)
+    xi = jnp.asarray(rng.uniform(-1, 1, (32, 2)), jnp.float32)
+    xb = jnp.asarray(rng.uniform(-1, 1, (8, 2)), jnp.float32)
+    _Counting.jets = []
+    net = jno.nn(_Counting(2, [8], 1, rngs=nnx.Rngs(0)))
+    net.optimizer(optax.adam(1e-3))
+    pde = net.residual(_burgers, xi, name="pde")
+    # A second term on the same points: its u_xx joins the same pass.
+    smooth = net.residual(lambda u, x: ops.partial2(u, x, 0, 0), xi, name="smooth")
+    bc = net.residual(lambda u, x: u(x), xb, name="bc")
+    jno.core([pde, 0.1 * smooth, bc], progress=False).solve(1)
+    joint = ([0, 1], [(0, 0)], False)
+    assert joint in _Counting.jets
+    assert all(j in (joint, ([], [], False)) for j in _Counting.jets), _Counting.jets
