@@ -38,8 +38,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import plain_pinn  # noqa: E402
 
 import jno  # noqa: E402
-from jno import ops  # noqa: E402
-from jno.core import core  # noqa: E402
+from jno import (
+    core,  # noqa: E402
+    ops,  # noqa: E402
+)
 from jno.nnx.balancers import ReLoBRaLo  # noqa: E402
 from jno.nnx.models import MLP  # noqa: E402
 
@@ -58,7 +60,7 @@ class Poisson(jno.train.Trainer):
 
 
 def make_trainer(points, hidden, steps_per_call=None, balancer=None):
-    net = jno.train.nn(MLP(2, hidden, 1, rngs=nnx.Rngs(0)))
+    net = jno.nn(MLP(2, hidden, 1, rngs=nnx.Rngs(0)))
     net.optimizer(optax.adam(1e-3))
     trainer = Poisson(
         net,
@@ -73,7 +75,7 @@ def make_trainer(points, hidden, steps_per_call=None, balancer=None):
 
 def make_crux(points, hidden, balanced=False):
     """The same problem as terms: ``jno.core([pde, bc])`` (or ReLoBRaLo-weighted)."""
-    net = jno.train.nn(MLP(2, hidden, 1, rngs=nnx.Rngs(0)))
+    net = jno.nn(MLP(2, hidden, 1, rngs=nnx.Rngs(0)))
     net.optimizer(optax.adam(1e-3))
     pde = net.residual(
         lambda u, x: ops.laplacian(u, x) + poisson_source(x), points["interior"], name="pde"

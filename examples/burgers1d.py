@@ -14,7 +14,7 @@ import argparse
 import optax
 
 import jno
-from jno.demo import plot_problem
+from jno.app.demo import plot_problem
 from jno.problems import Burgers1D
 
 parser = argparse.ArgumentParser(description="Burgers 1-D with ReLoBRaLo and warm-up cosine.")

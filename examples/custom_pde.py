@@ -19,7 +19,7 @@ import optax
 from flax import nnx
 
 import jno
-from jno.demo import plot_solution
+from jno.app.demo import plot_solution
 from jno.domain import Box
 
 C, NU, K = 1.0, 0.02, 2 * np.pi

@@ -23,7 +23,7 @@ from flax import nnx
 from tensorboardX import SummaryWriter
 
 import jno
-from jno.demo import plot_solution
+from jno.app.demo import plot_solution
 
 
 def exact(x):

@@ -18,7 +18,7 @@ import optax
 from flax import nnx
 
 import jno
-from jno.demo import plot_problem
+from jno.app.demo import plot_problem
 from jno.problems import Helmholtz2D
 
 parser = argparse.ArgumentParser(description="Helmholtz 2-D with Fourier features and LbPINNs.")

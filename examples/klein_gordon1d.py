@@ -15,7 +15,7 @@ import argparse
 import optax
 
 import jno
-from jno.demo import plot_problem
+from jno.app.demo import plot_problem
 from jno.problems import KleinGordon1D
 
 parser = argparse.ArgumentParser(description="Klein-Gordon 1-D with LbPINNs and warm-up cosine.")

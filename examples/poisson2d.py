@@ -13,7 +13,7 @@ import argparse
 import optax
 
 import jno
-from jno.demo import plot_problem
+from jno.app.demo import plot_problem
 from jno.problems import Poisson2D
 
 parser = argparse.ArgumentParser(description="Poisson 2-D with ReLoBRaLo and cosine decay.")

@@ -3,13 +3,19 @@
 Learning-rate schedules (fixed and loss-adaptive), adaptive loss balancers and a
 ``Trainer`` that runs the whole step compiled on the device. All adaptive state
 lives in :class:`flax.nnx.Variable` s and is updated inside the compiled step.
+
+The layers, each using only those before it: :mod:`jno.nnx` (device-state blocks),
+:mod:`jno.domain` and :mod:`jno.ops`, :mod:`jno.train` (the engine),
+:mod:`jno.frontend` (terms, ``jno.core``, ``jno.fn``), :mod:`jno.problems` and
+:mod:`jno.app` (the ``jno`` command). ``jno.terms`` and ``jno.fn`` are the front end's
+modules :mod:`jno.frontend.terms` and :mod:`jno.frontend.fn`; ``jno.core`` is the
+function that builds a :class:`Crux`.
 """
 
-from jno import domain, fn, nnx, ops, problems, terms, train
-from jno.core import Crux, core
+from jno import domain, nnx, ops, problems, train
+from jno.frontend import Crux, core, data, fn, nn, residual, terms
 from jno.nnx.schedules import LearningRateSchedule
-from jno.terms import data, residual
-from jno.train import History, Trainer, TrainingDiverged, nn
+from jno.train import History, Trainer, TrainingDiverged
 
 __all__ = [
     "Crux",

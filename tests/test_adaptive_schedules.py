@@ -9,8 +9,9 @@ import optax
 import pytest
 from flax import nnx
 
+import jno
 from jno import LearningRateSchedule as lrs
-from jno.cli import main
+from jno.app.cli import main
 from jno.nnx.schedules import DLRS, ReduceOnPlateau
 from jno.nnx.state import ScheduleState
 
@@ -256,6 +257,16 @@ ERRORS = [
     (lambda: ReduceOnPlateau(1e-3, min_lr=1.0, max_lr=0.5), "max_lr", "0.5"),
     (lambda: lrs.reduce_on_plateau(1e-3, min_lr=-1e-3), "min_lr", "-0.001"),
     (lambda: lrs.dlrs(window=0), "window", "0"),
+    # a zero initial rate would stay at 0 (DLRS steps by the rate's decade)
+    (lambda: DLRS(lr0=0.0), "lr0", "0.0"),
+    (lambda: DLRS(lr0=0), "lr0", "0"),
+    (lambda: lrs.dlrs(lr0=0.0), "lr0", "0.0"),
+    (lambda: jno.fn.adaptive.dlrs(lr0=0.0), "lr0", "0.0"),
+    (lambda: DLRS(max_lr=0.0), "max_lr", "0.0"),
+    (lambda: ReduceOnPlateau(0.0), "lr0", "0.0"),
+    (lambda: lrs.reduce_on_plateau(0.0), "lr0", "0.0"),
+    (lambda: lrs.reduce_on_plateau(-1e-3), "lr0", "-0.001"),
+    (lambda: jno.fn.adaptive.reduce_on_plateau(0.0), "lr0", "0.0"),
 ]
 
 
@@ -304,7 +315,7 @@ def test_cli_help_and_bad_arguments(capsys):
 def test_cli_demo_trains_and_writes_outputs(tmp_path, capsys):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from jno.demo import build_demo
+    from jno.app.demo import build_demo
 
     out, logdir = tmp_path / "demo", tmp_path / "runs" / "demo"
     argv = ["demo", "--out", str(out), "--logdir", str(logdir), "--steps", "200", "--quiet"]

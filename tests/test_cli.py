@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pytest
 
-import jno.compare
-from jno.cli import build_parser, main
-from jno.compare import format_table, summarize
-from jno.experiment import BALANCERS, PROBLEMS, SCHEDULES, build_trainer, make_schedule
+import jno.app.compare
+from jno.app.cli import build_parser, main
+from jno.app.compare import format_table, summarize
+from jno.app.experiment import BALANCERS, PROBLEMS, SCHEDULES, build_trainer, make_schedule
 
 PNG = b"\x89PNG\r\n\x1a\n"
 SMALL = ["--hidden", "8", "--batch-size", "16", "--log-every", "5"]
@@ -61,8 +61,8 @@ def test_compare_table_matches_the_runs(tmp_path, capsys, monkeypatch):
         results.append(real(*args, **kwargs))
         return results[-1]
 
-    real = jno.compare.run_compare
-    monkeypatch.setattr(jno.compare, "run_compare", spy)
+    real = jno.app.compare.run_compare
+    monkeypatch.setattr(jno.app.compare, "run_compare", spy)
     out = tmp_path / "cmp"
     argv = ["compare", "poisson2d", "--balancers", "fixed,relobralo", "--seeds", "2"]
     argv += ["--steps", "12", "--evals", "2", "--schedule", "constant", "--lr", "1e-2"]

@@ -10,11 +10,10 @@ import pytest
 from flax import nnx
 
 import jno
-from jno.core import Crux, core
+from jno import Crux, core, data, residual
 from jno.domain import Interval
 from jno.nnx.balancers import RLW, ReLoBRaLo, SoftAdapt
 from jno.nnx.models import MLP
-from jno.terms import data, residual
 from jno.train import Trainer
 
 DOMAIN = Interval(0.0, 1.0)

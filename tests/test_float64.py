@@ -109,7 +109,7 @@ def state_dtypes(trainer) -> dict[str, str]:
 
 def network_state(path: str) -> bool:
     """Parameters and their Adam moments, made by the network (jno/nnx/models.py)."""
-    return path.startswith(("carry['params']", "carry['opt']"))
+    return path.startswith(("carry.params", "carry.opt"))
 
 
 FLOAT64_RUN = textwrap.dedent(
@@ -180,7 +180,7 @@ def test_float64_trainer_state_is_float64(float64_run):
     dtypes = float64_run["dtypes"]
     # Everything the library makes: the balancer, schedule and metrics state, the points,
     # the history, the per-term gradient norms.
-    for group in ("carry['balancer']", "carry['schedules']", "fixed/", "sampled/", "metrics"):
+    for group in ("carry.balancer", "carry.schedules", "fixed/", "sampled/", "metrics"):
         assert any(k.startswith(group) for k in dtypes), group
     assert "history/loss/total" in dtypes and "history/lr" in dtypes
     library = {k: v for k, v in dtypes.items() if not network_state(k)}
@@ -194,8 +194,8 @@ def test_float64_network_parameters_and_optimizer_state_are_float64(float64_run)
     # Adam's moments follow the parameters.
     dtypes = float64_run["dtypes"]
     params = {k: v for k, v in dtypes.items() if network_state(k)}
-    assert any(k.startswith("carry['params']") for k in params)
-    assert any(k.startswith("carry['opt']") for k in params)
+    assert any(k.startswith("carry.params") for k in params)
+    assert any(k.startswith("carry.opt") for k in params)
     assert all(v == "float64" for v in params.values()), params
 
 
@@ -221,8 +221,8 @@ def test_without_x64_everything_is_float32(float32_run):
     dtypes = state_dtypes(trainer)
     # The history is host-side numpy, float64 with or without x64.
     arrays = {k: v for k, v in dtypes.items() if not k.startswith("history/")}
-    assert any(k.startswith("carry['params']") for k in arrays)
-    assert any(k.startswith("carry['balancer']") for k in arrays)
+    assert any(k.startswith("carry.params") for k in arrays)
+    assert any(k.startswith("carry.balancer") for k in arrays)
     assert all(v == "float32" for v in arrays.values()), arrays
     from_array = PointSet.from_array(np.ones((2, 2), np.float64)).sample(None)
     assert from_array.dtype == np.float32

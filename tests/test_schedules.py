@@ -361,6 +361,38 @@ ERRORS = [
     (lambda: lrs.cosine(10, 1.0, max_lr=float("inf")), "max_lr", "inf"),
 ]
 
+# A zero or negative initial rate never trains: every factory refuses it, naming it.
+ZERO_INITIAL_RATE = [
+    (lambda: lrs(0.0), "fn", "0.0"),
+    (lambda: lrs(0), "fn", "0"),
+    (lambda: lrs(-1e-3), "fn", "-0.001"),
+    (lambda: lrs.constant(0.0), "lr", "0.0"),
+    (lambda: lrs.exponential(0.0, 0.9, 10), "lr0", "0.0"),
+    (lambda: lrs.exponential(lr0=0, decay_rate=0.9, decay_steps=10), "lr0", "0"),
+    (lambda: lrs.cosine(10, 0.0), "lr0", "0.0"),
+    (lambda: lrs.cosine(10, -1e-3), "lr0", "-0.001"),
+    (lambda: lrs.warmup_cosine(10, 2, lr0=0.0), "lr0", "0.0"),
+    (lambda: lrs.warmup_cosine(10, 2, lr0=-1.0), "lr0", "-1.0"),
+    (lambda: lrs.piecewise_constant([10], [0.0, 1e-3]), "values[0]", "0.0"),
+    (lambda: lrs.piecewise_constant([10], [-1e-3, 1e-3]), "values[0]", "-0.001"),
+    (lambda: lrs.cosine(10, 1e-3, max_lr=0.0), "max_lr", "0.0"),
+    (lambda: as_schedule(0.0), "lr", "0.0"),
+]
+
+
+@pytest.mark.parametrize("make, arg, value", ZERO_INITIAL_RATE)
+def test_zero_or_negative_initial_rate_raises_naming_it(make, arg, value):
+    with pytest.raises(ValueError, match="> 0") as err:
+        make()
+    assert arg in str(err.value) and value in str(err.value)
+
+
+def test_rates_reached_later_may_be_zero():
+    assert float(lrs.piecewise_constant([10], [1e-3, 0.0])(10)) == 0.0
+    assert float(lrs.cosine(10, 1e-3, lr_end=0.0, min_lr=0.0)(10)) == 0.0
+    assert float(lrs.exponential(1.0, 0.5, 1, lr_end=0.0)(5)) == pytest.approx(1 / 32)
+    assert float(lrs.warmup_cosine(10, 2, lr0=1.0, lr_end=0.0)(10)) == 0.0
+
 
 @pytest.mark.parametrize("make, arg, value", ERRORS)
 def test_bad_arguments_raise_value_error_naming_them(make, arg, value):

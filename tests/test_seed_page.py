@@ -20,7 +20,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import jno
 from jno import LearningRateSchedule as lrs
-from jno.core import core
+from jno import core
 from jno.domain import Interval
 from jno.nnx.balancers import DWA, RLW, LbPINNsLossBalancing, ReLoBRaLo, SoftAdapt
 from jno.nnx.models import MLP

@@ -25,13 +25,33 @@ def is_number(x: Any) -> bool:
     )
 
 
-def check_rate(name: str, value: Any, *, optional: bool = False) -> float | None:
-    """Validate a learning rate: a finite, non-negative number (or None if optional)."""
+def check_rate(
+    name: str, value: Any, *, optional: bool = False, positive: bool = False
+) -> float | None:
+    """Validate a learning rate: a finite number, ``> 0`` if ``positive`` else ``>= 0``.
+
+    ``positive`` is for a rate that training starts from (``lr0``, a constant rate,
+    ``max_lr``): at 0 the network never moves and a loss-adaptive schedule has nothing to
+    grow from. Rates reached later (``lr_end``, ``min_lr``) may be 0. With ``optional``,
+    None passes through. Errors name the argument and the value.
+
+    Example:
+        >>> check_rate("lr_end", 0.0)
+        0.0
+        >>> check_rate("lr0", 0.0, positive=True)
+        Traceback (most recent call last):
+        ...
+        ValueError: lr0 must be a finite number > 0 (at a rate of 0 nothing trains), got 0.0
+    """
     if value is None and optional:
         return None
     if not is_number(value):
         raise TypeError(f"{name} must be a number, got {value!r}")
     v = float(value)
+    if positive and not (math.isfinite(v) and v > 0):
+        raise ValueError(
+            f"{name} must be a finite number > 0 (at a rate of 0 nothing trains), got {value!r}"
+        )
     if not math.isfinite(v) or v < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return v
@@ -47,8 +67,9 @@ def check_int(name: str, value: Any, minimum: int = 1) -> int:
 
 
 def check_bounds(min_lr: Any, max_lr: Any) -> tuple[float | None, float | None]:
+    """``(min_lr, max_lr)`` checked: ``min_lr >= 0``, ``max_lr > 0``, ``min_lr <= max_lr``."""
     lo = check_rate("min_lr", min_lr, optional=True)
-    hi = check_rate("max_lr", max_lr, optional=True)
+    hi = check_rate("max_lr", max_lr, optional=True, positive=True)
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"min_lr must be <= max_lr, got min_lr={min_lr!r} > max_lr={max_lr!r}")
     return lo, hi

@@ -41,7 +41,7 @@ def exponential_rule(
     lr0: float, decay_rate: float, decay_steps: int, lr_end: float, staircase: bool
 ) -> Rule:
     """``max(lr_end, lr0 * decay_rate ** (t / decay_steps))``, floored exponent if staircase."""
-    lr0, lr_end = check_rate("lr0", lr0), check_rate("lr_end", lr_end)
+    lr0, lr_end = check_rate("lr0", lr0, positive=True), check_rate("lr_end", lr_end)
     if not is_number(decay_rate):
         raise TypeError(f"decay_rate must be a number, got {decay_rate!r}")
     if not math.isfinite(decay_rate) or decay_rate <= 0:
@@ -65,7 +65,7 @@ def exponential_rule(
 def cosine_rule(total_steps: int, lr0: float, lr_end: float) -> Rule:
     """Cosine decay from ``lr0`` at step 0 to ``lr_end`` at ``total_steps`` and after."""
     total_steps = check_int("total_steps", total_steps)
-    lr0, lr_end = check_rate("lr0", lr0), check_rate("lr_end", lr_end)
+    lr0, lr_end = check_rate("lr0", lr0, positive=True), check_rate("lr_end", lr_end)
 
     def fn(step, losses):
         return _cosine(jnp.asarray(step, default_float()) / total_steps, lr0, lr_end)
@@ -82,7 +82,7 @@ def warmup_cosine_rule(total_steps: int, warmup_steps: int, lr0: float, lr_end: 
             f"warmup_steps must be <= total_steps, got warmup_steps={warmup_steps} > "
             f"total_steps={total_steps}"
         )
-    lr0, lr_end = check_rate("lr0", lr0), check_rate("lr_end", lr_end)
+    lr0, lr_end = check_rate("lr0", lr0, positive=True), check_rate("lr_end", lr_end)
     decay_len = total_steps - warmup_steps
 
     def fn(step, losses):
@@ -96,7 +96,11 @@ def warmup_cosine_rule(total_steps: int, warmup_steps: int, lr0: float, lr_end: 
 
 
 def piecewise_constant_rule(boundaries: Sequence[int], values: Sequence[float]) -> Rule:
-    """``values[#{b in boundaries : t >= b}]``, boundaries strictly increasing."""
+    """``values[#{b in boundaries : t >= b}]``, boundaries strictly increasing.
+
+    ``values[0]`` is the initial rate and must be > 0; later values may be 0 (a phase
+    that freezes the network), never negative.
+    """
     boundaries, values = list(boundaries), list(values)
     for b in boundaries:
         if not is_number(b) or not math.isfinite(b):
@@ -108,7 +112,8 @@ def piecewise_constant_rule(boundaries: Sequence[int], values: Sequence[float]) 
             f"values must have len(boundaries) + 1 = {len(boundaries) + 1} entries, "
             f"got {len(values)}: values={values!r}"
         )
-    values = [check_rate(f"values[{i}]", v) for i, v in enumerate(values)]
+    # The first value is the initial rate (> 0); later pieces may be 0 (>= 0).
+    values = [check_rate(f"values[{i}]", v, positive=i == 0) for i, v in enumerate(values)]
     bounds = [float(b) for b in boundaries]
 
     def fn(step, losses):

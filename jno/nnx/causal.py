@@ -186,6 +186,11 @@ class CausalWeights(Balancer):
         """The current causality parameter ``epsilons[rung]`` (default float dtype)."""
         return jnp.asarray(self.epsilons, default_float())[self.rung[...]]
 
+    def trackers(self) -> dict[str, jax.Array]:
+        """What a trainer logs of these weights: ``epsilon`` and ``min_weight`` (the
+        smallest chunk weight of the last update), as ``tracker/causal_<name>``."""
+        return {"epsilon": self.epsilon, "min_weight": self.min_weight[...]}
+
     def _hparams(self) -> dict[str, Any]:
         return {"epsilons": list(self.epsilons), "delta": self.delta}
 

@@ -19,7 +19,7 @@ from jno.nnx._dtype import default_float
 from jno.nnx.balancer_base import Balancer, check_positive_int, check_real
 from jno.nnx.state import BalancerState
 
-__all__ = ["NTKBalancer", "ntk_diagonal"]
+__all__ = ["NTKBalancer", "NTKBasedBalancer", "ntk_diagonal"]
 
 
 def _flat_residual(out: Any) -> jax.Array:
@@ -70,7 +70,29 @@ def ntk_diagonal(residual_fn: Callable[[Any], Any], params: Any) -> jax.Array:
     return sum(rows[1:], rows[0])
 
 
-class NTKBalancer(Balancer):
+class NTKBasedBalancer(Balancer):
+    """Interface of the balancers whose weights come from per-term NTK diagonals.
+
+    The trainer computes, every ``update_every`` steps, the per-point NTK diagonal of
+    each term's residual (:func:`ntk_diagonal`) and calls
+    ``balancer(losses, ntk_diagonals)``; in between it reuses ``last_weights``. A
+    subclass sets ``self.update_every`` and implements ``__call__``.
+
+    Example:
+        >>> issubclass(NTKBalancer, NTKBasedBalancer)
+        True
+    """
+
+    requires: ClassVar[str] = "ntk"
+    update_every: int
+
+    def __call__(  # type: ignore[override]
+        self, losses: jax.Array | Sequence[Any], ntk_diagonals: jax.Array | Sequence[Any]
+    ) -> jax.Array:
+        raise NotImplementedError
+
+
+class NTKBalancer(NTKBasedBalancer):
     """NTK loss balancing: each term weighted by the total NTK trace over its own.
 
     Wang, Yu & Perdikaris, "When and why PINNs fail to train: a neural tangent kernel
@@ -114,8 +136,6 @@ class NTKBalancer(Balancer):
         >>> [round(float(v), 4) for v in b2(jnp.array([0.5, 0.1]), jnp.array([4.0, 36.0]))]
         [5.5, 1.0556]
     """
-
-    requires: ClassVar[str] = "ntk"
 
     def __init__(
         self,

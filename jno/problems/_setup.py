@@ -11,10 +11,10 @@ import numpy as np
 import optax
 from flax import nnx
 
+from jno.frontend.network import nn
 from jno.nnx.models import MLP
 from jno.nnx.modified_mlp import ModifiedMLP
 from jno.nnx.schedules import LearningRateSchedule
-from jno.train.network import nn
 
 __all__ = ["ProblemSetupMixin"]
 

@@ -97,6 +97,7 @@ class Checkpointer:
         if step is None:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")
         stored = self._manager.item_metadata(step)["state"]
+        like, empty = _with_empty_entries(stored, like)
         _check_compatible(stored, like, f"{self.directory}/{step}")
         abstract = jax.tree.map(
             lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)),
@@ -108,12 +109,31 @@ class Checkpointer:
                 state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
             ),
         )
-        return restored["state"], dict(restored["meta"])
+        state = restored["state"]
+        if empty:
+            state = {k: v for k, v in state.items() if k not in empty}
+        return state, dict(restored["meta"])
 
     def close(self) -> None:
         """Waits for pending saves and releases the manager."""
         self._manager.wait_until_finished()
         self._manager.close()
+
+
+def _with_empty_entries(stored: Any, like: Any) -> tuple[Any, tuple[str, ...]]:
+    """``like`` plus the top-level entries that the checkpoint holds as None and
+    ``like`` lacks (an empty slot of an older layout, e.g. ``"causal": None``), and
+    their names: they restore as nothing rather than failing the structure check."""
+    if not (isinstance(like, Mapping) and hasattr(stored, "keys")):
+        return like, ()
+    empty = tuple(
+        k
+        for k in stored
+        if k not in like and (stored[k] is None or getattr(stored[k], "value_type", None) == "None")
+    )
+    if not empty:
+        return like, ()
+    return {**like, **dict.fromkeys(empty)}, empty
 
 
 def _path_key(path: tuple) -> str:

@@ -3,7 +3,8 @@
 ``losses`` (required) gives the named scalar losses; ``residuals`` (optional) gives the
 per-point residuals behind them, which :class:`~jno.nnx.ntk.NTKBalancer` needs;
 ``causal_loss`` is the residual loss with causal weights in time when the trainer has
-a :class:`~jno.nnx.causal.CausalWeights`, and the plain mean square otherwise.
+a :class:`~jno.nnx.causal.CausalWeights`, and the plain mean square otherwise;
+``component`` gives a stateful loss component to the losses.
 """
 
 from __future__ import annotations
@@ -77,35 +78,112 @@ class LossHooksMixin:
             t_min: Start of the time interval.
             t_max: End of the time interval.
         """
-        causal = getattr(self, "_live_causal", None)
-        if causal is None:
-            causal = self.causal
+        causal = self.component("causal")
         if causal is None:
             return jnp.mean(jnp.square(jnp.reshape(residual, (-1,))))
         return causal.loss(residual, t, t_min, t_max)
+
+    def weigh(
+        self, balancer: nnx.Module | None, losses: jax.Array, sources: TermSources | None
+    ) -> jax.Array:
+        """The ``(N,)`` weights of the loss vector ``losses``; override to weigh otherwise.
+
+        The default asks the balancer (its live module inside the step) through the
+        one dispatch of balancer kinds (:func:`~jno.train.term_gradients.call_balancer`),
+        or returns ones without a balancer. ``jno.core`` overrides it to evaluate its
+        weight placeholders. Values passed to :meth:`track` here are logged too.
+
+        Args:
+            balancer: The live balancer module, or None.
+            losses: The loss vector, in the order of :attr:`term_names`.
+            sources: The step and the per-term gradients or NTK diagonals the balancers
+                need (:class:`~jno.train.term_gradients.TermSources`); None outside the
+                compiled step.
+        """
+        if balancer is None:
+            return jnp.ones_like(losses)
+        if sources is None:
+            return balancer(losses)
+        return call_balancer(balancer, losses, sources)
+
+    def track(self, name: str, value: Any) -> None:
+        """Logs ``value`` (a scalar) under ``tracker/<name>`` at every logged step.
+
+        Call it inside :meth:`losses` or :meth:`weigh`: the value is computed in the
+        compiled step like the losses and adds nothing to them. Outside a step it does
+        nothing.
+
+        Example:
+            >>> import jax.numpy as jnp, optax
+            >>> from flax import nnx
+            >>> import jno
+            >>> class Fit(jno.Trainer):
+            ...     def losses(self, net, batch):
+            ...         r = net(batch["x"])[:, 0] - 1.0
+            ...         self.track("max_residual", jnp.max(jnp.abs(r)))
+            ...         return {"data": jnp.mean(r**2)}
+            >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
+            >>> _ = net.optimizer(optax.adam(0.1))
+            >>> h = Fit(net, points={"x": jnp.ones((4, 1))}, progress=False).fit(3)
+            >>> h["tracker/max_residual"].shape
+            (1,)
+        """
+        tracked = getattr(self, "_tracked", None)
+        if tracked is None:
+            return
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"tracker names must be non-empty strings, got {name!r}")
+        value = jnp.asarray(value)
+        if value.size != 1:
+            raise ValueError(f"tracker {name!r} must be a scalar, got shape {value.shape}")
+        tracked[name] = value.reshape(())
+
+    def component(self, name: str) -> nnx.Module | None:
+        """The stateful loss component in slot ``name`` (None when there is none).
+
+        Inside :meth:`losses` during a step this is the step's live module, whose state
+        updates are carried to the next step; elsewhere the module the trainer holds.
+        """
+        live = getattr(self, "_live_components", None)
+        if live is not None:
+            return live.get(name)
+        return self.components.modules.get(name)
 
     # ------------------------------------------------------ step internals
     def _terms(
         self,
         modules: Sequence[nnx.Module],
         batch: Mapping[str, jax.Array],
-        causal: nnx.Module | None = None,
+        components: Mapping[str, nnx.Module] | None = None,
     ):
         """``(losses, trackers)`` of the networks on a batch, checked, in the default float.
 
-        ``causal`` is the causal-weights module of the step (its state is part of the
-        step's carry), used by :meth:`causal_loss` while :meth:`losses` runs.
+        ``components`` are the live stateful components of the step by slot name (their
+        state is part of the step's carry), which :meth:`component` returns while
+        :meth:`losses` runs.
         """
-        self._live_causal = causal
+        live = dict(components or {})
+        self._live_components = live
+        self._tracked = tracked = {}
         try:
             nets = modules[0] if self._single else tuple(modules)
-            # losses() runs twice (see run_shared); the causal weights update once.
-            # A copy: nnx.state holds the live variables.
-            saved = None if causal is None else jax.tree.map(lambda a: a, nnx.state(causal))
-            restore = None if causal is None else (lambda: nnx.update(causal, saved))
-            out = run_shared(self.losses, nets, batch, after_recording=restore)
+            # losses() runs twice (see run_shared): the components must update once, so
+            # their state is put back after the recording run. A copy, since nnx.state
+            # holds the live variables.
+            saved = {k: jax.tree.map(lambda a: a, nnx.state(m)) for k, m in live.items()}
+
+            def restore():
+                for k, m in live.items():
+                    nnx.update(m, saved[k])
+
+            def run(nets, batch):
+                tracked.clear()  # only the real run's values
+                return self.losses(nets, batch)
+
+            out = run_shared(run, nets, batch, after_recording=restore)
         finally:
-            self._live_causal = None
+            self._live_components = None
+            self._tracked = None
         if not isinstance(out, Mapping) or not out:
             raise TypeError(f"losses() must return a non-empty dict of scalars, got {out!r}")
         names = tuple(out)
@@ -125,13 +203,7 @@ class LossHooksMixin:
                     "reduce it, e.g. jnp.mean(residual ** 2)"
                 )
             losses[name] = value.reshape(()).astype(default_float())
-        trackers = {}
-        if causal is not None:
-            trackers = {
-                "causal_epsilon": causal.epsilon,
-                "causal_min_weight": causal.min_weight[...],
-            }
-        return losses, trackers
+        return losses, tracked
 
     def _residuals(self, modules: Sequence[nnx.Module], batch: Mapping[str, jax.Array]):
         """:meth:`residuals`, checked to cover every loss term."""
@@ -151,13 +223,10 @@ class LossHooksMixin:
         losses: jax.Array,
         sources: TermSources | None = None,
     ):
-        """``(weights, trackers)`` of the loss vector: the balancer's, or ones.
-
-        ``sources`` holds the step and the per-term gradients or NTK diagonals that a
-        gradient-based balancer needs (see :mod:`jno.train.term_gradients`).
-        """
-        if balancer is None:
-            return jnp.ones_like(losses), {}
-        if sources is None:
-            return balancer(losses), {}
-        return call_balancer(balancer, losses, sources), {}
+        """``(weights, trackers)``: :meth:`weigh` and the values it tracked."""
+        self._tracked = tracked = {}
+        try:
+            weights = self.weigh(balancer, losses, sources)
+        finally:
+            self._tracked = None
+        return weights, tracked

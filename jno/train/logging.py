@@ -56,12 +56,14 @@ class TensorBoardWriter:
 class ProgressReporter:
     """Step, loss, learning rate and steps/s while training.
 
-    On a terminal a live ``rich`` progress bar; elsewhere one plain line per logged
-    step; nothing when disabled.
+    Everything goes to ``stream``, standard error by default (the tqdm convention:
+    standard output stays the user's): a live ``rich`` progress bar when it is a
+    terminal, one plain line per logged step otherwise, nothing when disabled.
 
     Args:
-        enabled: True, False, or None (a bar when stdout is a terminal, else lines).
-        stream: Where plain lines go (default ``sys.stdout``).
+        enabled: True (always a live bar), False (nothing), or None (a live bar when
+            ``stream`` is a terminal, plain lines otherwise).
+        stream: Where the progress goes (default ``sys.stderr``).
 
     Example:
         >>> import io
@@ -75,7 +77,7 @@ class ProgressReporter:
     """
 
     def __init__(self, enabled: bool | None, stream: Any = None):
-        self.stream = sys.stdout if stream is None else stream
+        self.stream = sys.stderr if stream is None else stream
         self.enabled = enabled is not False
         self.live = enabled is True or (enabled is None and _is_terminal(self.stream))
         self._bar = None
@@ -86,6 +88,7 @@ class ProgressReporter:
         self._t0 = time.perf_counter()
         if not (self.enabled and self.live):
             return
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self._bar = Progress(
@@ -94,6 +97,7 @@ class ProgressReporter:
             BarColumn(),
             TextColumn("{task.fields[info]}"),
             transient=False,
+            console=Console(file=self.stream),
         )
         self._task = self._bar.add_task("train", total=target, completed=step, info="")
         self._bar.start()

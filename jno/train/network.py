@@ -1,4 +1,8 @@
-"""``jno.nn``: wrap any Flax NNX module as a trainable network."""
+"""``jno.train.nn``: wrap any Flax NNX module as a trainable network.
+
+The engine's network knows nothing of terms; ``jno.nn`` (the front end's
+:func:`jno.frontend.network.nn`) returns a subclass that adds ``net.residual(...)``.
+"""
 
 from __future__ import annotations
 
@@ -46,25 +50,6 @@ class Network(nnx.Module):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.module(*args, **kwargs)
 
-    def residual(
-        self, fn: Any, points: Any, *, name: str | None = None, reduce: str = "mse"
-    ) -> Any:
-        """A residual term of this network: ``mean(fn(u, x) ** 2)`` over ``points``.
-
-        Same as ``jno.terms.residual(fn, points, nets=self, name=name, reduce=reduce)``.
-
-        Example:
-            >>> import jax.numpy as jnp
-            >>> from flax import nnx
-            >>> net = nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
-            >>> bc = net.residual(lambda u, x: u(x), jnp.zeros((1, 1)), name="bc")
-            >>> bc.name, bc.nets[0] is net
-            ('bc', True)
-        """
-        from jno.terms import residual  # jno.terms imports this module
-
-        return residual(fn, points, nets=self, name=name, reduce=reduce)
-
     def optimizer(self, tx: optax.GradientTransformation) -> OptimizerSpec:
         """Sets (or replaces) the optimizer; returns a spec whose ``.scale(s)`` sets the rate."""
         self.optimizer_spec = OptimizerSpec(tx)
@@ -72,7 +57,7 @@ class Network(nnx.Module):
 
 
 def nn(module: nnx.Module, *, name: str | None = None) -> Network:
-    """Wraps ``module`` as a trainable :class:`Network` (``jno.nn``).
+    """Wraps ``module`` as a trainable :class:`Network` (``jno.train.nn``).
 
     Example:
         >>> from flax import nnx

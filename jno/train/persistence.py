@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from jno.train.checkpoint import Checkpointer, CheckpointMismatch
 from jno.train.history import History
 from jno.train.logging import TensorBoardWriter
+from jno.train.state import StepState
 from jno.train.validation import config_of, describe_points, net_name
-
-SAVED_KEYS = ("step", "params", "rest", "opt", "schedules", "balancer", "causal")
 
 
 class PersistenceMixin:
@@ -31,7 +29,7 @@ class PersistenceMixin:
                 for net in self.nets
             },
             "balancer": None if self.balancer is None else config_of(self.balancer),
-            "causal": None if self.causal is None else config_of(self.causal),
+            **{name: config_of(m) for name, m in self.components.modules.items()},
             "points": {name: describe_points(ps) for name, ps in self.points.items()},
         }
 
@@ -55,8 +53,8 @@ class PersistenceMixin:
             self._ckpt = Checkpointer(self.checkpoint_dir, keep=self.keep)
         return self._ckpt
 
-    def _save(self, carry: Mapping[str, Any]) -> None:
-        state = {k: carry[k] for k in SAVED_KEYS}
+    def _save(self, carry: StepState) -> None:
+        state = carry.saved()
         meta = {
             "seed": self.seed,
             "terms": list(self.term_names),
@@ -84,8 +82,8 @@ class PersistenceMixin:
         self._resume_checked = True
         if self.step != 0 or self._checkpointer.latest_step() is None:
             return None
-        like = {k: v for k, v in self._initial_carry().items() if k in SAVED_KEYS}
-        state, meta = self._checkpointer.restore(like)
+        initial = self._initial_carry()
+        state, meta = self._checkpointer.restore(initial.saved())
         where = self._checkpointer.directory
         if meta.get("seed") != self.seed:
             raise CheckpointMismatch(
@@ -98,6 +96,7 @@ class PersistenceMixin:
                 f"{list(self.term_names)}"
             )
         self.step = int(state["step"])
+        restored = initial.with_saved(state)
         self._saved_step = self.step
         self.history = History.from_dict(
             {
@@ -105,5 +104,5 @@ class PersistenceMixin:
                 for k, vals in meta["history"].items()
             }
         )
-        self._store(state)
+        self._store(restored)
         return self.step

@@ -9,10 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 
 from jno.nnx._dtype import default_float
+from jno.train.mesh import data_sharding
 from jno.train.term_gradients import TermSources
 from jno.train.validation import net_name
 
@@ -31,12 +30,9 @@ class SetupMixin:
                     continue
                 else:
                     x = jnp.asarray(ps.sample(jax.random.fold_in(key, index)), default_float())
-                fixed[name] = jax.device_put(x, self._data_sharding(x.shape[0]))
+                fixed[name] = jax.device_put(x, data_sharding(self.mesh, x.shape[0]))
             self._fixed = fixed
         return self._fixed
-
-    def _data_sharding(self, n: int) -> NamedSharding:
-        return NamedSharding(self.mesh, P("data") if n % self.mesh.shape["data"] == 0 else P())
 
     def _split_nets(self):
         graphdefs, params, rest = [], [], []
@@ -59,12 +55,13 @@ class SetupMixin:
 
         order: dict[str, tuple[str, ...]] = {}
         bal_gd, bal_state = (None, None) if self.balancer is None else nnx.split(self.balancer)
-        causal_gd, causal_state = (None, None) if self.causal is None else nnx.split(self.causal)
+        comp_gds, comp_states = self.components.graphdefs(), self.components.states()
 
-        def evaluate(params, rest, batch, bal_state, causal_state):
+        def evaluate(params, rest, batch, bal_state, comp_states):
             modules = [nnx.merge(gd, p, r) for gd, p, r in zip(graphdefs, params, rest)]
-            causal = None if causal_gd is None else nnx.merge(causal_gd, causal_state)
-            losses, trackers = self._terms(modules, batch, causal)
+            live = self.components.live(comp_gds, comp_states)
+            losses, trackers = self._terms(modules, batch, live)
+            trackers = {**trackers, **self.components.trackers(live)}
             # eval_shape returns dicts with sorted keys; keep the user's order.
             order["losses"], order["trackers"] = tuple(losses), tuple(trackers)
             # The weight-dependent trackers of _weigh are logged too: find their names.
@@ -76,7 +73,7 @@ class SetupMixin:
 
         self._term_names = None
         try:
-            jax.eval_shape(evaluate, params, rest, batch, bal_state, causal_state)
+            jax.eval_shape(evaluate, params, rest, batch, bal_state, comp_states)
         except (ValueError, TypeError, NotImplementedError) as err:
             mismatch = self._point_dimension_mismatch(batch)
             if mismatch:

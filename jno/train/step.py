@@ -17,18 +17,17 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 
 from jno.nnx._dtype import default_float
 from jno.nnx.ntk import ntk_diagonal
+from jno.train.components import ComponentSlots
+from jno.train.mesh import data_sharding
 from jno.train.metrics import StepMetrics
 from jno.train.optim import OptimizerSpec
-from jno.train.term_gradients import TermSources, stacked_term_gradients
+from jno.train.state import StepState
+from jno.train.term_gradients import BalancerNeeds, TermSources, stacked_term_gradients
 
 __all__ = ["CompiledStep", "StepPlan"]
-
-Carry = dict[str, Any]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,9 +41,8 @@ class StepPlan:
     resampled: tuple[bool, ...]
     scaled: tuple[bool, ...]
     raise_on_nonfinite: bool
-    #: What the balancers need besides the losses ("grads", "ntk") and how often.
-    balancer_needs: tuple[str, ...] = ()
-    update_everies: tuple[int, ...] = ()
+    #: What the balancers need besides the losses, and how often.
+    needs: BalancerNeeds = BalancerNeeds()
     #: Residual entry p depends on point p alone (per-point NTK gradients are then cheap).
     pointwise_residuals: bool = True
 
@@ -61,7 +59,7 @@ class StepPlan:
                 *(f"weight/{t}" for t in self.term_names),
                 *self.lr_tags,
                 *(f"tracker/{t}" for t in self.tracker_names),
-                *(f"grad_norm/{t}" for t in self.term_names if "grads" in self.balancer_needs),
+                *(f"grad_norm/{t}" for t in self.term_names if self.needs.gradients),
             ],
             sum_tags=["skipped_steps"],
         )
@@ -76,8 +74,9 @@ class CompiledStep:
         specs: The optimizer spec of each network.
         schedule_graphdefs: ``nnx.GraphDef`` of each network's scale schedule (or None).
         balancer_graphdef: ``nnx.GraphDef`` of the balancer (or None for unit weights).
-        terms_fn: ``(modules, batch) -> (losses, trackers)``: named scalar losses and
-            tracked values of the networks (``Trainer._terms``).
+        terms_fn: ``(modules, batch, components) -> (losses, trackers)``: named scalar
+            losses and tracked values of the networks, with the live stateful
+            components by slot name (``Trainer._terms``).
         weigh_fn: ``(balancer, losses, sources) -> (weights, trackers)``: the weight of
             each loss from the current loss vector and the per-term gradients or NTK
             diagonals in ``sources`` (``Trainer._weigh``).
@@ -85,7 +84,7 @@ class CompiledStep:
         mesh: Device mesh with a ``"data"`` axis.
         residuals_fn: ``(modules, batch) -> {term: residual}`` (``Trainer._residuals``),
             used for NTK diagonals.
-        causal_graphdef: ``nnx.GraphDef`` of the trainer's causal weights (or None).
+        components: The trainer's stateful loss components.
     """
 
     def __init__(
@@ -100,7 +99,7 @@ class CompiledStep:
         point_sets: Mapping[str, Any],
         mesh: jax.sharding.Mesh,
         residuals_fn: Callable[..., Any] | None = None,
-        causal_graphdef: Any | None = None,
+        components: ComponentSlots | None = None,
     ):
         self.plan = plan
         self.graphdefs = tuple(graphdefs)
@@ -112,16 +111,12 @@ class CompiledStep:
         self.point_sets = dict(point_sets)
         self.mesh = mesh
         self.residuals_fn = residuals_fn
-        self.causal_graphdef = causal_graphdef
+        self.components = ComponentSlots({}) if components is None else components
+        self.component_graphdefs = self.components.graphdefs()
         self.metrics = plan.metrics()
         self._run = jax.jit(self._run_steps)
 
     # ----------------------------------------------------------------- sampling
-    def data_sharding(self, n: int) -> NamedSharding:
-        """Points are split over the ``data`` axis when they divide evenly, else replicated."""
-        size = self.mesh.shape["data"]
-        return NamedSharding(self.mesh, P("data") if n % size == 0 else P())
-
     def sample_batch(
         self, fixed: Mapping[str, jax.Array], step: jax.Array, base_key: jax.Array
     ) -> dict[str, jax.Array]:
@@ -133,26 +128,25 @@ class CompiledStep:
             if resample:
                 points = self.point_sets[name].sample(jax.random.fold_in(key, index))
                 batch[name] = jax.lax.with_sharding_constraint(
-                    points, self.data_sharding(points.shape[0])
+                    points, data_sharding(self.mesh, points.shape[0])
                 )
             else:
                 batch[name] = fixed[name]
         return batch
 
     # --------------------------------------------------------------- one step
-    def loss_vector(self, params: tuple, rest: tuple, causal: Any, batch: Mapping[str, jax.Array]):
+    def loss_vector(
+        self, params: tuple, rest: tuple, components: Mapping[str, Any], batch: Mapping
+    ):
         """Per-term losses (N,), plus trackers and the updated non-parameter state."""
         modules = [nnx.merge(gd, p, r) for gd, p, r in zip(self.graphdefs, params, rest)]
-        causal_module = None
-        if self.causal_graphdef is not None:
-            # Fresh Variables at this trace level: ones captured from the enclosing
-            # trace cannot be mutated inside the vjp.
-            causal_module = nnx.merge(self.causal_graphdef, jax.tree.map(lambda x: x, causal))
-        losses, trackers = self.terms_fn(modules, batch, causal_module)
+        live = self.components.live(self.component_graphdefs, components)
+        losses, trackers = self.terms_fn(modules, batch, live)
         vector = jnp.stack([losses[name] for name in self.plan.term_names])
         new_rest = tuple(nnx.state(m, nnx.Not(nnx.Param)) for m in modules)
-        new_causal = causal if causal_module is None else nnx.state(causal_module)
-        return vector, (trackers, new_rest, new_causal)
+        new_components = {name: nnx.state(m) for name, m in live.items()}
+        trackers = {**trackers, **self.components.trackers(live)}
+        return vector, (trackers, new_rest, new_components)
 
     def ntk_diagonals(self, params: tuple, rest: tuple, batch) -> list[jax.Array]:
         """Per-point NTK diagonal of every term's residual (``Trainer.residuals``)."""
@@ -192,56 +186,56 @@ class CompiledStep:
             [per_point[:, a : a + w].reshape(-1) for a, w in zip(starts, widths)]
         )
 
-    def term_sources(self, carry: Carry, batch) -> tuple[TermSources, jax.Array]:
+    def term_sources(self, carry: StepState, batch) -> tuple[TermSources, jax.Array]:
         """The per-term gradients / NTK diagonals the balancers need, computed only on
         steps where one of them is due; also whether this step is such a step."""
-        step, needs = carry["step"], self.plan.balancer_needs
-        if not needs:
+        step, needs = carry.step, self.plan.needs
+        if not needs.any:
             return TermSources(step), jnp.asarray(False)
-        due = jnp.any(jnp.stack([step % every == 0 for every in self.plan.update_everies]))
+        due = jnp.any(jnp.stack([step % every == 0 for every in needs.update_everies]))
         n = len(self.plan.term_names)
         grads = ntk = None
-        if "grads" in needs:
-            size = sum(leaf.size for leaf in jax.tree.leaves(carry["params"]))
+        if needs.gradients:
+            size = sum(leaf.size for leaf in jax.tree.leaves(carry.params))
 
             def term_gradients():
                 # A fresh forward pass inside the branch: handing the step's vjp residuals
                 # to the cond would make every step carry them into it, while the
                 # recomputation is paid on update steps only.
                 def losses_of(params):
-                    return self.loss_vector(params, carry["rest"], carry["causal"], batch)[0]
+                    return self.loss_vector(params, carry.rest, carry.components, batch)[0]
 
-                _, vjp = jax.vjp(losses_of, carry["params"])
+                _, vjp = jax.vjp(losses_of, carry.params)
                 return stacked_term_gradients(vjp, n)
 
             grads = jax.lax.cond(due, term_gradients, lambda: jnp.zeros((n, size), default_float()))
-        if "ntk" in needs:
+        if needs.ntk:
 
             def compute():
-                return self.ntk_diagonals(carry["params"], carry["rest"], batch)
+                return self.ntk_diagonals(carry.params, carry.rest, batch)
 
             shapes = jax.eval_shape(compute)
             ntk = jax.lax.cond(due, compute, lambda: [jnp.zeros(s.shape, s.dtype) for s in shapes])
         return TermSources(step, grads=grads, ntk=ntk), due
 
-    def one_step(self, carry: Carry, fixed: Mapping[str, jax.Array]):
-        step = carry["step"]
-        batch = self.sample_batch(fixed, step, carry["key"])
+    def one_step(self, carry: StepState, fixed: Mapping[str, jax.Array]):
+        step = carry.step
+        batch = self.sample_batch(fixed, step, carry.key)
         # The weights are constants of the gradient, so the gradient of sum(w * L) is the
         # vector-Jacobian product of L with cotangent w: one forward and one backward
         # pass whatever the number of terms, and the balancer runs outside the trace.
-        losses, vjp_fn, (trackers, new_rest, new_causal) = jax.vjp(
-            lambda p: self.loss_vector(p, carry["rest"], carry["causal"], batch),
-            carry["params"],
+        losses, vjp_fn, (trackers, new_rest, new_components) = jax.vjp(
+            lambda p: self.loss_vector(p, carry.rest, carry.components, batch),
+            carry.params,
             has_aux=True,
         )
         balancer = None
         if self.balancer_graphdef is not None:
-            balancer = nnx.merge(self.balancer_graphdef, carry["balancer"])
+            balancer = nnx.merge(self.balancer_graphdef, carry.balancer)
         sources, due = self.term_sources(carry, batch)
         weights, weight_trackers = self.weigh_fn(balancer, jax.lax.stop_gradient(losses), sources)
         trackers = {**trackers, **weight_trackers}
-        new_balancer = carry["balancer"] if balancer is None else nnx.state(balancer)
+        new_balancer = carry.balancer if balancer is None else nnx.state(balancer)
         weights = jax.lax.stop_gradient(weights).astype(losses.dtype)
         (grads,) = vjp_fn(weights)
         total = jnp.sum(weights * losses)
@@ -252,7 +246,7 @@ class CompiledStep:
         new_params, new_opt, new_sched, rates = [], [], [], []
         for i, spec in enumerate(self.specs):
             rate = None
-            sched_state = carry["schedules"][i]
+            sched_state = carry.schedules[i]
             if self.schedule_graphdefs[i] is not None:
                 schedule = nnx.merge(self.schedule_graphdefs[i], sched_state)
                 rate = jnp.asarray(schedule(step, losses), default_float())
@@ -265,46 +259,43 @@ class CompiledStep:
                     "grad": grads[i],
                     "value_fn": self._value_fn(carry, batch, weights, i),
                 }
-            updates, opt_state = spec.tx.update(
-                grads[i], carry["opt"][i], carry["params"][i], **extra
-            )
+            updates, opt_state = spec.tx.update(grads[i], carry.opt[i], carry.params[i], **extra)
             if rate is not None:
                 updates = jax.tree.map(lambda u, r=rate: (r * u).astype(u.dtype), updates)
-            new_params.append(optax.apply_updates(carry["params"][i], updates))
+            new_params.append(optax.apply_updates(carry.params[i], updates))
             new_opt.append(opt_state)
             new_sched.append(sched_state)
 
         rate_ok = jnp.all(jnp.isfinite(jnp.stack(rates))) if rates else jnp.asarray(True)
         finite = finite & rate_ok
-        apply = finite & ~carry["diverged"]
-        proposed = {
-            "params": tuple(new_params),
-            "rest": new_rest,
-            "opt": tuple(new_opt),
-            "schedules": tuple(new_sched),
-            "balancer": new_balancer,
-            "causal": new_causal,
-            "term_grad_norms": carry["term_grad_norms"],
-        }
+        apply = finite & ~carry.diverged
+        term_norms = carry.term_grad_norms
         if sources.grads is not None:
             # Between updates the norms of the last update are carried (and logged).
-            term_norms = jnp.where(
-                due, jnp.linalg.norm(sources.grads, axis=1), carry["term_grad_norms"]
-            )
-            proposed["term_grad_norms"] = term_norms
-        kept = {k: carry[k] for k in proposed}
-        new_carry = jax.tree.map(lambda a, b: jnp.where(apply, a, b), proposed, kept)
-        new_carry["key"] = carry["key"]
-        first_bad = ~finite & ~carry["diverged"]
+            term_norms = jnp.where(due, jnp.linalg.norm(sources.grads, axis=1), term_norms)
+        proposed = carry.replace(
+            params=tuple(new_params),
+            rest=new_rest,
+            opt=tuple(new_opt),
+            schedules=tuple(new_sched),
+            balancer=new_balancer,
+            components=new_components,
+            term_grad_norms=term_norms,
+        )
+        # A step that is not applied leaves every learned or adaptive state as it was.
+        new_carry = jax.tree.map(lambda a, b: jnp.where(apply, a, b), proposed, carry)
+        first_bad = ~finite & ~carry.diverged
         if self.plan.raise_on_nonfinite:
-            new_carry["diverged"] = carry["diverged"] | ~finite
-            new_carry["step"] = jnp.where(apply, step + 1, step)
+            diverged, next_step = carry.diverged | ~finite, jnp.where(apply, step + 1, step)
         else:
-            new_carry["diverged"] = carry["diverged"]
-            new_carry["step"] = step + 1
-        new_carry["bad_step"] = jnp.where(first_bad, step, carry["bad_step"])
+            diverged, next_step = carry.diverged, step + 1
         bad = jnp.concatenate([~term_ok, (~jnp.isfinite(grad_norm))[None], (~rate_ok)[None]])
-        new_carry["bad_terms"] = jnp.where(first_bad, bad, carry["bad_terms"])
+        new_carry = new_carry.replace(
+            step=next_step,
+            diverged=diverged,
+            bad_step=jnp.where(first_bad, step, carry.bad_step),
+            bad_terms=jnp.where(first_bad, bad, carry.bad_terms),
+        )
 
         values = {"loss/total": total, "grad_norm": grad_norm}
         for j, name in enumerate(self.plan.term_names):
@@ -317,22 +308,22 @@ class CompiledStep:
         for name in self.plan.tracker_names:
             values[f"tracker/{name}"] = trackers[name]
         skipped = (~finite).astype(default_float())
-        values["skipped_steps"] = jnp.where(carry["diverged"], 0.0, skipped)
+        values["skipped_steps"] = jnp.where(carry.diverged, 0.0, skipped)
         return new_carry, values, apply
 
-    def _value_fn(self, carry: Carry, batch, weights: jax.Array, index: int):
+    def _value_fn(self, carry: StepState, batch, weights: jax.Array, index: int):
         """Weighted total loss as a function of network ``index``'s parameters."""
 
         def value_fn(params_i):
-            params = list(carry["params"])
+            params = list(carry.params)
             params[index] = params_i
-            vector, _ = self.loss_vector(tuple(params), carry["rest"], carry["causal"], batch)
+            vector, _ = self.loss_vector(tuple(params), carry.rest, carry.components, batch)
             return jnp.sum(weights * vector)
 
         return value_fn
 
     # ------------------------------------------------------------ fused steps
-    def _run_steps(self, carry: Carry, accumulated: Any, fixed: Mapping[str, jax.Array], n):
+    def _run_steps(self, carry: StepState, accumulated: Any, fixed: Mapping[str, jax.Array], n):
         def body(_, state):
             carry, accumulated = state
             carry, values, mask = self.one_step(carry, fixed)
@@ -340,6 +331,6 @@ class CompiledStep:
 
         return jax.lax.fori_loop(0, n, body, (carry, accumulated))
 
-    def run(self, carry: Carry, accumulated: Any, fixed: Mapping[str, jax.Array], n: int):
+    def run(self, carry: StepState, accumulated: Any, fixed: Mapping[str, jax.Array], n: int):
         """Runs ``n`` steps in one dispatch; returns the new carry and accumulator."""
         return self._run(carry, accumulated, fixed, jnp.asarray(n, jnp.int32))

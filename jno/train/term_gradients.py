@@ -1,7 +1,11 @@
 """Per-term gradients and NTK diagonals for the balancers that need them.
 
-A balancer declares what it needs besides the loss values with its ``requires``
-attribute (``"losses"``, ``"grads"`` or ``"ntk"``) and how often with ``update_every``.
+The one place where balancer kinds are told apart. The kind is the interface a
+balancer implements: a :class:`~jno.nnx.gradient_base.GradientBalancer` needs per-term
+gradients, a :class:`~jno.nnx.ntk.NTKBasedBalancer` per-term NTK diagonals (each every
+``update_every`` steps), and any other module is value-based: its weights come from
+the loss values alone. :class:`BalancerNeeds` reads what a step must compute and
+:func:`call_balancer` calls a balancer with it.
 The compiled step computes the per-term gradients (one forward pass and one backward
 pass per term) or the per-point NTK diagonals only on the steps where a
 balancer is due, inside ``jax.lax.cond``; on the other steps the balancer is not called
@@ -31,12 +35,12 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jno.nnx._dtype import default_float
-from jno.nnx.balancer_base import Balancer
-from jno.nnx.gradient_base import per_term_gradients
+from jno.nnx.gradient_base import GradientBalancer, per_term_gradients
+from jno.nnx.ntk import NTKBasedBalancer
 
-__all__ = ["TermSources", "call_balancer", "gradient_balancers", "stacked_term_gradients"]
+__all__ = ["BalancerNeeds", "TermSources", "call_balancer", "stacked_term_gradients"]
 
-_KINDS = ("losses", "grads", "ntk")
+_PERIODIC = (GradientBalancer, NTKBasedBalancer)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,24 +71,42 @@ class TermSources:
         )
 
 
-def requirement(balancer: Any) -> str:
-    """``"losses"``, ``"grads"`` or ``"ntk"``: what ``balancer`` needs (unknown modules:
-    ``"losses"``)."""
-    kind = getattr(balancer, "requires", "losses")
-    if kind not in _KINDS:
-        raise ValueError(f"balancer.requires must be one of {_KINDS}, got {kind!r}")
-    return kind
+@dataclasses.dataclass(frozen=True)
+class BalancerNeeds:
+    """What the balancers inside a module need besides the loss values.
 
+    Attributes:
+        gradients: some balancer is a ``GradientBalancer`` (per-term gradients).
+        ntk: some balancer is an ``NTKBasedBalancer`` (per-term NTK diagonals).
+        update_everies: the distinct ``update_every`` of those balancers.
 
-def gradient_balancers(module: nnx.Module | None) -> list[Balancer]:
-    """The balancers inside ``module`` (itself included) that need gradients or NTKs."""
-    if module is None:
-        return []
-    return [
-        m
-        for _, m in nnx.iter_graph(module)
-        if isinstance(m, nnx.Module) and requirement(m) != "losses"
-    ]
+    Example:
+        >>> from jno.nnx import GradNormBalancer, ReLoBRaLo
+        >>> BalancerNeeds.of(GradNormBalancer(2, update_every=10))
+        BalancerNeeds(gradients=True, ntk=False, update_everies=(10,))
+        >>> BalancerNeeds.of(ReLoBRaLo(2)).any
+        False
+    """
+
+    gradients: bool = False
+    ntk: bool = False
+    update_everies: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, module: nnx.Module | None) -> BalancerNeeds:
+        if module is None:
+            return cls()
+        found = [m for _, m in nnx.iter_graph(module) if isinstance(m, _PERIODIC)]
+        return cls(
+            gradients=any(isinstance(m, GradientBalancer) for m in found),
+            ntk=any(isinstance(m, NTKBasedBalancer) for m in found),
+            update_everies=tuple(sorted({int(m.update_every) for m in found})),
+        )
+
+    @property
+    def any(self) -> bool:
+        """Whether per-term gradients or NTK diagonals are needed at all."""
+        return self.gradients or self.ntk
 
 
 def call_balancer(
@@ -107,14 +129,13 @@ def call_balancer(
             the ``N`` term losses when the inputs are expressions of terms (``jno.core``);
             the gradients passed on are then ``input_jacobian @ sources.grads``.
     """
-    kind = requirement(balancer)
-    if kind == "losses":
+    if not isinstance(balancer, _PERIODIC):
         return balancer(losses)
     graphdef, state = nnx.split(balancer)
 
     def fresh(state):
         module = nnx.merge(graphdef, state)
-        if kind == "grads":
+        if isinstance(module, GradientBalancer):
             if sources.grads is None:
                 raise ValueError(f"{type(balancer).__name__} needs per-term gradients")
             grads = sources.grads

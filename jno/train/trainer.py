@@ -9,34 +9,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 
 from jno.nnx._dtype import default_float
 from jno.train.checkpoint import Checkpointer
+from jno.train.components import ComponentSlots
 from jno.train.errors import TrainingDiverged
 from jno.train.history import History
 from jno.train.hooks import LossHooksMixin
 from jno.train.logging import ProgressReporter
+from jno.train.mesh import default_mesh, replicated
 from jno.train.network import Network
 from jno.train.persistence import PersistenceMixin
 from jno.train.setup import SetupMixin
+from jno.train.state import StepState
 from jno.train.step import CompiledStep, StepPlan
-from jno.train.term_gradients import gradient_balancers, requirement
+from jno.train.term_gradients import BalancerNeeds
 from jno.train.validation import as_networks, check_int, check_points, net_name, resamples
 
-__all__ = ["Trainer", "default_mesh"]
+__all__ = ["Trainer"]
 
 _NONFINITE_MODES = ("raise", "skip")
-
-
-def default_mesh() -> jax.sharding.Mesh:
-    """Every device on one ``('data',)`` axis, with automatic (GSPMD) axis types.
-
-    Auto axes let XLA place the reductions of the backward pass over a batch sharded
-    on ``data``; explicit axes reject them.
-    """
-    return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
 
 
 class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
@@ -63,15 +55,20 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
         checkpoint_dir: Directory for checkpoints (None: none).
         checkpoint_every: Steps between checkpoints.
         keep: Number of checkpoints kept.
-        progress: Show a progress bar (None: only when stdout is a terminal).
+        progress: Progress on standard error: None (default) a live bar when it is a
+            terminal and plain lines otherwise, True always the bar, False nothing.
         on_nonfinite: ``"raise"`` stops with :class:`~jno.train.errors.TrainingDiverged`
             at the first non-finite loss or gradient; ``"skip"`` drops such steps.
         steps_per_call: Most steps fused into one dispatch (None: up to the next logging
             or checkpoint step).
         causal: A :class:`~jno.nnx.causal.CausalWeights` used by :meth:`causal_loss`
-            (None: :meth:`causal_loss` is the plain mean square). Its epsilon and smallest
-            chunk weight are logged as ``tracker/causal_epsilon`` and
-            ``tracker/causal_min_weight``.
+            (None: :meth:`causal_loss` is the plain mean square): the component in slot
+            ``"causal"``. Its epsilon and smallest chunk weight are logged as
+            ``tracker/causal_epsilon`` and ``tracker/causal_min_weight``.
+        components: Further stateful loss components by slot name
+            (:mod:`jno.train.components`): modules whose state the compiled step
+            carries, updates, logs and checkpoints; :meth:`component` returns the live
+            one inside :meth:`losses`.
 
     A balancer that needs per-term gradients (``jno.nnx.LRAnnealing``, ...) or NTK
     diagonals (``jno.nnx.NTKBalancer``, which also needs :meth:`residuals`) gets them
@@ -112,6 +109,7 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
         on_nonfinite: str = "raise",
         steps_per_call: int | None = None,
         causal: nnx.Module | None = None,
+        components: Mapping[str, nnx.Module] | None = None,
     ):
         self._single = isinstance(net, Network)
         self.nets: tuple[Network, ...] = as_networks(net)
@@ -119,12 +117,17 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
         if balancer is not None and not (isinstance(balancer, nnx.Module) and callable(balancer)):
             raise TypeError(f"balancer must be a balancer nnx.Module or None, got {balancer!r}")
         self.balancer = balancer
-        for module in gradient_balancers(balancer):
-            requirement(module)
         if causal is not None and not callable(getattr(causal, "loss", None)):
             raise TypeError(f"causal must be a jno.nnx.CausalWeights or None, got {causal!r}")
-        self.causal = causal
-        self._live_causal = None
+        if components is not None and not isinstance(components, Mapping):
+            raise TypeError(f"components must be a dict {{name: nnx.Module}}, got {components!r}")
+        components = dict(components or {})
+        if causal is not None:
+            if "causal" in components:
+                raise ValueError("give the causal weights once: causal= or components['causal']")
+            components["causal"] = causal
+        self.components = ComponentSlots(components)
+        self._live_components: dict[str, nnx.Module] | None = None
         self.mesh = default_mesh() if mesh is None else mesh
         if "data" not in self.mesh.axis_names:
             raise ValueError(f"mesh must have a 'data' axis, got axes {self.mesh.axis_names}")
@@ -182,17 +185,15 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
         graphdefs, params, rest = self._split_nets()
         sched_gds = [None if s is None else nnx.split(s)[0] for s in schedules]
         bal_gd = None if self.balancer is None else nnx.split(self.balancer)[0]
-        causal_gd = None if self.causal is None else nnx.split(self.causal)[0]
         key = (
             tuple(graphdefs),
             tuple(id(s) for s in self._specs),
             tuple(sched_gds),
             bal_gd,
-            causal_gd,
+            self.components.graphdefs(),
         )
         if self._compiled is None or key != self._compiled_key:
             self._discover(graphdefs, params, rest)
-            needing = gradient_balancers(self.balancer)
             plan = StepPlan(
                 term_names=self._term_names,
                 tracker_names=self._tracker_names,
@@ -201,8 +202,7 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
                 resampled=tuple(resamples(ps) for ps in self.points.values()),
                 scaled=tuple(s is not None for s in schedules),
                 raise_on_nonfinite=self.on_nonfinite == "raise",
-                balancer_needs=tuple(sorted({requirement(b) for b in needing})),
-                update_everies=tuple(sorted({int(b.update_every) for b in needing})),
+                needs=BalancerNeeds.of(self.balancer),
                 pointwise_residuals=bool(self.pointwise_residuals),
             )
             self._compiled = CompiledStep(
@@ -216,12 +216,17 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
                 self.points,
                 self.mesh,
                 residuals_fn=self._residuals,
-                causal_graphdef=causal_gd,
+                components=self.components,
             )
             self._compiled_key = key
         return self._compiled
 
-    def _initial_carry(self) -> dict[str, Any]:
+    @property
+    def causal(self) -> nnx.Module | None:
+        """The causal weights (the component in slot ``"causal"``), or None."""
+        return self.components.modules.get("causal")
+
+    def _initial_carry(self) -> StepState:
         _, params, rest = self._split_nets()
         for i, spec in enumerate(self._specs):
             if self._opt_states[i] is None:
@@ -229,34 +234,33 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
         schedules = tuple(
             None if spec.schedule is None else nnx.state(spec.schedule) for spec in self._specs
         )
-        carry = {
-            "step": jnp.asarray(self.step, jnp.int32),
-            "params": params,
-            "rest": rest,
-            "opt": tuple(self._opt_states),
-            "schedules": schedules,
-            "balancer": None if self.balancer is None else nnx.state(self.balancer),
-            "causal": None if self.causal is None else nnx.state(self.causal),
-            "key": self._base_key,
-            "term_grad_norms": jnp.full(len(self.term_names), jnp.nan, default_float()),
-            "diverged": jnp.asarray(False),
-            "bad_step": jnp.asarray(-1, jnp.int32),
-            "bad_terms": jnp.zeros(len(self.term_names) + 2, bool),
-        }
-        return jax.device_put(carry, NamedSharding(self.mesh, P()))
+        carry = StepState(
+            step=jnp.asarray(self.step, jnp.int32),
+            params=params,
+            rest=rest,
+            opt=tuple(self._opt_states),
+            schedules=schedules,
+            balancer=None if self.balancer is None else nnx.state(self.balancer),
+            components=self.components.states(),
+            key=self._base_key,
+            term_grad_norms=jnp.full(len(self.term_names), jnp.nan, default_float()),
+            diverged=jnp.asarray(False),
+            bad_step=jnp.asarray(-1, jnp.int32),
+            bad_terms=jnp.zeros(len(self.term_names) + 2, bool),
+        )
+        return jax.device_put(carry, replicated(self.mesh))
 
-    def _store(self, carry: Mapping[str, Any]) -> None:
+    def _store(self, carry: StepState) -> None:
         """Writes the carry back into the modules the user holds."""
-        for net, params, rest in zip(self.nets, carry["params"], carry["rest"]):
+        for net, params, rest in zip(self.nets, carry.params, carry.rest):
             nnx.update(net.module, params, rest)
         for i, spec in enumerate(self._specs):
-            if spec.schedule is not None and carry["schedules"][i] is not None:
-                nnx.update(spec.schedule, carry["schedules"][i])
+            if spec.schedule is not None and carry.schedules[i] is not None:
+                nnx.update(spec.schedule, carry.schedules[i])
         if self.balancer is not None:
-            nnx.update(self.balancer, carry["balancer"])
-        if self.causal is not None:
-            nnx.update(self.causal, carry["causal"])
-        self._opt_states = list(carry["opt"])
+            nnx.update(self.balancer, carry.balancer)
+        self.components.store(carry.components)
+        self._opt_states = list(carry.opt)
 
     # --------------------------------------------------------------- loop
     def _next_boundary(self, step: int, target: int) -> int:
@@ -267,18 +271,38 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
             stops.append(step + self.steps_per_call)
         return min(stops)
 
-    def fit(self, steps: int) -> History:
-        """Runs ``steps`` more training steps; returns the history of the whole run.
+    def fit(self, steps: int | None = None, *, until: int | None = None) -> History:
+        """Trains ``steps`` more steps, or up to step ``until`` in total.
 
         With a ``checkpoint_dir`` that already holds a checkpoint, the first ``fit`` of a
-        new trainer first restores it and continues from its step.
+        new trainer first restores it and continues from its step. ``fit(until=N)`` is
+        the crash-safe form: run the same script again after an interruption and it
+        resumes and stops at step ``N``, as the uninterrupted run would have, where
+        ``fit(n)`` would train ``n`` steps past the restored step.
+
+        Args:
+            steps: number of steps to run from the current step.
+            until: total step to reach (nothing is run when the trainer is already
+                there). Give exactly one of ``steps`` and ``until``.
+
+        Returns:
+            The history of the whole run.
 
         Raises:
             TrainingDiverged: A loss or gradient became non-finite (``on_nonfinite="raise"``).
         """
-        steps = check_int("steps", steps, minimum=0)
+        if (steps is None) == (until is None):
+            raise TypeError(
+                f"fit takes exactly one of steps and until, got steps={steps!r}, until={until!r}"
+            )
+        if until is not None:
+            until = check_int("until", until, minimum=0)
+        else:
+            steps = check_int("steps", steps, minimum=0)
         compiled = self._prepare()
         self.restore()
+        if until is not None:
+            steps = max(0, until - self.step)
         fixed = self._fixed_points()
         carry = self._initial_carry()
         accumulated = compiled.metrics.empty()
@@ -316,7 +340,7 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
 
     def _complete(self, compiled, carry, chunk_metrics, end_step, log_due, writer, progress):
         """Host side of a finished chunk: divergence check, logging, checkpoint."""
-        step, diverged = jax.device_get((carry["step"], carry["diverged"]))
+        step, diverged = jax.device_get((carry.step, carry.diverged))
         self.step = int(step)
         if diverged:
             self._log(compiled, chunk_metrics, writer, progress)
@@ -326,8 +350,8 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
         if self.checkpoint_every and end_step % self.checkpoint_every == 0:
             self._save(carry)
 
-    def _diverged(self, carry: Mapping[str, Any]) -> TrainingDiverged:
-        bad_step, bad = jax.device_get((carry["bad_step"], carry["bad_terms"]))
+    def _diverged(self, carry: StepState) -> TrainingDiverged:
+        bad_step, bad = jax.device_get((carry.bad_step, carry.bad_terms))
         names = [*self.term_names, "gradient", "learning rate"]
         terms = [names[j] for j in np.flatnonzero(bad)]
         if any(t in self.term_names for t in terms):

@@ -1,4 +1,4 @@
-"""The step hooks of :class:`jno.core.Crux`: term values, weights and residuals.
+"""The step hooks of :class:`jno.Crux`: term values, weights and residuals.
 
 :class:`CruxStepHooks` replaces the loss hooks of :class:`~jno.train.trainer.Trainer`
 (``_terms``, ``_weigh``, ``_residuals``) with ones that evaluate the planned terms of a
@@ -10,7 +10,7 @@ Example:
     >>> import jax.numpy as jnp
     >>> from flax import nnx
     >>> import jno
-    >>> from jno.core import Crux
+    >>> from jno.frontend.crux import Crux
     >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
     >>> a = net.residual(lambda u, x: u(x) - 1, jnp.ones((2, 1)), name="a")
     >>> crux = Crux([3 * a], progress=False)
@@ -27,11 +27,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jno._algebra import evaluate
+from jno.frontend._algebra import evaluate
+from jno.frontend.terms import Term
 from jno.nnx._dtype import default_float
 from jno.ops import share_derivatives
-from jno.terms import Term
-from jno.train.term_gradients import TermSources, call_balancer, requirement
+from jno.train.term_gradients import BalancerNeeds, TermSources, call_balancer
 
 __all__ = ["CruxStepHooks"]
 
@@ -92,10 +92,10 @@ class CruxStepHooks:
 
             inputs = inputs_of(losses)
             module = balancer.items[index]
-            kind = "losses" if sources is None else requirement(module)
-            if kind == "losses":
+            needs = BalancerNeeds.of(module)
+            if sources is None or not needs.any:
                 weights = balancer(index, inputs)
-            elif kind == "ntk":
+            elif needs.ntk:
                 weights = call_balancer(module, inputs, self._group_ntk(group, sources))
             else:
                 # Gradients of the group's inputs: the chain rule through the expressions.

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from jno.cli_train import add_common_options, positive_int, schedule_options
-from jno.experiment import BALANCERS, build_trainer
+from jno.app.experiment import BALANCERS, build_trainer
+from jno.app.train import add_common_options, positive_int, schedule_options
 
 __all__ = ["add_compare_parser", "format_table", "plot_compare", "run_compare", "summarize"]
 
@@ -58,15 +58,15 @@ def run_compare(
     """Trains every balancer with seeds ``0 .. seeds - 1``; writes the table and figure.
 
     Args:
-        problem: a name of :data:`jno.experiment.PROBLEMS`.
-        balancers: names of :data:`jno.experiment.BALANCERS`.
+        problem: a name of :data:`jno.app.experiment.PROBLEMS`.
+        balancers: names of :data:`jno.app.experiment.BALANCERS`.
         seeds: number of seeds per balancer.
         steps: training steps of every run.
         out: folder for ``compare.md`` and ``compare.png``.
         evals: how many times along each run the relative L2 error is measured.
         logdir: when given, each run writes TensorBoard to ``logdir/BALANCER/seedK``.
         log_every: steps between logged values (default ``steps / 100``).
-        **options: :func:`~jno.experiment.build_trainer` keywords (schedule, lr, ...).
+        **options: :func:`~jno.app.experiment.build_trainer` keywords (schedule, lr, ...).
 
     Returns:
         ``runs`` (one dict per run: ``balancer``, ``seed``, ``relative_l2``,

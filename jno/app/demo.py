@@ -22,11 +22,11 @@ import numpy as np
 import optax
 from flax import nnx
 
+from jno.frontend.network import nn
 from jno.nnx.balancers import ReLoBRaLo
 from jno.nnx.models import MLP
 from jno.nnx.schedules import LearningRateSchedule
 from jno.problems import Helmholtz2D, Problem
-from jno.train import nn
 
 __all__ = ["DEMO_STEPS", "build_demo", "plot_problem", "plot_solution", "run_demo"]
 

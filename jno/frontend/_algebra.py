@@ -1,15 +1,16 @@
-"""The algebra behind ``jno.core``: naming, evaluating and linearising term expressions.
+"""The algebra behind ``jno.core``: evaluating and linearising term expressions.
 
 :func:`linear_form` writes a loss entry as ``sum(coefficient * term)``, where each
 coefficient is an expression of numbers and weight placeholders only, and rejects
 entries that are not linear in the terms. :func:`evaluate` computes an expression from
-the values of its terms and weights (inside the compiled step), :func:`label` names it.
+the values of its terms and weights (inside the compiled step). Naming an expression
+(:func:`~jno.frontend._terms_expr.label`) lives with the expression nodes.
 
 Example:
     >>> import jax.numpy as jnp
     >>> from flax import nnx
     >>> import jno
-    >>> from jno._algebra import linear_form
+    >>> from jno.frontend._algebra import linear_form
     >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
     >>> a = net.residual(lambda u, x: u(x), jnp.ones((2, 1)), name="a")
     >>> b = net.residual(lambda u, x: u(x) - 1, jnp.ones((2, 1)), name="b")
@@ -27,58 +28,19 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jno.frontend._terms_expr import (
+    BalancerGroup,
+    Const,
+    Expr,
+    Term,
+    Weight,
+    _Op,
+    label,
+    walk,
+)
 from jno.nnx._dtype import default_float
-from jno.terms import BalancerGroup, Const, Expr, Term, Weight, _Op
 
-__all__ = ["BalancerSet", "default_tracker_name", "evaluate", "label", "linear_form", "walk"]
-
-
-def default_tracker_name(expr: Expr, names: dict[int, str]) -> str:
-    """``<term>`` for a term, ``w_<term>`` for a weight placeholder."""
-    if isinstance(expr, Weight):
-        if not isinstance(expr.term, Term):
-            raise ValueError(
-                f"the weight of {expr.term!r} has no default name: pass .tracker(name=...)"
-            )
-        return "w_" + label(expr.term, names)
-    return label(expr, names)
-
-
-def label(expr: Expr, names: dict[int, str]) -> str:
-    """A readable form of ``expr`` (``names`` maps ``id(term)`` to the names used)."""
-    if isinstance(expr, Term):
-        return names.get(id(expr)) or expr.name or f"<{expr.kind}>"
-    if isinstance(expr, Weight):
-        if isinstance(expr.term, Term):
-            return "w_" + label(expr.term, names)
-        # Only the term names of a composite input: its weights may refer back here.
-        inner = ",".join(label(n, names) for n in walk(expr.term) if isinstance(n, Term))
-        return f"w_({inner})"
-    if isinstance(expr, Const):
-        return f"{expr.value:g}"
-    a = expr.args[0]
-    if expr.op == "neg":
-        return "-" + _wrapped(a, names, ("add",))
-    b = expr.args[1]
-    if expr.op == "mul":
-        return f"{_wrapped(a, names, ('add',))}*{_wrapped(b, names, ('add',))}"
-    if expr.op == "div":
-        return f"{_wrapped(a, names, ('add',))}/{_wrapped(b, names, ('add', 'mul', 'div'))}"
-    if isinstance(b, _Op) and b.op == "neg":
-        return f"{label(a, names)}-{_wrapped(b.args[0], names, ('add',))}"
-    return f"{label(a, names)}+{label(b, names)}"
-
-
-def _wrapped(expr: Expr, names: dict[int, str], ops: tuple[str, ...]) -> str:
-    text = label(expr, names)
-    return f"({text})" if isinstance(expr, _Op) and expr.op in ops else text
-
-
-def walk(expr: Expr):
-    """Every node of ``expr``, depth first, left to right."""
-    yield expr
-    for arg in getattr(expr, "args", ()):
-        yield from walk(arg)
+__all__ = ["BalancerSet", "add", "evaluate", "linear_form", "order_groups"]
 
 
 def evaluate(expr: Expr, env: dict[int, jax.Array]) -> jax.Array:

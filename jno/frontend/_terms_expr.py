@@ -3,13 +3,15 @@
 An :class:`Expr` records sums, products and quotients of terms, weight placeholders and
 numbers; :class:`Term` is the base of the residual and data terms; :class:`Weight` and
 :class:`BalancerGroup` hold the placeholders that :func:`jno.terms.balance` returns;
-:class:`Tracker` logs an expression. :mod:`jno.terms` re-exports every public name.
+:class:`Tracker` logs an expression; :func:`label` and :func:`default_tracker_name` name
+expressions and :func:`walk` visits their nodes. :mod:`jno.terms` re-exports every public
+name.
 
 Example:
     >>> import jax.numpy as jnp
     >>> from flax import nnx
     >>> import jno
-    >>> from jno.terms import residual
+    >>> from jno.frontend.terms import residual
     >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
     >>> pde = residual(lambda u, x: u(x), jnp.ones((3, 1)), nets=net, name="pde")
     >>> isinstance(pde, Term), isinstance(pde - 1, Expr), -pde / 2
@@ -27,11 +29,21 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jno._term_args import check_name
+from jno.frontend._term_args import check_name
 from jno.nnx._dtype import default_float
 from jno.train.network import Network
 
-__all__ = ["BalancerGroup", "Const", "Expr", "Term", "Tracker", "Weight"]
+__all__ = [
+    "BalancerGroup",
+    "Const",
+    "Expr",
+    "Term",
+    "Tracker",
+    "Weight",
+    "default_tracker_name",
+    "label",
+    "walk",
+]
 
 REDUCTIONS = ("mse", "mae", "mean")
 
@@ -57,7 +69,7 @@ class Expr:
         >>> import jax.numpy as jnp
         >>> from flax import nnx
         >>> import jno
-        >>> from jno.terms import balance, residual
+        >>> from jno.frontend.terms import balance, residual
         >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
         >>> pde = residual(lambda u, x: u(x), jnp.ones((3, 1)), nets=net, name="pde")
         >>> (w,) = balance(jno.nnx.SoftAdapt(1), [pde])
@@ -107,8 +119,6 @@ class Expr:
         return Tracker(self, name)
 
     def __repr__(self) -> str:
-        from jno._algebra import label  # the algebra module imports this one
-
         return label(self, {})
 
     def _refuse(self, *args: Any, **kwargs: Any) -> Any:
@@ -173,7 +183,7 @@ class Term(Expr):
         >>> import jax.numpy as jnp
         >>> from flax import nnx
         >>> import jno
-        >>> from jno.terms import residual
+        >>> from jno.frontend.terms import residual
         >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
         >>> pde = residual(lambda u, x: u(x), jnp.ones((3, 1)), nets=net, name="pde")
         >>> float(pde.evaluate([net.module], jnp.zeros((3, 1))))  # mean(bias ** 2)
@@ -215,7 +225,7 @@ class Weight(Expr):
         >>> import jax.numpy as jnp
         >>> from flax import nnx
         >>> import jno
-        >>> from jno.terms import balance, residual
+        >>> from jno.frontend.terms import balance, residual
         >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
         >>> pde = residual(lambda u, x: u(x), jnp.ones((3, 1)), nets=net, name="pde")
         >>> w_pde, w_2 = balance(jno.nnx.RLW(2), [pde, 2 * pde])
@@ -250,7 +260,7 @@ class Tracker:
         >>> import jax.numpy as jnp
         >>> from flax import nnx
         >>> import jno
-        >>> from jno.terms import residual
+        >>> from jno.frontend.terms import residual
         >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
         >>> pde = residual(lambda u, x: u(x), jnp.ones((3, 1)), nets=net, name="pde")
         >>> pde.tracker(), (3 * pde).tracker("triple")
@@ -269,6 +279,53 @@ class Tracker:
         self.name = None if name is None else check_name(name)
 
     def __repr__(self) -> str:
-        from jno._algebra import default_tracker_name
-
         return f"Tracker({self.name or default_tracker_name(self.expr, {})!r}: {self.expr!r})"
+
+
+# -------------------------------------------------------------------- naming
+def default_tracker_name(expr: Expr, names: dict[int, str]) -> str:
+    """``<term>`` for a term, ``w_<term>`` for a weight placeholder."""
+    if isinstance(expr, Weight):
+        if not isinstance(expr.term, Term):
+            raise ValueError(
+                f"the weight of {expr.term!r} has no default name: pass .tracker(name=...)"
+            )
+        return "w_" + label(expr.term, names)
+    return label(expr, names)
+
+
+def label(expr: Expr, names: dict[int, str]) -> str:
+    """A readable form of ``expr`` (``names`` maps ``id(term)`` to the names used)."""
+    if isinstance(expr, Term):
+        return names.get(id(expr)) or expr.name or f"<{expr.kind}>"
+    if isinstance(expr, Weight):
+        if isinstance(expr.term, Term):
+            return "w_" + label(expr.term, names)
+        # Only the term names of a composite input: its weights may refer back here.
+        inner = ",".join(label(n, names) for n in walk(expr.term) if isinstance(n, Term))
+        return f"w_({inner})"
+    if isinstance(expr, Const):
+        return f"{expr.value:g}"
+    a = expr.args[0]
+    if expr.op == "neg":
+        return "-" + _wrapped(a, names, ("add",))
+    b = expr.args[1]
+    if expr.op == "mul":
+        return f"{_wrapped(a, names, ('add',))}*{_wrapped(b, names, ('add',))}"
+    if expr.op == "div":
+        return f"{_wrapped(a, names, ('add',))}/{_wrapped(b, names, ('add', 'mul', 'div'))}"
+    if isinstance(b, _Op) and b.op == "neg":
+        return f"{label(a, names)}-{_wrapped(b.args[0], names, ('add',))}"
+    return f"{label(a, names)}+{label(b, names)}"
+
+
+def _wrapped(expr: Expr, names: dict[int, str], ops: tuple[str, ...]) -> str:
+    text = label(expr, names)
+    return f"({text})" if isinstance(expr, _Op) and expr.op in ops else text
+
+
+def walk(expr: Expr):
+    """Every node of ``expr``, depth first, left to right."""
+    yield expr
+    for arg in getattr(expr, "args", ()):
+        yield from walk(arg)

@@ -4,7 +4,7 @@ A *term* is a named scalar loss of one or more networks on a set of points: the 
 square (or another reduction) of a residual ``fn(u, x)``. Terms add, subtract and scale
 by numbers; a *weight placeholder* (returned by the balancer factories of
 ``jno.fn.adaptive``) multiplies them. Nothing is evaluated here: an expression only
-records what to compute, and :func:`jno.core.core` compiles the whole list into one
+records what to compute, and :func:`jno.core` compiles the whole list into one
 training step, where the weights are computed on the device every step.
 
 ``x.tracker(name=None)`` logs ``x`` every step under ``tracker/<name>`` and adds nothing
@@ -14,7 +14,7 @@ Example:
     >>> import jax.numpy as jnp
     >>> from flax import nnx
     >>> import jno
-    >>> from jno.terms import residual
+    >>> from jno.frontend.terms import residual
     >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
     >>> x = jnp.linspace(0, 1, 8)[:, None]
     >>> pde = residual(lambda u, x: u(x) - x, x, nets=net, name="pde")
@@ -34,11 +34,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jno._term_args import as_nets, as_points, check_arity
-from jno._terms_expr import REDUCTIONS as REDUCTIONS
-from jno._terms_expr import BalancerGroup, Expr, Term, Tracker, Weight
-from jno._terms_expr import Const as Const
-from jno._terms_expr import _Op as _Op
+from jno.frontend._term_args import as_nets, as_points, check_arity
+from jno.frontend._terms_expr import REDUCTIONS as REDUCTIONS
+from jno.frontend._terms_expr import BalancerGroup, Expr, Term, Tracker, Weight
+from jno.frontend._terms_expr import Const as Const
+from jno.frontend._terms_expr import _Op as _Op
 from jno.nnx._dtype import default_float
 from jno.train.network import Network
 

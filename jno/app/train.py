@@ -1,7 +1,7 @@
 """``jno train``: the command, and the options it shares with ``jno compare``.
 
 ``jno train PROBLEM`` builds a packaged problem's trainer with the balancer and schedule
-named on the command line (:func:`jno.experiment.build_trainer`), trains it, writes a
+named on the command line (:func:`jno.app.experiment.build_trainer`), trains it, writes a
 TensorBoard run, the history plot and the solution / error figure, and prints the
 relative L2 error.
 
@@ -20,7 +20,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from jno.experiment import BALANCERS, MODES, PROBLEMS, SCHEDULES, run_train
+from jno.app.experiment import BALANCERS, MODES, PROBLEMS, SCHEDULES, run_train
 
 __all__ = ["add_common_options", "add_train_parser", "positive_int", "schedule_options"]
 
@@ -145,7 +145,7 @@ def add_common_options(p: argparse.ArgumentParser, steps: int) -> None:
 
 
 def schedule_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The :func:`~jno.experiment.build_trainer` keywords of the shared options.
+    """The :func:`~jno.app.experiment.build_trainer` keywords of the shared options.
 
     Example:
         >>> p = argparse.ArgumentParser()

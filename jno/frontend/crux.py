@@ -12,13 +12,12 @@ Example:
     >>> import jax.numpy as jnp, optax
     >>> from flax import nnx
     >>> import jno
-    >>> from jno.core import core
     >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
     >>> _ = net.optimizer(optax.adam(0.1))
     >>> x = jnp.linspace(-1, 1, 16)[:, None]
     >>> fit = net.residual(lambda u, x: u(x)[:, 0] - 2 * x[:, 0], x, name="fit")
     >>> w_fit, = jno.fn.adaptive.softadapt([fit])
-    >>> crux = core([w_fit * fit, w_fit.tracker()], log_every=100, progress=False)
+    >>> crux = jno.core([w_fit * fit, w_fit.tracker()], log_every=100, progress=False)
     >>> history = crux.solve(300)
     >>> bool(history["loss/fit"][-1] < 1e-4), sorted(k for k in history if "fit" in k)
     (True, ['loss/fit', 'tracker/w_fit', 'weight/fit'])
@@ -34,19 +33,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jno._algebra import (
-    BalancerSet,
-    add,
-    default_tracker_name,
-    evaluate,
-    label,
-    linear_form,
-    order_groups,
-    walk,
-)
-from jno._core_hooks import CruxStepHooks
+from jno.frontend._algebra import BalancerSet, add, evaluate, linear_form, order_groups
+from jno.frontend._crux_hooks import CruxStepHooks
+from jno.frontend._terms_expr import default_tracker_name, label, walk
+from jno.frontend.terms import BalancerGroup, Const, Expr, Term, Tracker, Weight, balance
 from jno.nnx._dtype import default_float
-from jno.terms import BalancerGroup, Const, Expr, Term, Tracker, Weight, balance
 from jno.train.history import History
 from jno.train.network import Network
 from jno.train.term_gradients import TermSources
@@ -239,9 +230,10 @@ class Crux(CruxStepHooks, Trainer):
         jax.eval_shape(run, params, rest, batch, bal_state)
 
     # ------------------------------------------------------------------ public
-    def solve(self, steps: int) -> History:
-        """Runs ``steps`` training steps (same as :meth:`fit`); returns the whole history."""
-        return self.fit(steps)
+    def solve(self, steps: int | None = None, *, until: int | None = None) -> History:
+        """Runs ``steps`` training steps, or up to step ``until`` (same as :meth:`fit`);
+        returns the whole history."""
+        return self.fit(steps, until=until)
 
     def eval(self, target: Expr | Network | Callable[..., Any], points: Any = None) -> jax.Array:
         """Evaluates a term expression, a network or a function of the networks.

@@ -4,7 +4,7 @@
 ``"warmup_cosine"``) into a ready :class:`~jno.problems.Problem` trainer;
 :func:`run_train` trains it (resuming from its checkpoint folder), writes the history
 plot and the solution / error figure, and returns the relative L2 error. ``jno train``
-(:mod:`jno.cli_train`) and ``jno compare`` (:mod:`jno.compare`) are built on them.
+(:mod:`jno.app.train`) and ``jno compare`` (:mod:`jno.app.compare`) are built on them.
 
 Example:
     >>> t = build_trainer("poisson2d", balancer="softadapt", schedule="cosine", steps=100,
@@ -24,6 +24,7 @@ from typing import Any
 import optax
 from flax import nnx
 
+from jno.frontend.network import nn
 from jno.nnx.balancers import DWA, RLW, LbPINNsLossBalancing, ReLoBRaLo, SoftAdapt
 from jno.nnx.causal import CausalWeights
 from jno.nnx.gradient_balancers import GradNorm, GradNormBalancer, LRAnnealing
@@ -33,7 +34,6 @@ from jno.nnx.ntk import NTKBalancer
 from jno.nnx.schedules import DLRS
 from jno.nnx.schedules import LearningRateSchedule as lrs
 from jno.problems import Burgers1D, Helmholtz2D, KleinGordon1D, Poisson2D, Problem
-from jno.train import nn
 
 __all__ = [
     "BALANCERS",
@@ -270,7 +270,7 @@ def run_train(
     wall = time.perf_counter() - start
     history.plot(out / "history.png")
 
-    from jno.demo import plot_problem
+    from jno.app.demo import plot_problem
 
     figure = plot_problem(trainer, out / "solution.png", title=type(trainer).__name__)
     return {

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from jno.frontend.terms import Expr, Weight, balance
 from jno.nnx.balancers import DWA, RLW, LbPINNsLossBalancing, ReLoBRaLo, SoftAdapt
 from jno.nnx.causal import CausalWeights
 from jno.nnx.gradient_balancers import GradNorm, GradNormBalancer, LRAnnealing
 from jno.nnx.ntk import NTKBalancer
 from jno.nnx.schedules import DLRS, ReduceOnPlateau
-from jno.terms import Expr, Weight, balance
 
 
 def _count(terms: Sequence[Expr]) -> int:

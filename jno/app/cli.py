@@ -6,9 +6,9 @@ Subcommands:
   a TensorBoard run, the history plot and a solution / error figure; print the relative
   L2 error and the ``tensorboard --logdir`` line.
 - ``jno train PROBLEM``: one packaged problem with a balancer and a schedule chosen by
-  name (:mod:`jno.cli_train`).
+  name (:mod:`jno.app.train`).
 - ``jno compare PROBLEM``: several balancers over several seeds; a markdown table and a
-  figure (:mod:`jno.compare`).
+  figure (:mod:`jno.app.compare`).
 - ``jno schedules``: draw every built-in learning-rate schedule and the loss-adaptive
   ones (DLRS, reduce-on-plateau) reacting to a synthetic loss curve, all evaluated
   compiled (``jax.jit``, ``jax.lax.scan``), into one PNG.
@@ -17,7 +17,7 @@ Each subcommand is registered by an ``_add_<name>`` function that adds its parse
 sets ``func`` to the function that runs it.
 
 Example:
-    >>> from jno.cli import build_parser
+    >>> from jno.app.cli import build_parser
     >>> build_parser().parse_args(["schedules", "--steps", "500"]).steps
     500
 """
@@ -29,9 +29,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from jno.cli_train import add_train_parser, positive_int
-from jno.compare import add_compare_parser
-from jno.demo import DEMO_STEPS
+from jno.app.compare import add_compare_parser
+from jno.app.demo import DEMO_STEPS
+from jno.app.train import add_train_parser, positive_int
 
 __all__ = ["build_parser", "main"]
 
@@ -213,7 +213,7 @@ def _add_schedules(subparsers) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from jno.demo import run_demo
+    from jno.app.demo import run_demo
 
     progress = False if args.quiet else None
     out = run_demo(args.out, args.logdir, steps=args.steps, seed=args.seed, progress=progress)
@@ -303,7 +303,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,72 @@
+"""``jno.nn``: a trainable network that also builds terms (``net.residual(fn, points)``).
+
+:class:`TermNetwork` is the engine's :class:`~jno.train.network.Network` plus the
+front-end method :meth:`TermNetwork.residual`; everything the engine does with a
+``Network`` (training, checkpoints, ``isinstance`` checks) it does with a
+``TermNetwork``. The engine's own ``jno.train.nn`` builds a plain ``Network``, which
+terms accept as well (``jno.residual(fn, points, nets=net)``).
+
+Example:
+    >>> import jax.numpy as jnp
+    >>> from flax import nnx
+    >>> import jno
+    >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)), name="u")
+    >>> bc = net.residual(lambda u, x: u(x), jnp.zeros((1, 1)), name="bc")
+    >>> isinstance(net, jno.train.Network), bc.name, bc.nets[0] is net
+    (True, 'bc', True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flax import nnx
+
+from jno.frontend.terms import Residual, residual
+from jno.train.network import Network
+
+__all__ = ["TermNetwork", "nn"]
+
+
+class TermNetwork(Network):
+    """A :class:`~jno.train.network.Network` whose :meth:`residual` builds a term of it.
+
+    Args:
+        module: The wrapped ``nnx.Module``.
+        name: Name used in logs when a trainer has several networks.
+    """
+
+    def residual(
+        self,
+        fn: Callable[..., Any],
+        points: Any,
+        *,
+        name: str | None = None,
+        reduce: str = "mse",
+    ) -> Residual:
+        """A residual term of this network: ``mean(fn(u, x) ** 2)`` over ``points``.
+
+        Same as ``jno.residual(fn, points, nets=self, name=name, reduce=reduce)``.
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> from flax import nnx
+            >>> net = nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
+            >>> pde = net.residual(lambda u, x: u(x) - x, jnp.ones((4, 1)), name="pde")
+            >>> pde.name, pde.reduce
+            ('pde', 'mse')
+        """
+        return residual(fn, points, nets=self, name=name, reduce=reduce)
+
+
+def nn(module: nnx.Module, *, name: str | None = None) -> TermNetwork:
+    """Wraps ``module`` as a trainable network with ``.residual`` (``jno.nn``).
+
+    Example:
+        >>> from flax import nnx
+        >>> net = nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)), name="u")
+        >>> type(net).__name__, net.name
+        ('TermNetwork', 'u')
+    """
+    return TermNetwork(module, name=name)

@@ -1,0 +1,195 @@
+"""The layers of ``jno`` and their import directions, read from the source (no imports run).
+
+Every module under ``jno/`` is parsed with :mod:`ast`; every ``import`` statement in it,
+at module level or inside a function, class or ``if TYPE_CHECKING`` block, is an edge
+to the module it names (``from pkg import name`` names ``pkg.name`` when that is a
+module, else ``pkg``). Two rules are checked:
+
+- each layer imports only the layers below it (``ALLOWED``): ``jno.nnx`` (device-state
+  blocks) and ``jno.optim`` -> ``jno.domain`` / ``jno.ops`` -> ``jno.train`` (the
+  engine) -> ``jno.frontend`` (terms, ``jno.core``, ``jno.fn``) -> ``jno.problems`` ->
+  ``jno.app`` (the ``jno`` command); the top-level ``jno`` re-exports all but the app;
+- the graph of modules has no cycle at all, inside a layer included;
+
+and only the application writes to stdout.
+
+A package's ``__init__`` importing its own modules is an edge like any other; the
+implicit import of a parent package when a submodule is imported is not.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "jno"
+
+# Layer -> the layers its modules may import (its own layer included where allowed).
+# ``jno`` is the top-level package: it re-exports the public names of every layer
+# except the application.
+ALLOWED: dict[str, set[str]] = {
+    "nnx": {"nnx"},
+    "optim": {"nnx", "optim"},
+    "domain": {"nnx"},
+    "ops": {"nnx"},
+    "train": {"nnx", "optim", "domain", "ops", "train"},
+    "frontend": {"nnx", "optim", "domain", "ops", "train", "frontend"},
+    "problems": {"nnx", "optim", "domain", "ops", "train", "frontend", "problems"},
+    "app": {"nnx", "optim", "domain", "ops", "train", "frontend", "problems", "app", "jno"},
+    "jno": {"nnx", "optim", "domain", "ops", "train", "frontend", "problems", "jno"},
+}
+
+# The only layer that may write to stdout (the ``jno`` command's output).
+STDOUT_LAYERS = {"app"}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _sources() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+SOURCES = _sources()
+TREES = {name: ast.parse(path.read_text(), str(path)) for name, path in SOURCES.items()}
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "jno"
+
+
+def _is_package(module: str) -> bool:
+    return SOURCES[module].name == "__init__.py"
+
+
+def _resolve(module: str, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    base = module.split(".")
+    if not _is_package(module):
+        base = base[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def imports_of(module: str) -> list[tuple[str, int, str]]:
+    """``(imported jno module, line, statement)`` for every import in ``module``."""
+    found = []
+    for node in ast.walk(TREES[module]):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "jno" or alias.name.startswith("jno."):
+                    target = alias.name
+                    while target not in SOURCES:  # `import jno.x.Y` for a name Y
+                        target = target.rsplit(".", 1)[0]
+                    found.append((target, node.lineno, f"import {alias.name}"))
+        elif isinstance(node, ast.ImportFrom):
+            source = _resolve(module, node)
+            if source != "jno" and not source.startswith("jno."):
+                continue
+            for alias in node.names:
+                sub = f"{source}.{alias.name}"
+                target = sub if sub in SOURCES else source
+                found.append((target, node.lineno, f"from {source} import {alias.name}"))
+    return found
+
+
+GRAPH = {m: sorted({t for t, _, _ in imports_of(m) if t != m}) for m in SOURCES}
+
+
+def test_every_module_is_in_a_layer():
+    unknown = [m for m in SOURCES if _layer(m) not in ALLOWED]
+    assert not unknown, (
+        f"modules in no layer: {unknown}; put them in a layer's package or add their "
+        "package to ALLOWED in tests/test_layers.py"
+    )
+
+
+@pytest.mark.parametrize("layer", sorted(ALLOWED))
+def test_layer_imports_only_the_layers_below(layer):
+    bad = [
+        f"{module} (line {line}: {stmt}) imports layer {_layer(target)!r}"
+        for module in SOURCES
+        if _layer(module) == layer
+        for target, line, stmt in imports_of(module)
+        if _layer(target) not in ALLOWED[layer]
+    ]
+    allowed = ", ".join(sorted(ALLOWED[layer]))
+    assert not bad, f"layer {layer!r} may import only {allowed}:\n  " + "\n  ".join(bad)
+
+
+def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in graph.get(node, ()):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def _describe(cycle: list[str]) -> str:
+    steps = []
+    for a, b in zip(cycle, cycle[1:]):
+        line, stmt = next((line, stmt) for t, line, stmt in imports_of(a) if t == b)
+        steps.append(f"{a} (line {line}: {stmt})")
+    return " -> ".join(steps) + f" -> {cycle[-1]}"
+
+
+def test_no_import_cycle():
+    cycle = _find_cycle(GRAPH)
+    assert cycle is None, f"import cycle: {_describe(cycle)}"
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert _find_cycle({"a": ["b"], "b": ["c"], "c": ["a"], "d": []}) == ["a", "b", "c", "a"]
+    assert _find_cycle({"a": ["b", "c"], "b": ["c"], "c": []}) is None
+
+
+def test_imports_are_read_at_every_depth():
+    # jno.app.cli imports the schedules inside a function: the edge must be seen.
+    assert "jno.nnx.schedules" in GRAPH["jno.app.cli"]
+    assert "jno.ops" in GRAPH["jno.problems.poisson"]  # `from jno import ops`
+
+
+def _stdout_writes(module: str) -> list[str]:
+    found = []
+    for node in ast.walk(TREES[module]):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "print"
+            and not any(k.arg == "file" for k in node.keywords)
+        ):
+            found.append(f"{module} line {node.lineno}: print(...) without file=")
+        if isinstance(node, ast.Attribute) and node.attr in ("stdout", "__stdout__"):
+            found.append(f"{module} line {node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_only_the_application_writes_to_stdout():
+    bad = [w for m in SOURCES if _layer(m) not in STDOUT_LAYERS for w in _stdout_writes(m)]
+    assert not bad, (
+        "only jno.app writes to stdout (progress and diagnostics go to stderr):\n  "
+        + "\n  ".join(bad)
+    )
