@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,29 +30,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jno.nnx._checks import check_bool, check_index, check_int, check_real
 from jno.nnx._dtype import default_float
 
 __all__ = ["Box", "Interval", "PointSet"]
 
 _KINDS = ("interior", "boundary", "initial", "fixed")
-
-
-def _count(n: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(n, bool):
-        raise TypeError(f"{name} must be an int, got {n!r}")
-    try:
-        n = operator.index(n)
-    except TypeError:
-        raise TypeError(f"{name} must be an int, got {n!r}") from None
-    if n < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {n}")
-    return n
-
-
-def _flag(value: Any, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-    return bool(value)
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,9 +70,9 @@ class PointSet:
     _draw: Callable[[jax.Array], jax.Array] = field(repr=False)
 
     def __post_init__(self) -> None:
-        _count(self.n, "n")
-        _count(self.dim, "dim")
-        _flag(self.resample, "resample")
+        check_int("n", self.n, minimum=1)
+        check_int("dim", self.dim, minimum=1)
+        check_bool("resample", self.resample)
         if self.kind not in _KINDS:
             raise ValueError(f"kind must be one of {_KINDS}, got {self.kind!r}")
         if self.kind == "fixed" and self.resample:
@@ -200,16 +182,13 @@ class Box:
                 )
         d = len(lo_t)
         if time_axis is not None:
-            if isinstance(time_axis, bool) or not isinstance(time_axis, (int, np.integer)):
-                raise TypeError(f"time_axis must be an int or None, got {time_axis!r}")
+            time_axis = check_int("time_axis", time_axis)
             if d < 2:
                 raise ValueError(
                     f"time_axis needs a box of dimension >= 2 (space and time), got dimension "
                     f"{d} with time_axis={time_axis}"
                 )
-            if not -d <= time_axis < d:
-                raise ValueError(f"time_axis must be in [{-d}, {d}), got {time_axis}")
-            time_axis = int(time_axis) % d
+            time_axis = check_index("time_axis", time_axis, d)
         self.lo: tuple[float, ...] = lo_t
         self.hi: tuple[float, ...] = hi_t
         self.dim: int = d
@@ -259,7 +238,7 @@ class Box:
             >>> Box([0.0, 0.0, 0.0], [1.0, 1.0, 1.0]).interior(8).sample(jax.random.key(0)).shape
             (8, 3)
         """
-        n, resample = _count(n, "n"), _flag(resample, "resample")
+        n, resample = check_int("n", n, minimum=1), check_bool("resample", resample)
         return PointSet(
             n, self.dim, resample, "interior", jax.jit(lambda key: self._uniform(key, n))
         )
@@ -277,7 +256,7 @@ class Box:
             >>> bool(((x == 0.0) | (x == 1.0)).any(axis=1).all())
             True
         """
-        n, resample = _count(n, "n"), _flag(resample, "resample")
+        n, resample = check_int("n", n, minimum=1), check_bool("resample", resample)
         # Inner thresholds of the face CDF: face = number of thresholds <= u.
         cdf = np.cumsum(self.face_probabilities())[:-1]
         face_axis = np.repeat(np.asarray(self.spatial_axes, np.int32), 2)
@@ -315,7 +294,7 @@ class Box:
                 f"initial() needs a time axis, but {self!r} has time_axis=None; build the box "
                 "with time_axis=<index of t>, e.g. Box([x0, t0], [x1, t1], time_axis=-1)"
             )
-        n, resample = _count(n, "n"), _flag(resample, "resample")
+        n, resample = check_int("n", n, minimum=1), check_bool("resample", resample)
         t = self.time_axis
         t0 = self.lo[t]
         draw = lambda key: self._uniform(key, n).at[:, t].set(t0)
@@ -338,7 +317,7 @@ class Box:
             [[0.0, 0.0], [0.0, 2.0], [1.0, 0.0], [1.0, 2.0]]
         """
         if isinstance(n_per_axis, (int, np.integer)) and not isinstance(n_per_axis, bool):
-            counts = [_count(n_per_axis, "n_per_axis", 2)] * self.dim
+            counts = [check_int("n_per_axis", n_per_axis, minimum=2)] * self.dim
         else:
             if not isinstance(n_per_axis, Sequence) or isinstance(n_per_axis, str):
                 raise TypeError(
@@ -348,7 +327,7 @@ class Box:
                 raise ValueError(
                     f"n_per_axis must have one entry per axis ({self.dim}), got {list(n_per_axis)}"
                 )
-            counts = [_count(m, f"n_per_axis[{k}]", 2) for k, m in enumerate(n_per_axis)]
+            counts = [check_int(f"n_per_axis[{k}]", m, minimum=2) for k, m in enumerate(n_per_axis)]
         axes = [np.linspace(a, b, m) for a, b, m in zip(self.lo, self.hi, counts)]
         mesh = np.meshgrid(*axes, indexing="ij")
         return jnp.asarray(np.stack([g.ravel() for g in mesh], axis=1), default_float())
@@ -374,16 +353,7 @@ class Interval(Box):
     """
 
     def __init__(self, a: float, b: float):
-        for name, v in (("a", a), ("b", b)):
-            if isinstance(v, (bool, str)) or np.ndim(v) != 0:
-                raise TypeError(f"{name} must be a real number, got {v!r}")
-            try:
-                value = float(v)
-            except (TypeError, ValueError):
-                raise TypeError(f"{name} must be a real number, got {v!r}") from None
-            if not math.isfinite(value):
-                raise ValueError(f"{name} must be finite, got {v}")
-        a, b = float(a), float(b)
+        a, b = check_real("a", a), check_real("b", b)
         if not a < b:
             raise ValueError(f"a must be < b, got a={a}, b={b}")
         super().__init__([a], [b])

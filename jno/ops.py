@@ -40,13 +40,13 @@ Example:
 from __future__ import annotations
 
 import functools
-import operator
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from jno.nnx._checks import check_bool, check_index
 from jno.nnx._dtype import default_float
 from jno.nnx._sharing import Request, planned_jet, run_shared, shared_jet
 from jno.nnx.jets import Jet
@@ -80,20 +80,11 @@ def _points(x: Any) -> jax.Array:
 def _check_callable(u: Any, name: str, pointwise: Any) -> None:
     if not callable(u):
         raise TypeError(f"{name} must be callable (a function or an nnx.Module), got {u!r}")
-    if not isinstance(pointwise, bool):
-        raise TypeError(f"pointwise must be a bool, got {pointwise!r}")
+    check_bool("pointwise", pointwise)
 
 
 def _index(i: Any, d: int, name: str) -> int:
-    if isinstance(i, bool):
-        raise TypeError(f"{name} must be an int, got {i!r}")
-    try:
-        i = operator.index(i)
-    except TypeError:
-        raise TypeError(f"{name} must be an int, got {i!r}") from None
-    if not -d <= i < d:
-        raise ValueError(f"{name} must be in [{-d}, {d}) for points of dimension {d}, got {i}")
-    return i % d
+    return check_index(name, i, d, rule=f"in [{-d}, {d}) for points of dimension {d}")
 
 
 def _scalar(u: Fn, n: int) -> Fn:

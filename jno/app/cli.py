@@ -32,6 +32,7 @@ from pathlib import Path
 from jno.app.compare import add_compare_parser
 from jno.app.demo import DEMO_STEPS
 from jno.app.train import add_train_parser, positive_int
+from jno.train._plotting import pyplot, save_figure
 
 __all__ = ["build_parser", "main"]
 
@@ -146,12 +147,9 @@ def plot_schedules(out: Path, steps: int = 3000, seed: int = 0) -> Path:
         ('.png', True)
     """
     import jax
-    import matplotlib
     import numpy as np
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fixed, loss, adaptive = jax.jit(_demo_curves, static_argnums=0)(steps, seed)
     t = np.arange(steps)
 
@@ -169,11 +167,7 @@ def plot_schedules(out: Path, steps: int = 3000, seed: int = 0) -> Path:
     for ax in (axes[0], axes[2]):
         ax.legend(fontsize=8)
         ax.grid(True, which="both", alpha=0.3)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, parents=True)
 
 
 def _run_schedules(args: argparse.Namespace) -> int:

@@ -27,6 +27,8 @@ import numpy as np
 
 from jno.app.experiment import BALANCERS, build_trainer
 from jno.app.train import add_common_options, positive_int, schedule_options
+from jno.nnx._checks import check_int
+from jno.train._plotting import pyplot, save_figure
 
 __all__ = ["add_compare_parser", "format_table", "plot_compare", "run_compare", "summarize"]
 
@@ -86,8 +88,7 @@ def run_compare(
     unknown = [b for b in balancers if b not in BALANCERS]
     if not balancers or unknown:
         raise ValueError(f"balancers must be names among {', '.join(BALANCERS)}; got {balancers}")
-    if seeds < 1:
-        raise ValueError(f"seeds must be >= 1, got {seeds}")
+    seeds = check_int("seeds", seeds, minimum=1)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     log_every = max(1, steps // 100) if log_every is None else log_every
@@ -192,11 +193,7 @@ def plot_compare(runs: Sequence[Mapping[str, Any]], path: str | Path, title: str
         >>> plot_compare([run], f"{tempfile.mkdtemp()}/c.png").name
         'c.png'
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.4))
     names = list(dict.fromkeys(run["balancer"] for run in runs))
     for i, name in enumerate(names):
@@ -222,10 +219,7 @@ def plot_compare(runs: Sequence[Mapping[str, Any]], path: str | Path, title: str
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _balancer_list(text: str) -> list[str]:

@@ -27,6 +27,7 @@ from jno.nnx.balancers import ReLoBRaLo
 from jno.nnx.models import MLP
 from jno.nnx.schedules import LearningRateSchedule
 from jno.problems import Helmholtz2D, Problem
+from jno.train._plotting import pyplot, save_figure
 
 __all__ = ["DEMO_STEPS", "build_demo", "plot_problem", "plot_solution", "run_demo"]
 
@@ -164,11 +165,7 @@ def plot_solution(
         >>> plot_solution(f"{tempfile.mkdtemp()}/s.png", grid, ref + 0.1, ref, (5, 5)).name
         's.png'
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     shape = tuple(int(s) for s in shape)
     points = np.asarray(points)
     predicted = np.reshape(np.asarray(predicted, np.float64), shape)
@@ -187,7 +184,4 @@ def plot_solution(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

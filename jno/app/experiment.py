@@ -25,6 +25,7 @@ import optax
 from flax import nnx
 
 from jno.frontend.network import nn
+from jno.nnx._checks import check_choice
 from jno.nnx.balancers import DWA, RLW, LbPINNsLossBalancing, ReLoBRaLo, SoftAdapt
 from jno.nnx.causal import CausalWeights
 from jno.nnx.gradient_balancers import GradNorm, GradNormBalancer, LRAnnealing
@@ -71,12 +72,6 @@ SCHEDULES = ("constant", "exponential", "cosine", "warmup_cosine", "dlrs")
 MODES = ("raw", "minmax", "l2")
 
 
-def _choice(kind: str, name: str, options: Sequence[str]) -> str:
-    if name not in options:
-        raise ValueError(f"{kind} must be one of {', '.join(options)}; got {name!r}")
-    return name
-
-
 def problem_class(name: str) -> type[Problem]:
     """The :class:`~jno.problems.Problem` subclass called ``name``.
 
@@ -84,7 +79,7 @@ def problem_class(name: str) -> type[Problem]:
         >>> problem_class("kleingordon1d").__name__
         'KleinGordon1D'
     """
-    return PROBLEMS[_choice("problem", name, tuple(PROBLEMS))]
+    return PROBLEMS[check_choice("problem", name, tuple(PROBLEMS))]
 
 
 def make_balancer(name: str, num_losses: int, mode: str = "raw", seed: int = 42) -> Any:
@@ -98,8 +93,8 @@ def make_balancer(name: str, num_losses: int, mode: str = "raw", seed: int = 42)
         >>> make_balancer("dwa", 3, mode="l2").config()["mode"], make_balancer("fixed", 2)
         ('l2', None)
     """
-    _choice("balancer", name, BALANCERS)
-    _choice("mode", mode, MODES)
+    check_choice("balancer", name, BALANCERS)
+    check_choice("mode", mode, MODES)
     if name == "fixed":
         return None
     if name == "relobralo":
@@ -146,7 +141,7 @@ def make_schedule(
         >>> round(float(make_schedule("exponential", 1, 1e-3)(1000)), 7)
         0.0009
     """
-    _choice("schedule", name, SCHEDULES)
+    check_choice("schedule", name, SCHEDULES)
     if name == "constant":
         return lrs.constant(lr)
     if name == "exponential":
@@ -199,7 +194,7 @@ def build_trainer(
     box = cls.domain
     widths = list(cls.default_hidden if hidden is None else hidden)
     networks = {"mlp": MLP, "modified": ModifiedMLP}
-    network_class = networks[_choice("network", network, tuple(networks))]
+    network_class = networks[check_choice("network", network, tuple(networks))]
     module = network_class(
         box.dim, widths, 1, rngs=nnx.Rngs(seed), input_lo=box.lo, input_hi=box.hi
     )

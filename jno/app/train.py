@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from jno.app.experiment import BALANCERS, MODES, PROBLEMS, SCHEDULES, run_train
+from jno.nnx._checks import check_positive_int
 
 __all__ = ["add_common_options", "add_train_parser", "positive_int", "schedule_options"]
 
 
 def positive_int(text: str) -> int:
-    """argparse type: an integer > 0.
+    """argparse type: an integer >= 1 (:func:`jno.nnx._checks.check_positive_int` on the
+    parsed text; argparse names the option in front of the message).
 
     Example:
         >>> positive_int("3")
@@ -34,15 +36,16 @@ def positive_int(text: str) -> int:
         >>> positive_int("0")
         Traceback (most recent call last):
         ...
-        argparse.ArgumentTypeError: must be > 0, got 0
+        argparse.ArgumentTypeError: value must be an integer >= 1, got 0
     """
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
+    try:
+        return check_positive_int("value", value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _widths(text: str) -> list[int]:

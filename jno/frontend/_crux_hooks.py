@@ -1,10 +1,11 @@
 """The step hooks of :class:`jno.Crux`: term values, weights and residuals.
 
-:class:`CruxStepHooks` replaces the loss hooks of :class:`~jno.train.trainer.Trainer`
-(``_terms``, ``_weigh``, ``_residuals``) with ones that evaluate the planned terms of a
-crux: every distinct term once, every balancer group once on its inputs, then the
-coefficient of each term. It reads the plan that ``Crux.__init__`` builds (``terms``,
-``tracked``, ``groups`` and the private name, source and coefficient tables).
+:class:`CruxStepHooks` implements the public hooks of
+:class:`~jno.train.trainer.Trainer` (``losses``, ``residuals``, ``weigh``, and
+``track`` for the trackers) by evaluating the planned terms of a crux: every distinct
+term once, every balancer group once on its inputs, then the coefficient of each term.
+It reads the plan that ``Crux.__init__`` builds (``terms``, ``tracked``, ``groups`` and
+the private name, source and coefficient tables).
 
 Example:
     >>> import jax.numpy as jnp
@@ -14,11 +15,10 @@ Example:
     >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
     >>> a = net.residual(lambda u, x: u(x) - 1, jnp.ones((2, 1)), name="a")
     >>> crux = Crux([3 * a], progress=False)
-    >>> losses, trackers = crux._terms([net.module], {"a": jnp.ones((2, 1))})
-    >>> list(losses), bool(losses["a"] == crux.eval(a)), trackers
-    (['a'], True, {})
-    >>> coefs, _ = crux._weigh(None, jnp.stack(list(losses.values())))
-    >>> coefs.tolist()  # the coefficient of a in the total 3 * a
+    >>> losses = crux.losses((net.module,), {"a": jnp.ones((2, 1))})
+    >>> list(losses), bool(losses["a"] == crux.eval(a))
+    (['a'], True)
+    >>> crux.weigh(None, jnp.stack(list(losses.values())), None).tolist()
     [3.0]
 """
 
@@ -40,8 +40,9 @@ class CruxStepHooks:
     """The per-step evaluation of a crux's terms, balancers and trackers (a mixin)."""
 
     def _term_values(self, modules, batch, terms) -> dict[int, jax.Array]:
-        # All terms in one shared run: a network's derivatives at one point set are
-        # propagated once for every term that uses them.
+        # All terms in one shared run (the engine runs losses() in one already; eval()
+        # does not): a network's derivatives at one point set are propagated once for
+        # every term that uses them.
         return share_derivatives(self._term_values_of)(modules, batch, terms)
 
     def _term_values_of(self, modules, batch, terms) -> dict[int, jax.Array]:
@@ -51,13 +52,14 @@ class CruxStepHooks:
             values[id(t)] = t.evaluate(mods, *(batch[k] for k in self._source_keys[id(t)]))
         return values
 
-    def _terms(self, modules, batch, causal=None):
+    def losses(self, net, batch):
+        """Every term's loss by name; the trackers of plain terms go to :meth:`track`."""
+        modules = net if isinstance(net, tuple) else (net,)
         values = self._term_values(modules, batch, (*self.terms, *self.tracked))
-        losses = {self._names[id(t)]: values[id(t)] for t in self.terms}
-        trackers = {
-            name: evaluate(expr, values) for name, expr, weighted in self._trackers if not weighted
-        }
-        return losses, trackers
+        for name, expr, weighted in self._trackers:
+            if not weighted:
+                self.track(name, evaluate(expr, values))
+        return {self._names[id(t)]: values[id(t)] for t in self.terms}
 
     def _group_ntk(self, group, sources):
         """The NTK diagonals of a group's terms (NTK weighting balances plain terms)."""
@@ -69,18 +71,18 @@ class CruxStepHooks:
             )
         return TermSources(sources.step, ntk=[sources.ntk[index[id(e)]] for e in group.inputs])
 
-    def _residuals(self, modules, batch):
+    def residuals(self, net, batch):
         """The pointwise values of every term (the residuals behind mean-square terms)."""
-        return share_derivatives(self._residuals_of)(modules, batch)
-
-    def _residuals_of(self, modules, batch):
+        modules = net if isinstance(net, tuple) else (net,)
         out = {}
         for t in self.terms:
             mods = [modules[self._net_index[id(n)]] for n in t.nets]
             out[self._names[id(t)]] = t.values(mods, *(batch[k] for k in self._source_keys[id(t)]))
         return out
 
-    def _weigh(self, balancer, losses, sources=None):
+    def weigh(self, balancer, losses, sources):
+        """The coefficient of each term: its weight placeholders evaluated, each balancer
+        group run once on its inputs; weighted trackers go to :meth:`track`."""
         env = {id(t): losses[i] for i, t in enumerate(self.terms)}
         for index, group in enumerate(self.groups):
 
@@ -103,7 +105,7 @@ class CruxStepHooks:
                 weights = call_balancer(module, inputs, sources, input_jacobian=jacobian)
             env.update((id(w), weights[j]) for j, w in enumerate(group.weights))
         coefs = jnp.stack([jnp.asarray(evaluate(c, env), default_float()) for c in self._coefs])
-        trackers = {
-            name: evaluate(expr, env) for name, expr, weighted in self._trackers if weighted
-        }
-        return coefs, trackers
+        for name, expr, weighted in self._trackers:
+            if weighted:
+                self.track(name, evaluate(expr, env))
+        return coefs

@@ -30,6 +30,7 @@ import numpy as np
 from flax import nnx
 
 from jno.frontend._term_args import check_name
+from jno.nnx._checks import check_choice
 from jno.nnx._dtype import default_float
 from jno.train.network import Network
 
@@ -196,9 +197,7 @@ class Term(Expr):
         self.nets = tuple(nets)
         self.sources = sources
         self.name = None if name is None else check_name(name)
-        if reduce not in REDUCTIONS:
-            raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
-        self.reduce = reduce
+        self.reduce = check_choice("reduce", reduce, REDUCTIONS)
 
     def values(self, modules: Sequence[nnx.Module], *arrays: jax.Array) -> jax.Array:
         """The pointwise values that :attr:`reduce` turns into the term (override)."""

@@ -40,7 +40,6 @@ from jno.frontend.terms import BalancerGroup, Const, Expr, Term, Tracker, Weight
 from jno.nnx._dtype import default_float
 from jno.train.history import History
 from jno.train.network import Network
-from jno.train.term_gradients import TermSources
 from jno.train.trainer import Trainer
 
 __all__ = ["Crux", "core"]
@@ -108,8 +107,7 @@ class Crux(CruxStepHooks, Trainer):
             balancer=BalancerSet(modules, self._group_inputs) if modules else None,
             **kwargs,
         )
-        self._term_names = tuple(self._names[id(t)] for t in self.terms)
-        self._validate()
+        self.check()  # errors in the terms show at jno.core time; sets term_names
 
     # ------------------------------------------------------------------ planning
     def _plan(self, losses: list[Expr], trackers: list[Tracker]) -> None:
@@ -208,27 +206,6 @@ class Crux(CruxStepHooks, Trainer):
         self._points = points
         return keys
 
-    def _validate(self) -> None:
-        """Evaluates the terms abstractly once, so that errors show at ``jno.core`` time."""
-        graphdefs, params, rest = self._split_nets()
-        batch = {
-            k: jax.ShapeDtypeStruct(np.shape(p), default_float())
-            if isinstance(p, np.ndarray | jax.Array)
-            else jax.eval_shape(p.sample, self._base_key)
-            for k, p in self.points.items()
-        }
-
-        bal_gd, bal_state = (None, None) if self.balancer is None else nnx.split(self.balancer)
-
-        def run(params, rest, batch, bal_state):
-            modules = [nnx.merge(g, p, r) for g, p, r in zip(graphdefs, params, rest)]
-            losses, _ = self._terms(modules, batch)
-            balancer = None if bal_gd is None else nnx.merge(bal_gd, bal_state)
-            vector = jnp.stack(list(losses.values()))
-            return self._weigh(balancer, vector, TermSources.stand_in(vector.shape[0]))
-
-        jax.eval_shape(run, params, rest, batch, bal_state)
-
     # ------------------------------------------------------------------ public
     def solve(self, steps: int | None = None, *, until: int | None = None) -> History:
         """Runs ``steps`` training steps, or up to step ``until`` (same as :meth:`fit`);
@@ -282,13 +259,13 @@ class Crux(CruxStepHooks, Trainer):
             points = points.get(name)
         if points is None:
             if id(term) in self._source_keys:
-                fixed = self._fixed_points()
+                fixed = self.fixed_points()
                 keys = self._source_keys[id(term)]
                 if all(k in fixed for k in keys):
                     return [fixed[k] for k in keys]
             return [
                 jnp.asarray(
-                    s if isinstance(s, np.ndarray | jax.Array) else s.sample(self._base_key),
+                    s if isinstance(s, np.ndarray | jax.Array) else s.sample(self.sampling_key),
                     default_float(),
                 )
                 for s in term.sources

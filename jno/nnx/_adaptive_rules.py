@@ -29,10 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jno.nnx._dtype import default_float
-from jno.nnx._schedule_args import is_number
 from jno.nnx.state import ScheduleState
 
-__all__ = ["check_factor", "dlrs_update", "plateau_update", "read", "total_loss"]
+__all__ = ["dlrs_update", "plateau_update", "read", "total_loss"]
 
 Clamp = Callable[[jax.Array], jax.Array]
 
@@ -55,16 +54,6 @@ def _decade(lr: jax.Array) -> jax.Array:
 def read(var: ScheduleState) -> jax.Array:
     """The value of ``var`` as a jax array (restored state may hold numpy arrays)."""
     return jnp.asarray(var.get_value())
-
-
-def check_factor(name: str, value: Any) -> float:
-    """A finite number >= 0 (a factor, a threshold or ``eps``); errors name the argument."""
-    if not is_number(value):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    v = float(value)
-    if not np.isfinite(v) or v < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return v
 
 
 def total_loss(name: str, losses: Any) -> jax.Array:

@@ -1,28 +1,15 @@
-"""Argument checks shared by the learning-rate schedules (errors name argument and value)."""
+"""Argument checks shared by the learning-rate schedules (errors name argument and value).
+
+Built on :mod:`jno.nnx._checks`; what is here adds the meaning of a learning rate.
+"""
 
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-
-
-def is_number(x: Any) -> bool:
-    """True for real Python/numpy numbers and 0-d numeric arrays (bools excluded)."""
-    if isinstance(x, (bool, np.bool_)):
-        return False
-    if isinstance(x, (int, float, np.integer, np.floating)):
-        return True
-    return (
-        isinstance(x, (np.ndarray, jax.Array))
-        and x.ndim == 0
-        and (jnp.issubdtype(x.dtype, jnp.integer) or jnp.issubdtype(x.dtype, jnp.floating))
-    )
+from jno.nnx._checks import check_real
 
 
 def check_rate(
@@ -45,25 +32,10 @@ def check_rate(
     """
     if value is None and optional:
         return None
-    if not is_number(value):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    v = float(value)
-    if positive and not (math.isfinite(v) and v > 0):
-        raise ValueError(
-            f"{name} must be a finite number > 0 (at a rate of 0 nothing trains), got {value!r}"
-        )
-    if not math.isfinite(v) or v < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return v
-
-
-def check_int(name: str, value: Any, minimum: int = 1) -> int:
-    """Validate an integer argument that must be >= ``minimum``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return int(value)
+    if positive:
+        rule = "a finite number > 0 (at a rate of 0 nothing trains)"
+        return check_real(name, value, minimum=0.0, min_open=True, rule=rule)
+    return check_real(name, value, minimum=0.0, rule="a finite number >= 0")
 
 
 def check_bounds(min_lr: Any, max_lr: Any) -> tuple[float | None, float | None]:

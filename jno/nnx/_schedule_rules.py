@@ -22,8 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jno.nnx._checks import check_int, check_real, is_real
 from jno.nnx._dtype import default_float
-from jno.nnx._schedule_args import check_int, check_rate, is_number
+from jno.nnx._schedule_args import check_rate
 
 __all__ = ["cosine_rule", "exponential_rule", "piecewise_constant_rule", "warmup_cosine_rule"]
 
@@ -42,12 +43,11 @@ def exponential_rule(
 ) -> Rule:
     """``max(lr_end, lr0 * decay_rate ** (t / decay_steps))``, floored exponent if staircase."""
     lr0, lr_end = check_rate("lr0", lr0, positive=True), check_rate("lr_end", lr_end)
-    if not is_number(decay_rate):
-        raise TypeError(f"decay_rate must be a number, got {decay_rate!r}")
-    if not math.isfinite(decay_rate) or decay_rate <= 0:
-        raise ValueError(f"decay_rate must be a finite number > 0, got {decay_rate!r}")
-    decay_steps = check_int("decay_steps", decay_steps)
-    decay_rate, staircase = float(decay_rate), bool(staircase)
+    decay_rate = check_real(
+        "decay_rate", decay_rate, minimum=0.0, min_open=True, rule="a finite number > 0"
+    )
+    decay_steps = check_int("decay_steps", decay_steps, minimum=1)
+    staircase = bool(staircase)
 
     def fn(step, losses):
         p = jnp.asarray(step, default_float()) / decay_steps
@@ -64,7 +64,7 @@ def exponential_rule(
 
 def cosine_rule(total_steps: int, lr0: float, lr_end: float) -> Rule:
     """Cosine decay from ``lr0`` at step 0 to ``lr_end`` at ``total_steps`` and after."""
-    total_steps = check_int("total_steps", total_steps)
+    total_steps = check_int("total_steps", total_steps, minimum=1)
     lr0, lr_end = check_rate("lr0", lr0, positive=True), check_rate("lr_end", lr_end)
 
     def fn(step, losses):
@@ -75,7 +75,7 @@ def cosine_rule(total_steps: int, lr0: float, lr_end: float) -> Rule:
 
 def warmup_cosine_rule(total_steps: int, warmup_steps: int, lr0: float, lr_end: float) -> Rule:
     """Linear warm-up to ``lr0``, then cosine decay to ``lr_end`` at ``total_steps``."""
-    total_steps = check_int("total_steps", total_steps)
+    total_steps = check_int("total_steps", total_steps, minimum=1)
     warmup_steps = check_int("warmup_steps", warmup_steps, minimum=0)
     if warmup_steps > total_steps:
         raise ValueError(
@@ -103,7 +103,7 @@ def piecewise_constant_rule(boundaries: Sequence[int], values: Sequence[float]) 
     """
     boundaries, values = list(boundaries), list(values)
     for b in boundaries:
-        if not is_number(b) or not math.isfinite(b):
+        if not is_real(b) or not math.isfinite(b):
             raise ValueError(f"boundaries must be finite numbers, got {boundaries!r}")
     if any(b1 <= b0 for b0, b1 in zip(boundaries, boundaries[1:])):
         raise ValueError(f"boundaries must be strictly increasing, got {boundaries!r}")

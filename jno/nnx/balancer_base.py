@@ -12,7 +12,6 @@ keeps its previous value and the previous weights are returned. The guard is a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -21,18 +20,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from jno.nnx._checks import check_positive_int
 from jno.nnx._dtype import default_float
 from jno.nnx.normalize import LossNormalizer
 from jno.nnx.state import BalancerState
 
-__all__ = [
-    "Balancer",
-    "check_num_losses",
-    "check_positive_int",
-    "check_real",
-    "check_seed",
-    "scaled_softmax",
-]
+__all__ = ["Balancer", "check_num_losses", "scaled_softmax"]
 
 _INT32_MAX = int(np.iinfo(np.int32).max)
 
@@ -45,67 +38,23 @@ def scaled_softmax(n: int, logits: jax.Array) -> jax.Array:
 
 
 def check_num_losses(num_losses: Any) -> int:
-    """Returns ``num_losses`` as an int; raises ValueError unless it is an integer >= 1."""
-    if isinstance(num_losses, (bool, np.bool_)) or not isinstance(num_losses, (int, np.integer)):
-        raise ValueError(f"num_losses must be an integer >= 1, got {num_losses!r}")
-    if num_losses < 1:
-        raise ValueError(f"num_losses must be an integer >= 1, got {num_losses!r}")
-    return int(num_losses)
+    """Returns ``num_losses`` as an int; raises ValueError unless it is an integer >= 1.
 
+    A wrong type is a ValueError here too (unlike :func:`~jno.nnx._checks.check_int`):
+    balancers have always reported every bad ``num_losses`` the same way.
 
-def check_real(
-    name: str,
-    value: Any,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-) -> float:
-    """Returns ``value`` as a finite float inside ``[low, high]`` (``(low, high]`` if
-    ``low_open``); raises TypeError for non-numbers and ValueError naming ``name``
-    otherwise."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
-    ok = math.isfinite(v)
-    if low is not None:
-        ok = ok and (v > low if low_open else v >= low)
-    if high is not None:
-        ok = ok and v <= high
-    if not ok:
-        if low is not None and high is not None:
-            bracket = "(" if low_open else "["
-            rule = f"in {bracket}{low:g}, {high:g}]"
-        elif low is not None:
-            rule = f"{'>' if low_open else '>='} {low:g}"
-        else:
-            rule = "finite"
-        raise ValueError(f"{name} must be {rule}, got {value!r}")
-    return v
-
-
-def check_positive_int(name: str, value: Any) -> int:
-    """Returns ``value`` as an int; raises TypeError for non-integers and ValueError
-    naming ``name`` unless it is >= 1 (``update_every``, ``num_chunks``)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer >= 1, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
-def check_seed(seed: Any) -> int | None:
-    """Validates an RNG seed; returns it as an int, or None when it is a traced value
-    (a balancer created inside ``nnx.vmap`` over seeds)."""
-    if isinstance(seed, (bool, np.bool_)):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
-    if isinstance(seed, (int, np.integer)):
-        return int(seed)
-    if isinstance(seed, jax.Array) and seed.ndim == 0 and jnp.issubdtype(seed.dtype, jnp.integer):
-        if isinstance(seed, jax.core.Tracer):
-            return None
-        return int(seed)
-    raise TypeError(f"seed must be an integer, got {seed!r}")
+    Example:
+        >>> check_num_losses(3)
+        3
+        >>> check_num_losses(3.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: num_losses must be an integer >= 1, got 3.0
+    """
+    try:
+        return check_positive_int("num_losses", num_losses)
+    except TypeError:
+        raise ValueError(f"num_losses must be an integer >= 1, got {num_losses!r}") from None
 
 
 class Balancer(nnx.Module):

@@ -28,8 +28,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jno.nnx._adam import adam_step
+from jno.nnx._checks import check_real
 from jno.nnx._dtype import default_float
-from jno.nnx.balancer_base import Balancer, check_real, scaled_softmax
+from jno.nnx.balancer_base import Balancer, scaled_softmax
 from jno.nnx.causal import CausalWeights
 from jno.nnx.gradient_balancers import GradNorm, GradNormBalancer, LRAnnealing
 from jno.nnx.normalize import LossNormalizer
@@ -86,7 +88,7 @@ class SoftAdapt(Balancer):
     """
 
     def __init__(self, num_losses: int, beta: float = 0.1, *, mode: str = "raw", eps: float = 1e-8):
-        self.beta = check_real("beta", beta, low=0.0, low_open=True)
+        self.beta = check_real("beta", beta, minimum=0.0, min_open=True)
         super().__init__(num_losses, mode=mode, eps=eps)
         self.prev_losses = BalancerState(jnp.ones((self.num_losses,), default_float()))
 
@@ -140,7 +142,7 @@ class DWA(Balancer):
         mode: str = "raw",
         eps: float = 1e-8,
     ):
-        self.temperature = check_real("temperature", temperature, low=0.0, low_open=True)
+        self.temperature = check_real("temperature", temperature, minimum=0.0, min_open=True)
         super().__init__(num_losses, mode=mode, eps=eps)
         self.prev_losses = BalancerState(jnp.ones((self.num_losses,), default_float()))
         self.prev_prev_losses = BalancerState(jnp.ones((self.num_losses,), default_float()))
@@ -207,7 +209,7 @@ class LbPINNsLossBalancing(Balancer):
         mode: str = "raw",
         eps: float = 1e-8,
     ):
-        self.lr_s = check_real("lr_s", lr_s, low=0.0, low_open=True)
+        self.lr_s = check_real("lr_s", lr_s, minimum=0.0, min_open=True)
         super().__init__(num_losses, mode=mode, eps=eps)
         n = self.num_losses
         if isinstance(init_s, (str, bytes)):
@@ -215,7 +217,7 @@ class LbPINNsLossBalancing(Balancer):
         arr = np.asarray(init_s, dtype=np.float64)
         if arr.ndim == 0:
             self.init_s: float | tuple[float, ...] = check_real(
-                "init_s", float(arr), low=self.S_MIN, high=self.S_MAX
+                "init_s", float(arr), minimum=self.S_MIN, maximum=self.S_MAX
             )
         elif arr.shape != (n,):
             raise ValueError(
@@ -223,7 +225,7 @@ class LbPINNsLossBalancing(Balancer):
             )
         else:
             self.init_s = tuple(
-                check_real(f"init_s[{i}]", float(v), low=self.S_MIN, high=self.S_MAX)
+                check_real(f"init_s[{i}]", float(v), minimum=self.S_MIN, maximum=self.S_MAX)
                 for i, v in enumerate(arr)
             )
         self.s = BalancerState(jnp.broadcast_to(jnp.asarray(self.init_s, default_float()), (n,)))
@@ -239,14 +241,11 @@ class LbPINNsLossBalancing(Balancer):
         # The clip only acts when w * x exceeds ~1e15, where Adam's step (about lr_s * sign)
         # is the same but g * g would overflow the second moment.
         grad = jnp.clip(1.0 - 0.5 * jnp.exp(-s) * x, -self.GRAD_CLIP, self.GRAD_CLIP)
-        m = self.BETA1 * self.m[...] + (1.0 - self.BETA1) * grad
-        v = self.BETA2 * self.v[...] + (1.0 - self.BETA2) * grad * grad
-        t = (self.calls[...] + 1).astype(default_float())
-        m_hat = m / (1.0 - self.BETA1**t)
-        v_hat = v / (1.0 - self.BETA2**t)
-        s = jnp.clip(
-            s - self.lr_s * m_hat / (jnp.sqrt(v_hat) + self.ADAM_EPS), self.S_MIN, self.S_MAX
-        )
+        update, m, v = adam_step(
+            grad, self.m[...], self.v[...], self.calls[...], self.lr_s,
+            b1=self.BETA1, b2=self.BETA2, eps=self.ADAM_EPS,
+        )  # fmt: skip
+        s = jnp.clip(s + update, self.S_MIN, self.S_MAX)
         self.m[...] = m
         self.v[...] = v
         self.s[...] = s

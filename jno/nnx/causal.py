@@ -18,8 +18,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jno.nnx._checks import check_positive_int, check_real, is_real
 from jno.nnx._dtype import default_float
-from jno.nnx.balancer_base import Balancer, check_positive_int, check_real
+from jno.nnx.balancer_base import Balancer
 from jno.nnx.state import BalancerState
 
 __all__ = ["CausalWeights", "chunk_losses"]
@@ -36,10 +37,9 @@ def _column(name: str, value: Any) -> jax.Array:
 
 def _check_interval(t_min: Any, t_max: Any) -> None:
     # Traced bounds cannot be checked here; concrete ones can.
-    try:
-        lo, hi = float(t_min), float(t_max)
-    except (TypeError, jax.errors.ConcretizationTypeError):
+    if not (is_real(t_min) and is_real(t_max)):
         return
+    lo, hi = float(t_min), float(t_max)
     if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
         raise ValueError(f"t_max must be > t_min (both finite), got t_min={lo!r}, t_max={hi!r}")
 
@@ -103,7 +103,7 @@ def _check_epsilons(epsilons: Any) -> tuple[float, ...]:
         raise TypeError(f"epsilons must be a number or a sequence of numbers, got {epsilons!r}")
     items = [epsilons] if np.ndim(epsilons) == 0 else list(epsilons)
     for item in items:
-        if isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, float, np.number)):
+        if not is_real(item):
             raise TypeError(f"epsilons must hold real numbers, got {epsilons!r}")
     values = tuple(float(v) for v in items)
     if not values:
@@ -171,7 +171,7 @@ class CausalWeights(Balancer):
     ):
         num_chunks = check_positive_int("num_chunks", num_chunks)
         self.epsilons = _check_epsilons(epsilons)
-        self.delta = check_real("delta", delta, low=0.0, high=1.0, low_open=True)
+        self.delta = check_real("delta", delta, minimum=0.0, maximum=1.0, min_open=True)
         super().__init__(num_chunks, mode=mode, eps=eps)
         self.update_every = 1
         self.rung = BalancerState(jnp.zeros((), jnp.int32))

@@ -33,8 +33,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jno.nnx._adam import adam_step
+from jno.nnx._checks import check_bool, check_int, check_real
 from jno.nnx._dtype import default_float
-from jno.nnx.balancer_base import check_num_losses, check_real
+from jno.nnx.balancer_base import check_num_losses
 from jno.nnx.gradient_base import GradientBalancer, per_term_gradients
 from jno.nnx.state import BalancerState
 
@@ -90,9 +92,7 @@ class GradNormBalancer(GradientBalancer):
         mode: str = "raw",
         eps: float = 1e-8,
     ):
-        self.momentum = check_real("momentum", momentum, low=0.0)
-        if self.momentum >= 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        self.momentum = check_real("momentum", momentum, minimum=0.0, maximum=1.0, max_open=True)
         super().__init__(num_losses, update_every=update_every, mode=mode, eps=eps)
         self.ema_weights = BalancerState(jnp.ones((self.num_losses,), default_float()))
 
@@ -169,15 +169,13 @@ class LRAnnealing(GradientBalancer):
         eps: float = 1e-8,
     ):
         n = check_num_losses(num_losses)
-        if isinstance(reference, bool) or not isinstance(reference, int):
-            raise TypeError(f"reference must be an integer index, got {reference!r}")
-        if not 0 <= reference < n:
-            raise ValueError(f"reference must be in [0, num_losses={n}), got {reference!r}")
-        self.beta = check_real("beta", beta, low=0.0, high=1.0, low_open=True)
-        if not isinstance(weighted_gradients, bool):
-            raise TypeError(f"weighted_gradients must be a bool, got {weighted_gradients!r}")
+        reference = check_int(
+            "reference", reference, minimum=0, maximum=n - 1, rule=f"in [0, num_losses={n})"
+        )
+        self.beta = check_real("beta", beta, minimum=0.0, maximum=1.0, min_open=True)
+        weighted_gradients = check_bool("weighted_gradients", weighted_gradients)
         super().__init__(n, update_every=update_every, mode=mode, eps=eps)
-        self.reference = int(reference)
+        self.reference = reference
         self.weighted_gradients = weighted_gradients
         self.lambdas = BalancerState(jnp.ones((n,), default_float()))
 
@@ -266,8 +264,8 @@ class GradNorm(GradientBalancer):
         mode: str = "raw",
         eps: float = 1e-8,
     ):
-        self.alpha = check_real("alpha", alpha, low=0.0)
-        self.lr = check_real("lr", lr, low=0.0, low_open=True)
+        self.alpha = check_real("alpha", alpha, minimum=0.0)
+        self.lr = check_real("lr", lr, minimum=0.0, min_open=True)
         super().__init__(num_losses, update_every=update_every, mode=mode, eps=eps)
         n = self.num_losses
         self.weights = BalancerState(jnp.ones((n,), default_float()))
@@ -290,12 +288,11 @@ class GradNorm(GradientBalancer):
         # The clip only matters for gradient norms above ~1e15, where g * g would
         # overflow the second moment; Adam's step (about lr * sign) is unchanged.
         grad = jnp.clip(jnp.sign(gw - target) * norms, -self.GRAD_CLIP, self.GRAD_CLIP)
-        m = self.BETA1 * self.m[...] + (1.0 - self.BETA1) * grad
-        v = self.BETA2 * self.v[...] + (1.0 - self.BETA2) * grad * grad
-        t = (self.calls[...] + 1).astype(default_float())
-        m_hat = m / (1.0 - self.BETA1**t)
-        v_hat = v / (1.0 - self.BETA2**t)
-        w = jnp.maximum(w - self.lr * m_hat / (jnp.sqrt(v_hat) + self.ADAM_EPS), self.W_MIN)
+        update, m, v = adam_step(
+            grad, self.m[...], self.v[...], self.calls[...], self.lr,
+            b1=self.BETA1, b2=self.BETA2, eps=self.ADAM_EPS,
+        )  # fmt: skip
+        w = jnp.maximum(w + update, self.W_MIN)
         w = self.num_losses * w / jnp.sum(w)
         self.m[...] = m
         self.v[...] = v

@@ -20,8 +20,9 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 
+from jno.nnx._checks import check_positive_int
 from jno.nnx._dtype import default_float
-from jno.nnx.balancer_base import Balancer, check_num_losses, check_positive_int
+from jno.nnx.balancer_base import Balancer, check_num_losses
 
 __all__ = ["GradientBalancer", "per_term_gradients"]
 

@@ -16,8 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import math
-import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from jno.nnx._checks import check_int, check_real
 from jno.nnx._dtype import default_float
 from jno.nnx._sharing import shared_value
 from jno.nnx.jets import Jet, concatenate, elementwise
@@ -35,30 +34,6 @@ __all__ = ["MLP", "Constant", "FourierFeatures", "JetModule"]
 
 class Constant(nnx.Variable):
     """A fixed array that is part of a model's state but never trained."""
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an int, got {value!r}") from None
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
-
-
-def _positive_float(value: Any, name: str) -> float:
-    if isinstance(value, (bool, str)) or np.ndim(value) != 0:
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {value!r}") from None
-    if not (math.isfinite(out) and out > 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value}")
-    return out
 
 
 class FourierFeatures(nnx.Module):
@@ -86,9 +61,9 @@ class FourierFeatures(nnx.Module):
     """
 
     def __init__(self, in_features: int, num_features: int, scale: float, *, rngs: nnx.Rngs):
-        self.in_features = _positive_int(in_features, "in_features")
-        self.num_features = _positive_int(num_features, "num_features")
-        self.scale = _positive_float(scale, "scale")
+        self.in_features = check_int("in_features", in_features, minimum=1)
+        self.num_features = check_int("num_features", num_features, minimum=1)
+        self.scale = check_real("scale", scale, minimum=0.0, min_open=True)
         b = jax.random.normal(rngs.params(), (self.in_features, self.num_features), default_float())
         self.B = Constant(self.scale * b)
 
@@ -148,19 +123,19 @@ def _set_up_inputs(
     ``in_features``, ``out_features``, ``activation``, ``input_lo``/``input_hi`` and
     ``fourier`` on ``module``; returns the hidden widths and the width of the features
     entering the first layer."""
-    module.in_features = _positive_int(in_features, "in_features")
-    module.out_features = _positive_int(out_features, "out_features")
+    module.in_features = check_int("in_features", in_features, minimum=1)
+    module.out_features = check_int("out_features", out_features, minimum=1)
     if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
         raise TypeError(f"hidden must be a sequence of widths like [64, 64], got {hidden!r}")
     if len(hidden) == 0:
         raise ValueError(f"hidden must list at least one width, got {hidden!r}")
-    widths = [_positive_int(w, f"hidden[{k}]") for k, w in enumerate(hidden)]
+    widths = [check_int(f"hidden[{k}]", w, minimum=1) for k, w in enumerate(hidden)]
     if not callable(activation):
         raise TypeError(f"activation must be callable, got {activation!r}")
     if not isinstance(rngs, nnx.Rngs):
         raise TypeError(f"rngs must be an nnx.Rngs, got {rngs!r}")
     module.activation = activation
-    fourier_scale = _positive_float(fourier_scale, "fourier_scale")
+    fourier_scale = check_real("fourier_scale", fourier_scale, minimum=0.0, min_open=True)
 
     lo, hi = _input_bounds(input_lo, input_hi, module.in_features)
     module.input_lo = None if lo is None else Constant(jnp.asarray(lo, default_float()))
@@ -170,7 +145,7 @@ def _set_up_inputs(
     if fourier_features is None:
         module.fourier = None
     else:
-        nf = _positive_int(fourier_features, "fourier_features")
+        nf = check_int("fourier_features", fourier_features, minimum=1)
         module.fourier = FourierFeatures(width, nf, fourier_scale, rngs=rngs)
         width = module.fourier.out_features
     return widths, width

@@ -23,12 +23,11 @@ Every mode maps finite losses to finite values.
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jno.nnx._checks import check_choice, check_real
 from jno.nnx._dtype import default_float
 from jno.nnx.state import BalancerState
 
@@ -67,15 +66,9 @@ class LossNormalizer(nnx.Module):
     """
 
     def __init__(self, num_losses: int, *, mode: str = "raw", eps: float = 1e-8):
-        if not isinstance(mode, str) or mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)):
-            raise TypeError(f"eps must be a float, got {eps!r}")
-        if not (math.isfinite(eps) and eps > 0):
-            raise ValueError(f"eps must be a finite float > 0, got {eps!r}")
+        self.mode = check_choice("mode", mode, MODES)
+        self.eps = check_real("eps", eps, minimum=0.0, min_open=True)
         self.num_losses = int(num_losses)
-        self.mode = mode
-        self.eps = float(eps)
         if mode == "minmax":
             # Finite extremes instead of +-inf keep every state value finite; the first
             # call replaces them by its losses.

@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 
+from jno.nnx._checks import check_positive_int, check_real
 from jno.nnx._dtype import default_float
-from jno.nnx.balancer_base import Balancer, check_positive_int, check_real
+from jno.nnx.balancer_base import Balancer
 from jno.nnx.state import BalancerState
 
 __all__ = ["NTKBalancer", "NTKBasedBalancer", "ntk_diagonal"]
@@ -146,9 +147,8 @@ class NTKBalancer(NTKBasedBalancer):
         mode: str = "raw",
         eps: float = 1e-8,
     ):
-        momentum = check_real("momentum", momentum)
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        check_real("momentum", momentum)  # NaN and infinities: "must be finite"
+        momentum = check_real("momentum", momentum, minimum=0.0, maximum=1.0, max_open=True)
         update_every = check_positive_int("update_every", update_every)
         super().__init__(num_losses, mode=mode, eps=eps)
         self.momentum = momentum

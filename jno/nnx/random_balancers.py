@@ -15,8 +15,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jno.nnx._checks import check_real, check_seed
 from jno.nnx._dtype import default_float
-from jno.nnx.balancer_base import Balancer, check_real, check_seed, scaled_softmax
+from jno.nnx.balancer_base import Balancer, scaled_softmax
 from jno.nnx.state import BalancerState
 
 __all__ = ["RLW", "ReLoBRaLo"]
@@ -86,10 +87,10 @@ class ReLoBRaLo(Balancer):
         mode: str = "raw",
         eps: float = 1e-8,
     ):
-        self.alpha = check_real("alpha", alpha, low=0.0, high=1.0)
-        self.tau = check_real("tau", tau, low=0.0, low_open=True)
-        self.expected_rho = check_real("expected_rho", expected_rho, low=0.0, high=1.0)
-        self.seed = check_seed(seed)
+        self.alpha = check_real("alpha", alpha, minimum=0.0, maximum=1.0)
+        self.tau = check_real("tau", tau, minimum=0.0, min_open=True)
+        self.expected_rho = check_real("expected_rho", expected_rho, minimum=0.0, maximum=1.0)
+        self.seed = check_seed("seed", seed)
         super().__init__(num_losses, mode=mode, eps=eps)
         n = self.num_losses
         self.initial_losses = BalancerState(jnp.ones((n,), default_float()))
@@ -163,8 +164,8 @@ class RLW(Balancer):
         mode: str = "raw",
         eps: float = 1e-8,
     ):
-        self.alpha = check_real("alpha", alpha, low=0.0, low_open=True)
-        self.seed = check_seed(seed)
+        self.alpha = check_real("alpha", alpha, minimum=0.0, min_open=True)
+        self.seed = check_seed("seed", seed)
         super().__init__(num_losses, mode=mode, eps=eps)
         self.key = _key_state(seed)
 

@@ -39,21 +39,14 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jno.nnx._adaptive_rules import (
-    check_factor,
     dlrs_update,
     plateau_update,
     read,
     total_loss,
 )
+from jno.nnx._checks import check_int, check_real, is_real
 from jno.nnx._dtype import default_float
-from jno.nnx._schedule_args import (
-    accepts_two_positional,
-    check_bounds,
-    check_int,
-    check_rate,
-    fn_name,
-    is_number,
-)
+from jno.nnx._schedule_args import accepts_two_positional, check_bounds, check_rate, fn_name
 from jno.nnx._schedule_rules import (
     cosine_rule,
     exponential_rule,
@@ -109,7 +102,7 @@ class LearningRateSchedule(nnx.Module):
         max_lr: float | None = None,
     ) -> None:
         self.min_lr, self.max_lr = check_bounds(min_lr, max_lr)
-        if is_number(fn):
+        if is_real(fn):
             value = check_rate("fn", fn, positive=True)
             self._fn = lambda step, losses: value
             self._kind, self._params = "constant", (("lr", value),)
@@ -383,10 +376,10 @@ class DLRS(LearningRateSchedule):
     ) -> None:
         self.lr0 = check_rate("lr0", lr0, positive=True)
         self.window = check_int("window", window, minimum=2)
-        self.decremental_factor = check_factor("decremental_factor", decremental_factor)
-        self.stagnation_factor = check_factor("stagnation_factor", stagnation_factor)
-        self.increment_factor = check_factor("increment_factor", increment_factor)
-        self.eps = check_factor("eps", eps)
+        self.decremental_factor = check_real("decremental_factor", decremental_factor, minimum=0.0)
+        self.stagnation_factor = check_real("stagnation_factor", stagnation_factor, minimum=0.0)
+        self.increment_factor = check_real("increment_factor", increment_factor, minimum=0.0)
+        self.eps = check_real("eps", eps, minimum=0.0)
         lo, self.max_lr = check_bounds(min_lr, max_lr)
         self.min_lr = 0.0 if lo is None else lo
         self.losses = ScheduleState(jnp.zeros((self.window,), default_float()))
@@ -486,17 +479,12 @@ class ReduceOnPlateau(LearningRateSchedule):
         max_lr: float | None = None,
     ) -> None:
         self.lr0 = check_rate("lr0", lr0, positive=True)
-        if not is_number(factor):
-            raise TypeError(f"factor must be a number, got {factor!r}")
-        if not 0.0 < float(factor) < 1.0:
-            raise ValueError(f"factor must be in (0, 1), got {factor!r}")
-        self.factor = float(factor)
+        self.factor = check_real(
+            "factor", factor, minimum=0.0, maximum=1.0, min_open=True, max_open=True
+        )
         self.patience = check_int("patience", patience, minimum=0)
         self.cooldown = check_int("cooldown", cooldown, minimum=0)
-        threshold = check_factor("threshold", threshold)
-        if threshold >= 1.0:
-            raise ValueError(f"threshold must be in [0, 1), got {threshold!r}")
-        self.threshold = threshold
+        self.threshold = check_real("threshold", threshold, minimum=0.0, maximum=1.0, max_open=True)
         lo, self.max_lr = check_bounds(min_lr, max_lr)
         self.min_lr = 0.0 if lo is None else lo
         self.best = ScheduleState(jnp.asarray(jnp.inf, default_float()))
@@ -565,7 +553,7 @@ def as_schedule(obj: Any) -> LearningRateSchedule:
     """
     if isinstance(obj, LearningRateSchedule):
         return obj
-    if is_number(obj):
+    if is_real(obj):
         return LearningRateSchedule.constant(obj)
     if callable(obj):
         two = accepts_two_positional(obj)

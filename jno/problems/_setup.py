@@ -7,11 +7,11 @@ from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from flax import nnx
 
 from jno.frontend.network import nn
+from jno.nnx._checks import check_bool, check_choice, check_int
 from jno.nnx.models import MLP
 from jno.nnx.modified_mlp import ModifiedMLP
 from jno.nnx.schedules import LearningRateSchedule
@@ -58,16 +58,11 @@ class ProblemSetupMixin:
         out = {}
         for k, n in items:
             label = f"{name}[{k!r}]" if isinstance(value, Mapping) else name
-            if isinstance(n, bool) or not isinstance(n, int | np.integer):
-                raise TypeError(f"{label} must be an int, got {n!r}")
-            if n < 1:
-                raise ValueError(f"{label} must be >= 1, got {n}")
-            out[k] = int(n)
+            out[k] = check_int(label, n, minimum=1)
         return out
 
     def _default_points(self, batch_size: Any, resample: bool) -> dict[str, Any]:
-        if not isinstance(resample, bool):
-            raise TypeError(f"resample must be a bool, got {resample!r}")
+        resample = check_bool("resample", resample)
         sizes = self.batch_sizes(batch_size)
         return {k: getattr(self.domain, k)(sizes[k], resample=resample) for k in self.point_sets}
 
@@ -112,9 +107,7 @@ class ProblemSetupMixin:
         """
         hidden = list(cls.default_hidden if hidden is None else hidden)
         lo, hi = cls.domain.lo, cls.domain.hi
-        if network not in _NETWORKS:
-            raise ValueError(f"network must be one of {tuple(_NETWORKS)}, got {network!r}")
-        module = _NETWORKS[network](
+        module = _NETWORKS[check_choice("network", network, tuple(_NETWORKS))](
             cls.domain.dim, hidden, 1, activation, rngs=nnx.Rngs(seed), input_lo=lo, input_hi=hi
         )
         net = nn(module)

@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -29,6 +28,7 @@ import numpy as np
 from flax import nnx
 
 from jno.domain import Box
+from jno.nnx._checks import check_real
 from jno.nnx._dtype import default_float
 from jno.problems._setup import ProblemSetupMixin
 from jno.train.network import Network
@@ -40,7 +40,8 @@ Residual = jax.Array | tuple[jax.Array, ...]
 
 
 def real_parameter(name: str, value: Any, *, positive: bool = False) -> float:
-    """A finite real problem parameter as a float; raises naming ``name`` otherwise.
+    """A finite real problem parameter as a float; raises naming ``name`` otherwise
+    (:func:`jno.nnx._checks.check_real`, in the words of a physical parameter).
 
     Example:
         >>> real_parameter("k", 2)
@@ -50,17 +51,9 @@ def real_parameter(name: str, value: Any, *, positive: bool = False) -> float:
         ...
         ValueError: nu must be a finite number > 0, got 0.0
     """
-    if isinstance(value, (bool, str)) or np.ndim(value) != 0:
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {value!r}") from None
-    if not math.isfinite(out) or (positive and out <= 0):
-        raise ValueError(
-            f"{name} must be a finite number{' > 0' if positive else ''}, got {value!r}"
-        )
-    return out
+    if positive:
+        return check_real(name, value, minimum=0.0, min_open=True, rule="a finite number > 0")
+    return check_real(name, value, rule="a finite number")
 
 
 def values(u: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:

@@ -21,7 +21,6 @@ al. (1986), Comput. Fluids 14, 23-41.
 from __future__ import annotations
 
 import functools
-import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,6 +30,7 @@ import numpy as np
 
 from jno import ops
 from jno.domain import Box
+from jno.nnx._checks import check_int
 from jno.problems.base import Problem, real_parameter, values
 
 __all__ = ["Burgers1D", "cole_hopf"]
@@ -40,15 +40,7 @@ _CHUNK = 4096  # points per block: bounds the (points x nodes) temporaries
 
 
 def _nodes(nodes: Any) -> int:
-    if isinstance(nodes, bool):
-        raise TypeError(f"nodes must be an int, got {nodes!r}")
-    try:
-        nodes = operator.index(nodes)
-    except TypeError:
-        raise TypeError(f"nodes must be an int, got {nodes!r}") from None
-    if not 2 <= nodes <= _MAX_NODES:
-        raise ValueError(f"nodes must be in [2, {_MAX_NODES}], got {nodes}")
-    return nodes
+    return check_int("nodes", nodes, minimum=2, maximum=_MAX_NODES)
 
 
 def cole_hopf(x: Any, t: Any, nu: float = 0.01 / np.pi, nodes: int = 200) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -11,6 +10,7 @@ import jax.numpy as jnp
 
 from jno import ops
 from jno.domain import Box
+from jno.nnx._checks import check_int
 from jno.problems.base import Problem, real_parameter, values
 
 __all__ = ["KleinGordon1D"]
@@ -65,15 +65,7 @@ class KleinGordon1D(Problem):
         self.alpha = real_parameter("alpha", alpha)
         self.beta = real_parameter("beta", beta)
         self.gamma = real_parameter("gamma", gamma)
-        if isinstance(power, bool):
-            raise TypeError(f"power must be an int, got {power!r}")
-        try:
-            power = operator.index(power)
-        except TypeError:
-            raise TypeError(f"power must be an int, got {power!r}") from None
-        if power < 1:
-            raise ValueError(f"power must be >= 1, got {power}")
-        self.power = power
+        self.power = check_int("power", power, minimum=1)
         super().__init__(net, **kwargs)
 
     def parameters(self) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from jno.train._plotting import pyplot, save_figure
+
 __all__ = ["History"]
 
 
@@ -81,14 +83,11 @@ class History(Mapping[str, np.ndarray]):
     def plot(self, path: str | None = None, *, show_lr: bool = True) -> Any:
         """Draws losses (log scale), weights and learning rate(s); saves to ``path``.
 
-        Returns the matplotlib figure.
+        With a ``path`` the figure is drawn without a display (see
+        :mod:`jno.train._plotting`), written there and closed; without one it is left
+        open for the caller to show. Returns the matplotlib figure.
         """
-        import matplotlib
-
-        if path is not None:
-            matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
+        plt = pyplot(headless=path is not None)
         groups = [
             ("loss", [t for t in self if t.startswith("loss/")], True),
             ("weight", [t for t in self if t.startswith(("weight/", "tracker/"))], False),
@@ -114,6 +113,5 @@ class History(Mapping[str, np.ndarray]):
             ax.grid(True, alpha=0.3)
         fig.tight_layout()
         if path is not None:
-            fig.savefig(path, dpi=120)
-            plt.close(fig)
+            save_figure(fig, path, dpi=120)
         return fig

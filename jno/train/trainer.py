@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from jno.nnx._checks import check_choice, check_int
 from jno.nnx._dtype import default_float
 from jno.train.checkpoint import Checkpointer
 from jno.train.components import ComponentSlots
@@ -24,7 +25,7 @@ from jno.train.setup import SetupMixin
 from jno.train.state import StepState
 from jno.train.step import CompiledStep, StepPlan
 from jno.train.term_gradients import BalancerNeeds
-from jno.train.validation import as_networks, check_int, check_points, net_name, resamples
+from jno.train.validation import as_networks, check_points, net_name, resamples
 
 __all__ = ["Trainer"]
 
@@ -131,20 +132,20 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
         self.mesh = default_mesh() if mesh is None else mesh
         if "data" not in self.mesh.axis_names:
             raise ValueError(f"mesh must have a 'data' axis, got axes {self.mesh.axis_names}")
-        self.seed = check_int("seed", seed, minimum=None)
+        self.seed = check_int("seed", seed)
         self.log_every = check_int("log_every", log_every, minimum=1)
         self.checkpoint_every = (
-            None if checkpoint_every is None else check_int("checkpoint_every", checkpoint_every)
+            None
+            if checkpoint_every is None
+            else check_int("checkpoint_every", checkpoint_every, minimum=1)
         )
         self.keep = check_int("keep", keep, minimum=1)
         self.steps_per_call = (
-            None if steps_per_call is None else check_int("steps_per_call", steps_per_call)
+            None
+            if steps_per_call is None
+            else check_int("steps_per_call", steps_per_call, minimum=1)
         )
-        if on_nonfinite not in _NONFINITE_MODES:
-            raise ValueError(
-                f"on_nonfinite must be one of {_NONFINITE_MODES}, got {on_nonfinite!r}"
-            )
-        self.on_nonfinite = on_nonfinite
+        self.on_nonfinite = check_choice("on_nonfinite", on_nonfinite, _NONFINITE_MODES)
         self.logdir = logdir
         self.checkpoint_dir = checkpoint_dir
         self.progress = progress
@@ -220,6 +221,39 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
             )
             self._compiled_key = key
         return self._compiled
+
+    def fixed_points(self) -> dict[str, jax.Array]:
+        """The point sets that stay the same every step, as the arrays trained on.
+
+        Arrays given in ``points`` and point sets with ``resample=False`` (drawn once,
+        from the seed), by name; resampled sets are not included.
+        """
+        return dict(self._fixed_points())
+
+    @property
+    def sampling_key(self) -> jax.Array:
+        """The PRNG key of this trainer's point sampling (from ``seed``)."""
+        return self._base_key
+
+    def check(self) -> tuple[str, ...]:
+        """Evaluates the losses and their weights once, abstractly (nothing is compiled
+        or trained), so that a mistake in :meth:`losses` shows now; returns the loss
+        names (:attr:`term_names`). ``fit`` does this by itself; ``jno.core`` calls it
+        when the crux is built.
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> from flax import nnx
+            >>> import jno
+            >>> class Fit(jno.Trainer):
+            ...     def losses(self, net, batch):
+            ...         return {"data": jnp.mean(net(batch["x"]) ** 2)}
+            >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
+            >>> Fit(net, points={"x": jnp.ones((4, 1))}, progress=False).check()
+            ('data',)
+        """
+        self._discover(*self._split_nets())
+        return self.term_names
 
     @property
     def causal(self) -> nnx.Module | None:

@@ -79,11 +79,3 @@ def check_points(points: Any) -> dict[str, Any]:
             )
         checked[name] = ps
     return checked
-
-
-def check_int(name: str, value: Any, minimum: int | None = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
