@@ -43,6 +43,7 @@ from jno.nnx.models import MLP  # noqa: E402
 from jno.nnx.ntk import NTKBalancer  # noqa: E402
 from jno.nnx.schedules import LearningRateSchedule  # noqa: E402
 from jno.problems import Burgers1D, Helmholtz2D, KleinGordon1D, Poisson2D  # noqa: E402
+from jno.resampling import R3, RAD  # noqa: E402
 
 PROBLEMS = {
     "Poisson2D": Poisson2D,
@@ -75,6 +76,14 @@ def build(problem: str, balancer: str, seed: int, args: argparse.Namespace):
         kwargs["causal"] = CausalWeights(args.causal_chunks)
     if args.batch_size is not None:
         kwargs["batch_size"] = args.batch_size
+    if args.points == "fixed":
+        kwargs["resample"] = False
+    elif args.points in ("rad", "r3"):
+        every, factor = args.sampler_every, args.pool_factor
+        if args.points == "rad":
+            kwargs["adaptive_points"] = lambda b: RAD(b, every=every, pool_factor=factor, seed=seed)
+        else:
+            kwargs["adaptive_points"] = lambda b: R3(b, every=every, seed=seed)
     if args.fourier_features is None:
         return cls.default(
             hidden=args.hidden,
@@ -169,6 +178,8 @@ def run_one(problem: str, balancer: str, seed: int, args: argparse.Namespace) ->
         "network": args.network,
         "causal_chunks": args.causal_chunks,
         "dtype": "float64" if args.x64 else "float32",
+        "points": args.points,
+        "sampler_every": args.sampler_every if args.points in ("rad", "r3") else None,
     }
     return record
 
@@ -191,6 +202,8 @@ def table(path: str) -> str:
                 label = r["balancer"] + (f" [{r['tag']}]" if r.get("tag") else "")
                 if r.get("config", {}).get("dtype") == "float64":
                     label += " float64"
+                if r.get("config", {}).get("points", "uniform") != "uniform":
+                    label += f" points={r['config']['points']}"
                 if r.get("lbfgs_steps"):
                     label += f" + L-BFGS {r['lbfgs_steps']}"
                 groups.setdefault((label, r["steps"]), []).append(r)
@@ -230,6 +243,14 @@ def main(argv=None) -> None:
     p.add_argument("--lbfgs-batch", type=int, default=1024, help="fixed points per set")
     p.add_argument("--log-every", type=int, default=1000)
     p.add_argument("--x64", action="store_true", help="float64 (jax_enable_x64)")
+    p.add_argument(
+        "--points",
+        choices=["uniform", "fixed", "rad", "r3"],
+        default="uniform",
+        help="the PDE points: redrawn uniformly every step, one fixed draw, or adaptive",
+    )
+    p.add_argument("--sampler-every", type=int, default=500, help="steps between redraws")
+    p.add_argument("--pool-factor", type=int, default=4, help="RAD candidates per point")
     args = p.parse_args(argv)
     if args.table:
         print(table(args.table))

@@ -12,7 +12,7 @@ modules :mod:`jno.frontend.terms` and :mod:`jno.frontend.fn`; ``jno.core`` is th
 function that builds a :class:`Crux`.
 """
 
-from jno import domain, nnx, ops, problems, train
+from jno import domain, nnx, ops, problems, resampling, train
 from jno.frontend import Crux, core, data, fn, nn, residual, terms
 from jno.nnx.schedules import LearningRateSchedule
 from jno.train import History, Trainer, TrainingDiverged
@@ -31,6 +31,7 @@ __all__ = [
     "nnx",
     "ops",
     "problems",
+    "resampling",
     "residual",
     "terms",
     "train",

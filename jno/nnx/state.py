@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from flax import nnx
 
-__all__ = ["ScheduleState", "BalancerState"]
+__all__ = ["BalancerState", "PointState", "ScheduleState"]
 
 
 class ScheduleState(nnx.Variable):
@@ -34,3 +34,7 @@ class ScheduleState(nnx.Variable):
 
 class BalancerState(nnx.Variable):
     """State of an adaptive loss balancer (previous losses, EMA weights, RNG key, ...)."""
+
+
+class PointState(nnx.Variable):
+    """State of a residual-adaptive point set (its points, RNG key, statistics)."""

@@ -27,10 +27,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jno.domain import Box
+from jno.domain import Box, PointSet
 from jno.nnx._checks import check_real
 from jno.nnx._dtype import default_float
 from jno.problems._setup import ProblemSetupMixin
+from jno.resampling import ResidualAdaptivePoints
 from jno.train.network import Network
 from jno.train.trainer import Trainer
 
@@ -101,6 +102,10 @@ class Problem(ProblemSetupMixin, Trainer):
         resample: draw new points every step (the default) or one fixed set.
         points: your own ``{set: PointSet or array}`` instead, with the names of
             ``point_sets``.
+        adaptive_points: ``base -> sampler``: moves the points of the residual's set
+            (``causal_points``, e.g. ``"interior"``) with the residual of ``causal_term``,
+            e.g. ``lambda base: jno.resampling.RAD(base, every=500)``
+            (:mod:`jno.resampling`); ``base`` is a fixed draw of that set.
         **trainer_kwargs: any :class:`~jno.train.trainer.Trainer` keyword.
 
     Raises:
@@ -144,6 +149,7 @@ class Problem(ProblemSetupMixin, Trainer):
         batch_size: int | Mapping[str, int] | None = None,
         resample: bool = True,
         points: Mapping[str, Any] | None = None,
+        adaptive_points: Callable[[PointSet], ResidualAdaptivePoints] | None = None,
         **trainer_kwargs: Any,
     ):
         if not isinstance(getattr(type(self), "domain", None), Box):
@@ -169,8 +175,29 @@ class Problem(ProblemSetupMixin, Trainer):
                 raise ValueError(
                     f"points must have the sets {list(self.point_sets)}, missing {missing}"
                 )
+        if adaptive_points is not None:
+            points = self._adapt(dict(points), adaptive_points)
         super().__init__(net, points=points, **trainer_kwargs)
         self._grid: jax.Array | None = None
+
+    def _adapt(self, points: dict[str, Any], make: Callable[[PointSet], Any]) -> dict[str, Any]:
+        """Replaces the residual's point set by ``make(fixed draw of it)``."""
+        name = self.causal_points
+        base = points[name]
+        if not isinstance(base, PointSet):
+            raise TypeError(f"adaptive_points needs a PointSet for {name!r}, got {base!r}")
+        if base.resample:
+            base = getattr(self.domain, base.kind)(base.n, resample=False)
+        sampler = make(base)
+        if not isinstance(sampler, ResidualAdaptivePoints):
+            raise TypeError(
+                "adaptive_points must map a PointSet to a residual-adaptive set such as "
+                f"lambda base: jno.resampling.RAD(base, every=500), got {sampler!r}"
+            )
+        if sampler.term is None:
+            sampler.term = self.causal_term
+        points[name] = sampler
+        return points
 
     # ----------------------------------------------------------- the problem
     def residuals(self, u: Callable[[jax.Array], jax.Array], batch: Mapping[str, jax.Array]):

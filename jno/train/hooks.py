@@ -60,7 +60,8 @@ class LossHooksMixin:
         """
         raise NotImplementedError(
             f"{type(self).__name__} must override residuals(self, net, batch) -> "
-            "{term: per-point residual} to use a balancer that needs NTK diagonals"
+            "{term: per-point residual} to use a balancer that needs NTK diagonals or "
+            "residual-adaptive points"
         )
 
     def causal_loss(self, residual: jax.Array, t: jax.Array, t_min: float, t_max: float):

@@ -45,6 +45,8 @@ class StepPlan:
     needs: BalancerNeeds = BalancerNeeds()
     #: Residual entry p depends on point p alone (per-point NTK gradients are then cheap).
     pointwise_residuals: bool = True
+    #: ``(point-set name, component slot, loss term)`` of each residual-adaptive set.
+    adaptive: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def lr_tags(self) -> tuple[str, ...]:
@@ -218,9 +220,43 @@ class CompiledStep:
             ntk = jax.lax.cond(due, compute, lambda: [jnp.zeros(s.shape, s.dtype) for s in shapes])
         return TermSources(step, grads=grads, ntk=ntk), due
 
+    def adapt_points(self, carry: StepState, batch: dict[str, jax.Array]) -> StepState:
+        """Redraws the residual-adaptive point sets that are due, from the residual of
+        their term at the current parameters (``jax.lax.cond``: only due steps pay), and
+        puts their points into ``batch``."""
+        if not self.plan.adaptive:
+            return carry
+        components = dict(carry.components)
+        names = self.components.names
+        for point_name, slot, term in self.plan.adaptive:
+            graphdef = self.component_graphdefs[names.index(slot)]
+            every = self.components.modules[slot].every
+
+            def redraw(state, point_name=point_name, term=term, graphdef=graphdef):
+                sampler = nnx.merge(graphdef, jax.tree.map(lambda a: a, state))
+                modules = [
+                    nnx.merge(g, p, r) for g, p, r in zip(self.graphdefs, carry.params, carry.rest)
+                ]
+
+                def residual(pool):
+                    return self.residuals_fn(modules, {**batch, point_name: pool})[term]
+
+                sampler.redraw(residual)
+                return nnx.state(sampler)
+
+            due = (carry.step > 0) & (carry.step % every == 0)
+            state = jax.lax.cond(due, redraw, lambda s: s, components[slot])
+            components[slot] = state
+            points = nnx.merge(graphdef, state).points[...]
+            batch[point_name] = jax.lax.with_sharding_constraint(
+                points, data_sharding(self.mesh, points.shape[0])
+            )
+        return carry.replace(components=components)
+
     def one_step(self, carry: StepState, fixed: Mapping[str, jax.Array]):
         step = carry.step
         batch = self.sample_batch(fixed, step, carry.key)
+        carry = self.adapt_points(carry, batch)
         # The weights are constants of the gradient, so the gradient of sum(w * L) is the
         # vector-Jacobian product of L with cotangent w: one forward and one backward
         # pass whatever the number of terms, and the balancer runs outside the trace.
