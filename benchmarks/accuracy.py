@@ -79,6 +79,7 @@ def build(problem: str, balancer: str, seed: int, args: argparse.Namespace):
     if args.points == "fixed":
         kwargs["resample"] = False
     elif args.points in ("rad", "r3"):
+        kwargs["resample"] = args.others == "uniform"
         every, factor = args.sampler_every, args.pool_factor
         if args.points == "rad":
             kwargs["adaptive_points"] = lambda b: RAD(b, every=every, pool_factor=factor, seed=seed)
@@ -156,7 +157,18 @@ def run_one(problem: str, balancer: str, seed: int, args: argparse.Namespace) ->
         "tag": args.tag,
         "relative_l2": adam_l2,
     }
-    if args.lbfgs_steps:
+    if args.lbfgs_steps and args.points in ("rad", "r3"):
+        # The adaptive points keep moving between blocks of L-BFGS iterations: the same
+        # trainer goes on with L-BFGS (fixed weights only).
+        if balancer != "fixed":
+            raise SystemExit("--points rad/r3 with --lbfgs-steps needs --balancers fixed")
+        trainer.nets[0].optimizer(optax.lbfgs())
+        trainer.fit(args.lbfgs_steps)
+        record["relative_l2_adam"] = adam_l2
+        record["lbfgs_steps"] = args.lbfgs_steps
+        record["relative_l2"] = trainer.relative_l2()
+        final = {k: float(trainer.history[f"loss/{k}"][-1]) for k in trainer.term_names}
+    elif args.lbfgs_steps:
         fixed, weights = lbfgs_phase(trainer, problem, seed, args)
         record["relative_l2_adam"] = adam_l2
         record["lbfgs_steps"] = args.lbfgs_steps
@@ -180,6 +192,7 @@ def run_one(problem: str, balancer: str, seed: int, args: argparse.Namespace) ->
         "dtype": "float64" if args.x64 else "float32",
         "points": args.points,
         "sampler_every": args.sampler_every if args.points in ("rad", "r3") else None,
+        "others": args.others if args.points in ("rad", "r3") else None,
     }
     return record
 
@@ -251,6 +264,12 @@ def main(argv=None) -> None:
     )
     p.add_argument("--sampler-every", type=int, default=500, help="steps between redraws")
     p.add_argument("--pool-factor", type=int, default=4, help="RAD candidates per point")
+    p.add_argument(
+        "--others",
+        choices=["uniform", "fixed"],
+        default="uniform",
+        help="with --points rad/r3: the other sets (boundary, ...) redrawn or fixed",
+    )
     args = p.parse_args(argv)
     if args.table:
         print(table(args.table))

@@ -10,6 +10,12 @@ training, on the device, with a static shape:
   ``pool_factor * n`` candidates is drawn, the residual is evaluated there, and the
   ``n`` points are redrawn from the pool without replacement with probability
   proportional to ``|r|^k / mean(|r|^k) + c`` (defaults ``k = 1``, ``c = 1``).
+* :class:`RARD` (residual-based adaptive refinement with distribution, Wu et al.
+  2023): a buffer of fixed capacity that starts with the ``n`` points of ``base`` and,
+  every ``every`` steps, gains ``add`` points drawn from a pool like RAD's (defaults
+  ``k = 2``, ``c = 0``) until it is full; a live mask says which slots hold points and
+  the loss of the set is the mean over the live ones
+  (:meth:`~jno.train.trainer.Trainer.point_weights`).
 * :class:`R3` (retain-resample-release; Daw et al. 2023, "Mitigating propagation
   failures in physics-informed neural networks using retain-resample-release (R3)
   sampling", ICML): every ``every`` steps the points whose residual exceeds the mean
@@ -48,7 +54,7 @@ from jno.nnx._checks import check_int, check_real
 from jno.nnx._dtype import default_float
 from jno.nnx.state import PointState
 
-__all__ = ["R3", "RAD", "ResidualAdaptivePoints", "rad_probabilities"]
+__all__ = ["R3", "RAD", "RARD", "ResidualAdaptivePoints", "rad_probabilities"]
 
 Residual = Callable[[jax.Array], Any]
 
@@ -239,3 +245,87 @@ class R3(ResidualAdaptivePoints):
         self.points[...] = jnp.where(keep[:, None], current, fresh)
         self.pool_residual[...] = jnp.mean(r)
         self.replaced[...] = jnp.mean((~keep).astype(default_float()))
+
+
+class RARD(ResidualAdaptivePoints):
+    """Residual-based adaptive refinement with distribution (RAR-D; Wu et al. 2023).
+
+    A buffer of ``capacity`` slots of which the first ``base.n`` hold the points of
+    ``base``. Every ``every`` steps, ``pool_factor * base.n`` uniform candidates are
+    drawn, and ``add`` of them, chosen without replacement with probability
+    ``∝ |r|^k / mean(|r|^k) + c``, fill the next free slots, until the buffer is full.
+    ``live`` marks the filled slots: the loss of the set is the mean over them (the
+    packaged problems and ``jno.core`` do this; in a ``Trainer`` subclass use
+    :meth:`~jno.train.trainer.Trainer.point_weights`). Dead slots hold copies of live
+    points, so every slot is a valid point of the domain.
+
+    Args:
+        base: the initial points (drawn once).
+        every: steps between refinements.
+        add: points added per refinement.
+        capacity: most points (``>= base.n``).
+        pool_factor: candidates per initial point.
+        k: exponent of the residual.
+        c: uniform floor.
+        term: the loss term whose residual drives the refinement.
+        seed: seed of the initial points and the refinements.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jno.domain import Interval
+        >>> rard = RARD(Interval(0.0, 1.0).interior(4), every=10, add=3, capacity=8)
+        >>> int(rard.live[...].sum())
+        4
+        >>> rard.redraw(lambda x: x[:, 0]); rard.redraw(lambda x: x[:, 0])
+        >>> int(rard.live[...].sum()), rard.points[...].shape  # 4 + 3 + 1: full
+        (8, (8, 1))
+    """
+
+    def __init__(
+        self,
+        base: PointSet,
+        *,
+        every: int = 1000,
+        add: int = 10,
+        capacity: int,
+        pool_factor: int = 4,
+        k: float = 2.0,
+        c: float = 0.0,
+        term: str | None = None,
+        seed: int = 0,
+    ):
+        super().__init__(base, every=every, term=term, seed=seed)
+        self.add = check_int("add", add, minimum=1)
+        self.capacity = check_int("capacity", capacity, minimum=base.n)
+        self.pool_factor = check_int("pool_factor", pool_factor, minimum=1)
+        self.k = check_real("k", k, minimum=0.0)
+        self.c = check_real("c", c, minimum=0.0)
+        if self.c == 0.0 and self.k == 0.0:
+            raise ValueError("k and c cannot both be 0 (no distribution), got k=0, c=0")
+        self.pool = self.pool_factor * self.n
+        initial = self.points[...]
+        slots = jnp.arange(self.capacity) % self.n
+        self.points = PointState(initial[slots])
+        self.live = PointState(jnp.arange(self.capacity) < self.n)
+        self.count = PointState(jnp.asarray(self.n, jnp.int32))
+
+    def weights(self) -> jax.Array:
+        """``(capacity,)`` weights of the slots: 1 for a live point, 0 for an empty slot."""
+        return self.live[...].astype(default_float())
+
+    def _redraw(self, key: jax.Array, residual: Residual) -> None:
+        draw_key, pick_key = jax.random.split(key)
+        pool = self._draw(draw_key, self.pool_factor)
+        r = _pointwise_magnitude(residual(pool), self.pool)
+        p = rad_probabilities(r, self.k, self.c)
+        new = pool[jax.random.choice(pick_key, self.pool, (self.add,), replace=False, p=p)]
+        count = self.count[...]
+        slots = count + jnp.arange(self.add)
+        # Slots past the capacity are dropped: the buffer never grows beyond it.
+        target = jnp.where(slots < self.capacity, slots, self.capacity)
+        self.points[...] = self.points[...].at[target].set(new, mode="drop")
+        self.live[...] = self.live[...].at[target].set(True, mode="drop")
+        added = jnp.minimum(self.add, self.capacity - count)
+        self.count[...] = count + added
+        self.pool_residual[...] = jnp.mean(r)
+        self.replaced[...] = (added / self.capacity).astype(default_float())

@@ -11,7 +11,7 @@ from flax import nnx
 
 import jno
 from jno.domain import Box, Interval
-from jno.resampling import R3, RAD, rad_probabilities
+from jno.resampling import R3, RAD, RARD, rad_probabilities
 
 
 def test_rad_probabilities_match_numpy():
@@ -144,3 +144,82 @@ def test_jno_core_terms_know_their_term():
     history = jno.core([pde, bc], log_every=2, progress=False).solve(4)
     # The set is named after its term; redrawn before step 2 (logged after steps 1, 3).
     np.testing.assert_array_equal(history["tracker/points_pde_replaced"], [0.0, 1.0])
+
+
+def test_points_move_between_blocks_of_quasi_newton_iterations():
+    trainer = build(lambda b: RAD(b, every=3, term="pde", seed=4))
+    trainer.fit(3)  # Adam
+    trainer.nets[0].optimizer(optax.lbfgs())
+    before = np.asarray(trainer.points["interior"].points[...])
+    history = trainer.fit(6)  # L-BFGS: redraws before steps 3 and 6 (this fit: 3)
+    after = np.asarray(trainer.points["interior"].points[...])
+    assert not np.array_equal(before, after)
+    assert np.isfinite(history["loss/total"]).all()
+    assert history["loss/total"][-1] < history["loss/total"][0]
+
+
+def test_packaged_problems_and_the_command_take_adaptive_points():
+    from jno.app.experiment import build_trainer
+    from jno.app.train import add_common_options, schedule_options
+
+    trainer = build_trainer("burgers1d", points="r3", sampler_every=7, batch_size=16, hidden=[4])
+    sampler = trainer.points["interior"]
+    assert isinstance(sampler, R3) and sampler.every == 7 and sampler.term == "pde"
+    assert trainer.points["boundary"].resample  # the other sets are unchanged
+    fixed = build_trainer("poisson2d", points="fixed", batch_size=16, hidden=[4])
+    assert not fixed.points["interior"].resample
+    import argparse
+
+    p = argparse.ArgumentParser()
+    add_common_options(p, steps=10)
+    options = schedule_options(p.parse_args(["burgers1d", "--points", "rad"]))
+    assert options["points"] == "rad" and options["sampler_every"] == 500
+    with pytest.raises(ValueError, match="points must be one of"):
+        build_trainer("burgers1d", points="adaptive", hidden=[4])
+
+
+def test_rard_fills_its_buffer_and_never_exceeds_capacity():
+    rard = RARD(Interval(0.0, 1.0).interior(10), every=1, add=4, capacity=20, seed=5)
+    first = np.asarray(rard.points[...][:10])
+    counts = []
+    redraw = nnx.jit(lambda s: s.redraw(lambda x: jnp.where(x[:, 0] > 0.8, 5.0, 0.0)))
+    for _ in range(5):
+        redraw(rard)
+        counts.append(int(rard.count[...]))
+    assert counts == [14, 18, 20, 20, 20]
+    live = np.asarray(rard.live[...])
+    assert live.shape == (20,) and live.all()
+    np.testing.assert_array_equal(rard.points[...][:10], first)  # the initial points stay
+    # With c = 0 every added point sits where the residual is: x > 0.8.
+    assert np.all(np.asarray(rard.points[...][10:, 0]) > 0.8)
+    assert float(rard.replaced[...]) == 0.0  # the last refinement found no room
+
+
+def test_a_rard_loss_is_the_mean_over_live_points():
+    from jno.problems.base import _mean_square
+
+    r = jnp.array([1.0, 2.0, 3.0, 100.0])
+    w = jnp.array([1.0, 1.0, 1.0, 0.0])
+    assert float(_mean_square(r, w)) == pytest.approx((1 + 4 + 9) / 3)
+    net = jno.nn(jno.nnx.MLP(2, [8], 1, rngs=nnx.Rngs(0)))
+    net.optimizer(optax.adam(1e-3))
+    problem = jno.problems.Burgers1D(
+        net,
+        batch_size={"interior": 32, "boundary": 8, "initial": 8},
+        adaptive_points=lambda b: RARD(b, every=2, add=8, capacity=48),
+        log_every=2,
+        progress=False,
+    )
+    problem.fit(3)
+    rard = problem.points["interior"]
+    assert int(rard.count[...]) == 40  # refined before step 2
+    batch = {k: problem.points[k].sample(jax.random.key(0)) for k in ("boundary", "initial")}
+    batch["interior"] = rard.points[...]
+    loss = problem.losses(net.module, batch)["pde"]
+    pde = problem.residuals(net.module, batch)["pde"]
+    live = np.asarray(rard.live[...])
+    assert live.sum() == 40
+    np.testing.assert_allclose(loss, jnp.mean(pde[live] ** 2), rtol=1e-5)
+    assert abs(float(loss) - float(jnp.mean(pde**2))) > 1e-6 * float(loss)
+    problem.fit(3)
+    assert int(rard.count[...]) == 48 and bool(rard.live[...].all())

@@ -25,7 +25,7 @@ import optax
 from flax import nnx
 
 from jno.frontend.network import nn
-from jno.nnx._checks import check_choice
+from jno.nnx._checks import check_choice, check_int
 from jno.nnx.balancers import DWA, RLW, LbPINNsLossBalancing, ReLoBRaLo, SoftAdapt
 from jno.nnx.causal import CausalWeights
 from jno.nnx.gradient_balancers import GradNorm, GradNormBalancer, LRAnnealing
@@ -35,6 +35,7 @@ from jno.nnx.ntk import NTKBalancer
 from jno.nnx.schedules import DLRS
 from jno.nnx.schedules import LearningRateSchedule as lrs
 from jno.problems import Burgers1D, Helmholtz2D, KleinGordon1D, Poisson2D, Problem
+from jno.resampling import R3, RAD
 
 __all__ = [
     "BALANCERS",
@@ -172,6 +173,8 @@ def build_trainer(
     batch_size: int | None = None,
     network: str = "mlp",
     causal_chunks: int | None = None,
+    points: str = "uniform",
+    sampler_every: int = 500,
     **trainer_kwargs: Any,
 ) -> Problem:
     """A packaged problem's trainer, with the balancer and schedule given by name.
@@ -181,8 +184,10 @@ def build_trainer(
     :func:`make_schedule`. ``seed`` also seeds the point sampling and the random
     balancers. ``network="modified"`` uses :class:`~jno.nnx.modified_mlp.ModifiedMLP`;
     ``causal_chunks`` adds :class:`~jno.nnx.causal.CausalWeights` over that many time
-    chunks (time-dependent problems). ``trainer_kwargs`` go to the trainer
-    (``logdir``, ``log_every``, ...).
+    chunks (time-dependent problems). ``points``: the PDE points redrawn uniformly
+    every step (``"uniform"``), drawn once (``"fixed"``), or residual-adaptive
+    (``"rad"``, ``"r3"``, :mod:`jno.resampling`, every ``sampler_every`` steps).
+    ``trainer_kwargs`` go to the trainer (``logdir``, ``log_every``, ...).
 
     Example:
         >>> t = build_trainer("burgers1d", balancer="relobralo", batch_size=32,
@@ -215,6 +220,15 @@ def build_trainer(
         if box.time_axis is None:
             raise ValueError(f"causal_chunks needs a time-dependent problem, got {problem!r}")
         trainer_kwargs["causal"] = CausalWeights(causal_chunks)
+    kinds = ("uniform", "fixed", "rad", "r3")
+    points = check_choice("points", points, kinds)
+    every = check_int("sampler_every", sampler_every, minimum=1)
+    if points == "fixed":
+        trainer_kwargs["resample"] = False
+    elif points == "rad":
+        trainer_kwargs["adaptive_points"] = lambda base: RAD(base, every=every, seed=seed)
+    elif points == "r3":
+        trainer_kwargs["adaptive_points"] = lambda base: R3(base, every=every, seed=seed)
     return cls(net, batch_size=batch_size, balancer=weights, seed=seed, **trainer_kwargs)
 
 

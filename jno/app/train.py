@@ -133,6 +133,19 @@ def add_common_options(p: argparse.ArgumentParser, steps: int) -> None:
         "PDE residual (default: none)",
     )
     p.add_argument(
+        "--points",
+        choices=("uniform", "fixed", "rad", "r3"),
+        default="uniform",
+        help="the PDE points: redrawn uniformly every step, drawn once, or moved by the "
+        "residual (RAD, R3) every --sampler-every steps (default: uniform)",
+    )
+    p.add_argument(
+        "--sampler-every",
+        type=positive_int,
+        default=500,
+        help="steps between redraws of --points rad / r3 (default: 500)",
+    )
+    p.add_argument(
         "--batch-size",
         type=positive_int,
         default=None,
@@ -169,6 +182,8 @@ def schedule_options(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": args.batch_size,
         "network": args.network,
         "causal_chunks": args.causal_chunks,
+        "points": args.points,
+        "sampler_every": args.sampler_every,
     }
 
 

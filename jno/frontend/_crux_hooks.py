@@ -49,7 +49,9 @@ class CruxStepHooks:
         values = {}
         for t in terms:
             mods = [modules[self._net_index[id(n)]] for n in t.nets]
-            values[id(t)] = t.evaluate(mods, *(batch[k] for k in self._source_keys[id(t)]))
+            keys = self._source_keys[id(t)]
+            weights = self.point_weights(keys[0])  # a RAR-D buffer: its live points
+            values[id(t)] = t.evaluate(mods, *(batch[k] for k in keys), weights=weights)
         return values
 
     def losses(self, net, batch):

@@ -203,17 +203,27 @@ class Term(Expr):
         """The pointwise values that :attr:`reduce` turns into the term (override)."""
         raise NotImplementedError
 
-    def evaluate(self, modules: Sequence[nnx.Module], *arrays: jax.Array) -> jax.Array:
-        """The scalar value (default float dtype) of the term for ``modules`` on ``arrays``."""
+    def evaluate(
+        self, modules: Sequence[nnx.Module], *arrays: jax.Array, weights: jax.Array | None = None
+    ) -> jax.Array:
+        """The scalar value (default float dtype) of the term for ``modules`` on ``arrays``.
+
+        ``weights`` ``(n,)`` weigh the points of the mean (a RAR-D buffer's live mask).
+        """
         r = jnp.asarray(self.values(modules, *arrays))
         if jnp.iscomplexobj(r) and self.reduce == "mean":
             raise ValueError(f"term {self.name!r}: reduce='mean' needs real values")
         if self.reduce == "mse":
-            out = jnp.mean(jnp.abs(r) ** 2) if jnp.iscomplexobj(r) else jnp.mean(r**2)
+            x = jnp.abs(r) ** 2 if jnp.iscomplexobj(r) else r**2
         elif self.reduce == "mae":
-            out = jnp.mean(jnp.abs(r))
+            x = jnp.abs(r)
         else:
-            out = jnp.mean(r)
+            x = r
+        if weights is None:
+            out = jnp.mean(x)
+        else:
+            per_point = jnp.mean(jnp.reshape(x, (x.shape[0], -1)), axis=1)
+            out = jnp.sum(weights * per_point) / jnp.sum(weights)
         return out.astype(default_float())
 
 

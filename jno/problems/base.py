@@ -74,9 +74,14 @@ def _apply(module: nnx.Module, x: jax.Array) -> jax.Array:
     return module(x)
 
 
-def _mean_square(r: Residual) -> jax.Array:
+def _mean_square(r: Residual, weights: jax.Array | None = None) -> jax.Array:
     parts = r if isinstance(r, tuple) else (r,)
-    return sum(jnp.mean(jnp.square(jnp.reshape(p, (p.shape[0], -1)))) for p in parts)
+    if weights is None:
+        return sum(jnp.mean(jnp.square(jnp.reshape(p, (p.shape[0], -1)))) for p in parts)
+    w = weights / jnp.sum(weights)
+    return sum(
+        jnp.sum(w * jnp.mean(jnp.square(jnp.reshape(p, (p.shape[0], -1))), axis=1)) for p in parts
+    )
 
 
 class Problem(ProblemSetupMixin, Trainer):
@@ -246,6 +251,9 @@ class Problem(ProblemSetupMixin, Trainer):
         """
         residuals = self.residuals(net, batch)
         losses = {name: _mean_square(r) for name, r in residuals.items()}
+        weights = self.point_weights(self.causal_points)
+        if weights is not None:  # a RAR-D buffer: the mean over its live points
+            losses[self.causal_term] = _mean_square(residuals[self.causal_term], weights)
         if self.causal is not None:
             losses[self.causal_term] = self._causal_term_loss(residuals[self.causal_term], batch)
         return losses

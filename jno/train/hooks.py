@@ -139,6 +139,18 @@ class LossHooksMixin:
             raise ValueError(f"tracker {name!r} must be a scalar, got shape {value.shape}")
         tracked[name] = value.reshape(())
 
+    def point_weights(self, name: str) -> jax.Array | None:
+        """Per-point weights of point set ``name`` for the mean of its loss, or None.
+
+        A :class:`~jno.resampling.RARD` buffer has empty slots: inside :meth:`losses` this
+        is its live mask as ``0``/``1`` weights, so that the loss of the set is
+        ``sum(w * r**2) / sum(w)``; for every other set it is None (all points count).
+        """
+        slot = getattr(self, "_adaptive_slots", {}).get(name)
+        sampler = None if slot is None else self.component(slot)
+        weights = getattr(sampler, "weights", None)
+        return weights() if callable(weights) else None
+
     def component(self, name: str) -> nnx.Module | None:
         """The stateful loss component in slot ``name`` (None when there is none).
 
