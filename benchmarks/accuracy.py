@@ -130,6 +130,12 @@ def lbfgs_phase(trainer, problem: str, seed: int, args: argparse.Namespace):
 
     net = trainer.nets[0]
     net.optimizer(optax.lbfgs())
+    extra = {}
+    if args.lbfgs_points == "rad":
+        every = args.sampler_every
+        extra["adaptive_points"] = lambda b: RAD(
+            b, every=every, pool_factor=args.pool_factor, seed=seed + 1000
+        )
     fixed = Frozen(
         net,
         batch_size=args.lbfgs_batch,
@@ -137,8 +143,19 @@ def lbfgs_phase(trainer, problem: str, seed: int, args: argparse.Namespace):
         seed=seed + 1000,
         log_every=args.log_every,
         progress=False,
+        **extra,
     )
-    fixed.fit(args.lbfgs_steps)
+    if args.lbfgs_points == "rad":
+        # Blocks of L-BFGS iterations between redraws, each with a fresh memory: the
+        # curvature pairs of one set of points do not describe the next objective.
+        done = 0
+        while done < args.lbfgs_steps:
+            block = min(args.sampler_every, args.lbfgs_steps - done)
+            net.optimizer(optax.lbfgs())
+            fixed.fit(block)
+            done += block
+    else:
+        fixed.fit(args.lbfgs_steps)
     return fixed, weights
 
 
@@ -193,6 +210,7 @@ def run_one(problem: str, balancer: str, seed: int, args: argparse.Namespace) ->
         "points": args.points,
         "sampler_every": args.sampler_every if args.points in ("rad", "r3") else None,
         "others": args.others if args.points in ("rad", "r3") else None,
+        "lbfgs_points": args.lbfgs_points if args.lbfgs_steps else None,
     }
     return record
 
@@ -217,6 +235,8 @@ def table(path: str) -> str:
                     label += " float64"
                 if r.get("config", {}).get("points", "uniform") != "uniform":
                     label += f" points={r['config']['points']}"
+                if r.get("config", {}).get("lbfgs_points") == "rad":
+                    label += " L-BFGS points=rad"
                 if r.get("lbfgs_steps"):
                     label += f" + L-BFGS {r['lbfgs_steps']}"
                 groups.setdefault((label, r["steps"]), []).append(r)
@@ -264,6 +284,13 @@ def main(argv=None) -> None:
     )
     p.add_argument("--sampler-every", type=int, default=500, help="steps between redraws")
     p.add_argument("--pool-factor", type=int, default=4, help="RAD candidates per point")
+    p.add_argument(
+        "--lbfgs-points",
+        choices=["fixed", "rad"],
+        default="fixed",
+        help="the L-BFGS phase's PDE points: one fixed draw, or RAD redrawn every "
+        "--sampler-every iterations (L-BFGS restarted after each redraw)",
+    )
     p.add_argument(
         "--others",
         choices=["uniform", "fixed"],
