@@ -69,14 +69,28 @@ def test_every_operator_matches_jax_hessian(kind):
     value, grad, hess = _reference(net, x)
     scale = float(np.abs(hess).max())
     assert scale > 1e-3 and float(np.abs(grad).max()) > 1e-3  # a non-trivial check
-    for u in (net, jno.nn(net)):
-        _close(ops.grad(u, x), grad, scale)
-        _close(ops.laplacian(u, x), np.trace(hess, axis1=1, axis2=2), scale)
-        _close(ops.hessian(u, x), hess, scale)
+
+    # The operators in one compiled function (as in a training step).
+    @jax.jit
+    def every_operator(x):
+        out = {"grad": ops.grad(net, x), "lap": ops.laplacian(net, x)}
+        out["hess"] = ops.hessian(net, x)
+        out["wrapped_lap"] = ops.laplacian(jno.nn(net), x)  # through jno.nn's .module
         for i in range(3):
-            _close(ops.partial(u, x, i), grad[:, i], scale)
+            out[f"d{i}"] = ops.partial(net, x, i)
             for j in range(3):
-                _close(ops.partial2(u, x, i, j), hess[:, i, j], scale)
+                out[f"d{i}{j}"] = ops.partial2(net, x, i, j)
+        return out
+
+    out = every_operator(x)
+    _close(out["grad"], grad, scale)
+    _close(out["lap"], np.trace(hess, axis1=1, axis2=2), scale)
+    _close(out["wrapped_lap"], out["lap"], scale)
+    _close(out["hess"], hess, scale)
+    for i in range(3):
+        _close(out[f"d{i}"], grad[:, i], scale)
+        for j in range(3):
+            _close(out[f"d{i}{j}"], hess[:, i, j], scale)
     np.testing.assert_allclose(net(x)[:, 0], value, rtol=1e-6, atol=1e-6)
 
 
