@@ -12,7 +12,7 @@ modules :mod:`jno.frontend.terms` and :mod:`jno.frontend.fn`; ``jno.core`` is th
 function that builds a :class:`Crux`.
 """
 
-from jno import domain, nnx, ops, problems, resampling, train
+from jno import domain, nnx, ops, optim, problems, resampling, train
 from jno.frontend import Crux, core, data, fn, nn, residual, terms
 from jno.nnx.schedules import LearningRateSchedule
 from jno.train import History, Trainer, TrainingDiverged
@@ -30,6 +30,7 @@ __all__ = [
     "nn",
     "nnx",
     "ops",
+    "optim",
     "problems",
     "resampling",
     "residual",

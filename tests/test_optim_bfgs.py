@@ -1,0 +1,113 @@
+"""Dense BFGS (jno.optim.bfgs): the update formula, convergence, jit, a trainer phase."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+import jno
+from jno.optim import bfgs, bfgs_update
+
+
+def numpy_bfgs(h, s, y):
+    """The product form (I - rho s y^T) H (I - rho y s^T) + rho s s^T, in float64."""
+    rho = 1.0 / (y @ s)
+    i = np.eye(len(s))
+    return (i - rho * np.outer(s, y)) @ h @ (i - rho * np.outer(y, s)) + rho * np.outer(s, s)
+
+
+def test_update_matches_the_product_form_on_scripted_pairs():
+    rng = np.random.default_rng(0)
+    p = 6
+    a = rng.normal(size=(p, p))
+    hess = a @ a.T + p * np.eye(p)  # y = A s for a convex quadratic
+    h_ref = np.eye(p)
+    h = jnp.eye(p)
+    for _ in range(5):
+        s = rng.normal(size=p)
+        y = hess @ s
+        h_ref = numpy_bfgs(h_ref, s, y)
+        h = bfgs_update(h, jnp.asarray(s, jnp.float32), jnp.asarray(y, jnp.float32))
+        np.testing.assert_allclose(h, h_ref, rtol=2e-4, atol=2e-5)
+        np.testing.assert_allclose(np.asarray(h) @ y, s, rtol=1e-3, atol=1e-3)  # secant
+    # A pair with negative curvature is skipped: H is unchanged.
+    s = rng.normal(size=p)
+    np.testing.assert_array_equal(bfgs_update(h, jnp.asarray(s), -jnp.asarray(s)), h)
+
+
+def run(f, x0, steps, jit=True):
+    tx = bfgs()
+    params = {"x": x0}
+    state = tx.init(params)
+    vg = optax.value_and_grad_from_state(f)
+
+    def step(carry):
+        params, state = carry
+        value, grad = vg(params, state=state)
+        updates, state = tx.update(grad, state, params, value=value, grad=grad, value_fn=f)
+        return optax.apply_updates(params, updates), state
+
+    step = jax.jit(step) if jit else step
+    carry = (params, state)
+    for _ in range(steps):
+        carry = step(carry)
+    return carry[0]["x"]
+
+
+def rosenbrock(p):
+    x = p["x"]
+    return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def test_converges_on_rosenbrock_and_a_quadratic_in_float64():
+    with jax.enable_x64(True):
+        x = run(rosenbrock, jnp.array([-1.2, 1.0]), 45)
+        assert x.dtype == jnp.float64
+        np.testing.assert_allclose(x, [1.0, 1.0], atol=1e-10)
+        rng = np.random.default_rng(1)
+        a = rng.normal(size=(8, 8))
+        q = jnp.asarray(a @ a.T + np.eye(8))  # condition number about 30
+        b = jnp.asarray(rng.normal(size=8))
+        quad = lambda p: 0.5 * p["x"] @ q @ p["x"] - b @ p["x"]
+        # Superlinear: 4e-4 after 20 steps, 1e-12 after 30 (the line search is inexact).
+        x = run(quad, jnp.zeros(8), 35)
+        np.testing.assert_allclose(x, np.linalg.solve(np.asarray(q), np.asarray(b)), atol=1e-10)
+
+
+def test_jit_and_eager_iterates_are_equal():
+    # In float64, so that the rounding differences of XLA's fusions stay at 1e-15
+    # instead of being amplified by the line search to float32's 1e-5.
+    with jax.enable_x64(True):
+        jitted = run(rosenbrock, jnp.array([-1.2, 1.0]), 8)
+        eager = run(rosenbrock, jnp.array([-1.2, 1.0]), 8, jit=False)
+    np.testing.assert_allclose(jitted, eager, rtol=1e-10, atol=1e-12)
+
+
+class Poisson1D(jno.Trainer):
+    def losses(self, net, batch):
+        x = batch["x"]
+        r = jno.ops.laplacian(net, x) + jnp.pi**2 * jnp.sin(jnp.pi * x[:, 0])
+        ends = jnp.array([[0.0], [1.0]], x.dtype)
+        return {"pde": jnp.mean(r**2), "bc": jnp.mean(net(ends) ** 2)}
+
+
+def phase(tx, steps=60):
+    net = jno.nn(jno.nnx.MLP(1, [8, 8], 1, rngs=nnx.Rngs(0)))
+    net.optimizer(optax.adam(1e-2))
+    trainer = Poisson1D(net, points={"x": jnp.linspace(0, 1, 32)[:, None]}, progress=False)
+    trainer.fit(100)
+    net.optimizer(tx)
+    history = trainer.fit(steps)  # the step count continues
+    assert trainer.step == 100 + steps
+    return float(history["loss/total"][-1])
+
+
+def test_a_trainer_phase_beats_the_same_number_of_lbfgs_iterations():
+    # float64, 300 iterations after 100 Adam steps: measured 6.4e-6 against 3.9e-5
+    # (after 100 iterations the two are still level, 5.1e-2 and 4.7e-2).
+    with jax.enable_x64(True):
+        dense, limited = phase(bfgs(), 300), phase(optax.lbfgs(), 300)
+    assert dense < limited / 3, (dense, limited)
