@@ -107,28 +107,15 @@ def test_divergence_of_a_vector_valued_network_matches_jacfwd():
 
 
 def test_float64_jets_match_to_float64_precision():
-    code = """
-import jax
-jax.config.update("jax_enable_x64", True)
-import jax.numpy as jnp, numpy as np
-from flax import nnx
-from jno import ops
-from jno.nnx import MLP
-net = MLP(2, [16, 16], 1, rngs=nnx.Rngs(0), fourier_features=4, input_lo=0.0, input_hi=2.0)
-x = jnp.asarray(np.random.default_rng(0).uniform(0, 2, (5, 2)))
-h = jax.vmap(jax.hessian(lambda p: net.forward(p[None])[0, 0]))(x)
-lap = ops.laplacian(net, x)
-assert lap.dtype == jnp.float64 and net.fourier.B[...].dtype == jnp.float64, lap.dtype
-err = float(jnp.max(jnp.abs(lap - jnp.trace(h, axis1=1, axis2=2))))
-assert err < 1e-10 * float(jnp.max(jnp.abs(h))), err
-print("ok")
-"""
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().endswith("ok")
+    with jax.enable_x64(True):
+        net = MLP(2, [16, 16], 1, rngs=nnx.Rngs(0), fourier_features=4, input_lo=0.0, input_hi=2.0)
+        x = jnp.asarray(np.random.default_rng(0).uniform(0, 2, (5, 2)))
+        h = jax.vmap(jax.hessian(lambda p: net.forward(p[None])[0, 0]))(x)
+        lap = ops.laplacian(net, x)
+        assert lap.dtype == jnp.float64 and net.fourier.B[...].dtype == jnp.float64
+        assert net.layers[0].kernel[...].dtype == jnp.float64
+        err = float(jnp.max(jnp.abs(lap - jnp.trace(h, axis1=1, axis2=2))))
+        assert err < 1e-10 * float(jnp.max(jnp.abs(h))), err
 
 
 def test_jet_algebra_product_rule_and_concatenate():
