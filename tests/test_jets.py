@@ -52,8 +52,7 @@ def _randomise_biases(net, seed):
 def _reference(net, x):
     """Per-point value, gradient and Hessian with jax.jacfwd / jax.hessian."""
     f = lambda p: net.forward(p[None])[0, 0]  # plain forward, no jets
-    grad = jax.vmap(jax.grad(f))(x)
-    hess = jax.vmap(jax.hessian(f))(x)
+    grad, hess = jax.jit(lambda x: (jax.vmap(jax.grad(f))(x), jax.vmap(jax.hessian(f))(x)))(x)
     return net.forward(x)[:, 0], np.asarray(grad), np.asarray(hess)
 
 
