@@ -147,6 +147,25 @@ class ResidualAdaptivePoints(nnx.Module):
     def _redraw(self, key: jax.Array, residual: Residual) -> None:
         raise NotImplementedError
 
+    def _set_pool_rule(self, pool_factor: int, k: float, c: float) -> None:
+        """The RAD distribution over a pool of ``pool_factor * n`` candidates."""
+        self.pool_factor = check_int("pool_factor", pool_factor, minimum=1)
+        self.k = check_real("k", k, minimum=0.0)
+        self.c = check_real("c", c, minimum=0.0)
+        if self.c == 0.0 and self.k == 0.0:
+            raise ValueError("k and c cannot both be 0 (no distribution), got k=0, c=0")
+        self.pool = self.pool_factor * self.n
+
+    def _pick_from_pool(self, key: jax.Array, residual: Residual, count: int) -> jax.Array:
+        """``count`` candidates of a fresh pool, drawn without replacement by
+        :func:`rad_probabilities`; records the pool's mean ``|r|``."""
+        draw_key, pick_key = jax.random.split(key)
+        pool = self._draw(draw_key, self.pool_factor)
+        r = _pointwise_magnitude(residual(pool), self.pool)
+        p = rad_probabilities(r, self.k, self.c)
+        self.pool_residual[...] = jnp.mean(r)
+        return pool[jax.random.choice(pick_key, self.pool, (count,), replace=False, p=p)]
+
     def due(self, step: jax.Array) -> jax.Array:
         """Whether the points are redrawn before step ``step``."""
         return (step > 0) & (step % self.every == 0)
@@ -192,21 +211,10 @@ class RAD(ResidualAdaptivePoints):
         seed: int = 0,
     ):
         super().__init__(base, every=every, term=term, seed=seed)
-        self.pool_factor = check_int("pool_factor", pool_factor, minimum=1)
-        self.k = check_real("k", k, minimum=0.0)
-        self.c = check_real("c", c, minimum=0.0)
-        if self.c == 0.0 and self.k == 0.0:
-            raise ValueError("k and c cannot both be 0 (no distribution), got k=0, c=0")
-        self.pool = self.pool_factor * self.n
+        self._set_pool_rule(pool_factor, k, c)
 
     def _redraw(self, key: jax.Array, residual: Residual) -> None:
-        draw_key, pick_key = jax.random.split(key)
-        pool = self._draw(draw_key, self.pool_factor)
-        r = _pointwise_magnitude(residual(pool), self.pool)
-        p = rad_probabilities(r, self.k, self.c)
-        index = jax.random.choice(pick_key, self.pool, (self.n,), replace=False, p=p)
-        self.points[...] = pool[index]
-        self.pool_residual[...] = jnp.mean(r)
+        self.points[...] = self._pick_from_pool(key, residual, self.n)
         self.replaced[...] = jnp.ones((), default_float())
 
 
@@ -297,12 +305,7 @@ class RARD(ResidualAdaptivePoints):
         super().__init__(base, every=every, term=term, seed=seed)
         self.add = check_int("add", add, minimum=1)
         self.capacity = check_int("capacity", capacity, minimum=base.n)
-        self.pool_factor = check_int("pool_factor", pool_factor, minimum=1)
-        self.k = check_real("k", k, minimum=0.0)
-        self.c = check_real("c", c, minimum=0.0)
-        if self.c == 0.0 and self.k == 0.0:
-            raise ValueError("k and c cannot both be 0 (no distribution), got k=0, c=0")
-        self.pool = self.pool_factor * self.n
+        self._set_pool_rule(pool_factor, k, c)
         initial = self.points[...]
         slots = jnp.arange(self.capacity) % self.n
         self.points = PointState(initial[slots])
@@ -314,11 +317,7 @@ class RARD(ResidualAdaptivePoints):
         return self.live[...].astype(default_float())
 
     def _redraw(self, key: jax.Array, residual: Residual) -> None:
-        draw_key, pick_key = jax.random.split(key)
-        pool = self._draw(draw_key, self.pool_factor)
-        r = _pointwise_magnitude(residual(pool), self.pool)
-        p = rad_probabilities(r, self.k, self.c)
-        new = pool[jax.random.choice(pick_key, self.pool, (self.add,), replace=False, p=p)]
+        new = self._pick_from_pool(key, residual, self.add)
         count = self.count[...]
         slots = count + jnp.arange(self.add)
         # Slots past the capacity are dropped: the buffer never grows beyond it.
@@ -327,5 +326,4 @@ class RARD(ResidualAdaptivePoints):
         self.live[...] = self.live[...].at[target].set(True, mode="drop")
         added = jnp.minimum(self.add, self.capacity - count)
         self.count[...] = count + added
-        self.pool_residual[...] = jnp.mean(r)
         self.replaced[...] = (added / self.capacity).astype(default_float())
