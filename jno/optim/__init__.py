@@ -2,20 +2,30 @@
 
 ``bfgs``, ``ssbfgs``, ``ssbroyden``: dense quasi-Newton methods with a strong-Wolfe line
 search (``optax.lbfgs``'s interface), usable on their own or as
-``net.optimizer(jno.optim.ssbroyden())`` in a trainer phase.
+``net.optimizer(jno.optim.ssbroyden())`` in a trainer phase. ``scale_by_bfgs`` is the
+inverse Hessian alone, to chain with another line search; ``strong_wolfe`` the line
+search alone.
 """
 
-from jno.optim._bfgs import (
+from jno.optim._bfgs import METHODS, bfgs_update, self_scaled_update
+from jno.optim._linesearch import LinesearchResult, strong_wolfe
+from jno.optim._quasi_newton import (
+    DEFAULT_MAX_HESSIAN_BYTES,
+    QuasiNewton,
+    QuasiNewtonState,
     ScaleByBFGSState,
     bfgs,
-    bfgs_update,
     scale_by_bfgs,
-    self_scaled_update,
     ssbfgs,
     ssbroyden,
 )
 
 __all__ = [
+    "DEFAULT_MAX_HESSIAN_BYTES",
+    "METHODS",
+    "LinesearchResult",
+    "QuasiNewton",
+    "QuasiNewtonState",
     "ScaleByBFGSState",
     "bfgs",
     "bfgs_update",
@@ -23,4 +33,5 @@ __all__ = [
     "self_scaled_update",
     "ssbfgs",
     "ssbroyden",
+    "strong_wolfe",
 ]

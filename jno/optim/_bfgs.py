@@ -1,4 +1,4 @@
-"""Dense BFGS as an optax transformation: an O(P^2) inverse-Hessian update per step.
+"""The dense inverse-Hessian updates of BFGS and its self-scaled variants, O(P^2) each.
 
 Small PINNs (a few thousand parameters) trained in float64 reach far lower errors with a
 dense quasi-Newton method and a strong-Wolfe line search than with Adam or L-BFGS
@@ -16,58 +16,25 @@ scaled to ``(y^T s / y^T y) I`` (eq. 6.20); a pair with too little curvature
 (``y^T s <= eps ||s|| ||y||``, possible when the line search stops early) is skipped,
 and a non-finite pair resets ``H`` to the identity, so NaN never reaches ``H``.
 
+The transformations built on these updates are in :mod:`jno.optim._quasi_newton`.
+
 Example:
-    >>> import jax, jax.numpy as jnp, optax
-    >>> f = lambda p: jnp.sum((p["x"] - jnp.array([1.0, -2.0])) ** 2 * jnp.array([1.0, 10.0]))
-    >>> tx = bfgs()
-    >>> params = {"x": jnp.zeros(2)}
-    >>> state = tx.init(params)
-    >>> value_and_grad = optax.value_and_grad_from_state(f)
-    >>> for _ in range(10):
-    ...     value, grad = value_and_grad(params, state=state)
-    ...     updates, state = tx.update(grad, state, params, value=value, grad=grad, value_fn=f)
-    ...     params = optax.apply_updates(params, updates)
-    >>> [round(float(v), 4) for v in params["x"]]
-    [1.0, -2.0]
+    >>> import jax.numpy as jnp
+    >>> s, y = jnp.array([1.0, 1.0]), jnp.array([2.0, 4.0])
+    >>> h = bfgs_update(jnp.eye(2), s, y)
+    >>> [round(float(v), 5) for v in h @ y]  # the secant condition H+ y = s
+    [1.0, 1.0]
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
 import jax
 import jax.numpy as jnp
-import optax
-from jax.flatten_util import ravel_pytree
 
-__all__ = [
-    "ScaleByBFGSState",
-    "bfgs",
-    "bfgs_update",
-    "scale_by_bfgs",
-    "self_scaled_update",
-    "ssbfgs",
-    "ssbroyden",
-]
+__all__ = ["METHODS", "bfgs_update", "self_scaled_update"]
 
-
-class ScaleByBFGSState(NamedTuple):
-    """State of :func:`scale_by_bfgs`.
-
-    Attributes:
-        count: steps taken (int32).
-        params: the flattened parameters of the previous step.
-        updates: the flattened gradient of the previous step.
-        inv_hessian: the ``P x P`` inverse Hessian approximation.
-        direction: the previous search direction ``-H g`` (the self-scaling factors
-            need the previous step length, ``s = alpha * direction``).
-    """
-
-    count: jax.Array
-    params: jax.Array
-    updates: jax.Array
-    inv_hessian: jax.Array
-    direction: jax.Array
+#: The inverse-Hessian updates: plain BFGS and the two self-scaled ones.
+METHODS = ("bfgs", "ssbfgs", "ssbroyden")
 
 
 def bfgs_update(
@@ -161,104 +128,3 @@ def self_scaled_update(
     return jnp.where(good, updated, inv_hessian)
 
 
-def scale_by_bfgs(
-    *, scale_init_precond: bool = True, eps: float = 1e-10, method: str = "bfgs"
-) -> optax.GradientTransformation:
-    """Preconditions the gradient with a dense BFGS inverse Hessian: returns ``H g``.
-
-    Chain it with a negative step and a line search (as :func:`bfgs` does); the pair
-    ``(s, y)`` is formed from the parameters and gradients of consecutive calls.
-
-    Args:
-        scale_init_precond: scale ``H`` to ``(y^T s / y^T y) I`` before the first update
-            (plain BFGS; the self-scaled methods scale by their own rule).
-        eps: curvature guard of :func:`bfgs_update`.
-        method: ``"bfgs"``, ``"ssbfgs"`` or ``"ssbroyden"`` (:func:`self_scaled_update`).
-    """
-    if method not in ("bfgs", "ssbfgs", "ssbroyden"):
-        raise ValueError(f"method must be one of ('bfgs', 'ssbfgs', 'ssbroyden'), got {method!r}")
-
-    def init_fn(params: Any) -> ScaleByBFGSState:
-        flat, _ = ravel_pytree(params)
-        return ScaleByBFGSState(
-            count=jnp.zeros((), jnp.int32),
-            params=jnp.zeros_like(flat),
-            updates=jnp.zeros_like(flat),
-            inv_hessian=jnp.eye(flat.size, dtype=flat.dtype),
-            direction=jnp.zeros_like(flat),
-        )
-
-    def update_fn(updates: Any, state: ScaleByBFGSState, params: Any = None):
-        if params is None:
-            raise ValueError("scale_by_bfgs needs params: tx.update(grads, state, params)")
-        g, unravel = ravel_pytree(updates)
-        x, _ = ravel_pytree(params)
-        s, y = x - state.params, g - state.updates
-        h = state.inv_hessian
-        first_pair = state.count == 1
-        if method == "bfgs":
-            if scale_init_precond:
-                gamma = jnp.vdot(s, y) / jnp.vdot(y, y)
-                usable = first_pair & jnp.isfinite(gamma) & (gamma > 0)
-                h = jnp.where(usable, gamma * jnp.eye(h.shape[0], dtype=h.dtype), h)
-            updated = bfgs_update(h, s, y, eps=eps)
-        else:
-            updated = self_scaled_update(
-                h, s, y, state.updates, state.direction, method=method, first=first_pair, eps=eps
-            )
-        new_h = jnp.where(state.count > 0, updated, h)
-        # A non-finite pair (a NaN loss upstream) must not poison H: start over.
-        new_h = jnp.where(jnp.all(jnp.isfinite(new_h)), new_h, jnp.eye(h.shape[0], dtype=h.dtype))
-        direction = new_h @ g
-        new_state = ScaleByBFGSState(
-            count=state.count + 1, params=x, updates=g, inv_hessian=new_h, direction=-direction
-        )
-        return unravel(direction), new_state
-
-    return optax.GradientTransformation(init_fn, update_fn)
-
-
-def bfgs(
-    learning_rate: optax.ScalarOrSchedule | None = None,
-    *,
-    scale_init_precond: bool = True,
-    linesearch: optax.GradientTransformationExtraArgs | None = None,
-    max_linesearch_steps: int = 30,
-    method: str = "bfgs",
-) -> optax.GradientTransformationExtraArgs:
-    """Dense BFGS with a strong-Wolfe zoom line search, an optax transformation.
-
-    The interface of ``optax.lbfgs``: ``update(grads, state, params, value=, grad=,
-    value_fn=)``; with :func:`optax.value_and_grad_from_state` the line search's last
-    gradient is reused. Memory is ``P^2`` numbers: meant for networks of up to some
-    thousands of parameters.
-
-    Args:
-        learning_rate: a fixed step instead of the line search's, or None.
-        scale_init_precond: see :func:`scale_by_bfgs`.
-        linesearch: the line search (default: ``optax.scale_by_zoom_linesearch`` with
-            ``max_linesearch_steps``).
-        max_linesearch_steps: steps of the default zoom line search.
-        method: the inverse-Hessian update, ``"bfgs"``, ``"ssbfgs"`` or ``"ssbroyden"``.
-    """
-    if linesearch is None:
-        linesearch = optax.scale_by_zoom_linesearch(
-            max_linesearch_steps=max_linesearch_steps, initial_guess_strategy="one"
-        )
-    base = (
-        optax.scale(-1.0) if learning_rate is None else optax.scale_by_learning_rate(learning_rate)
-    )
-    precond = scale_by_bfgs(scale_init_precond=scale_init_precond, method=method)
-    return optax.chain(precond, base, linesearch)
-
-
-def ssbfgs(**kwargs: Any) -> optax.GradientTransformationExtraArgs:
-    """Self-scaled BFGS (Al-Baali's scaling, as in Urbán et al. 2024): :func:`bfgs`
-    with ``method="ssbfgs"``; same keywords."""
-    return bfgs(method="ssbfgs", **kwargs)
-
-
-def ssbroyden(**kwargs: Any) -> optax.GradientTransformationExtraArgs:
-    """Self-scaled Broyden (Urbán, Stefanou & Pons 2024): :func:`bfgs` with
-    ``method="ssbroyden"``; same keywords."""
-    return bfgs(method="ssbroyden", **kwargs)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -20,6 +20,7 @@ from flax import nnx
 
 from jno.nnx._dtype import default_float
 from jno.nnx.ntk import ntk_diagonal
+from jno.optim import QuasiNewton, QuasiNewtonState
 from jno.train.components import ComponentSlots
 from jno.train.mesh import data_sharding
 from jno.train.metrics import StepMetrics
@@ -27,7 +28,16 @@ from jno.train.optim import OptimizerSpec
 from jno.train.state import StepState
 from jno.train.term_gradients import BalancerNeeds, TermSources, stacked_term_gradients
 
-__all__ = ["CompiledStep", "StepPlan"]
+__all__ = ["CompiledStep", "Evaluation", "StepPlan"]
+
+
+class Evaluation(NamedTuple):
+    """What a quasi-Newton line search keeps of its accepted point besides the value
+    and gradient, so that the next step starts from it without evaluating again."""
+
+    losses: jax.Array
+    trackers: dict[str, jax.Array]
+    weights: jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,12 +230,15 @@ class CompiledStep:
             ntk = jax.lax.cond(due, compute, lambda: [jnp.zeros(s.shape, s.dtype) for s in shapes])
         return TermSources(step, grads=grads, ntk=ntk), due
 
-    def adapt_points(self, carry: StepState, batch: dict[str, jax.Array]) -> StepState:
+    def adapt_points(
+        self, carry: StepState, batch: dict[str, jax.Array]
+    ) -> tuple[StepState, jax.Array]:
         """Redraws the residual-adaptive point sets that are due, from the residual of
         their term at the current parameters (``jax.lax.cond``: only due steps pay), and
-        puts their points into ``batch``."""
+        puts their points into ``batch``; also whether any set was redrawn."""
+        redrawn = jnp.asarray(False)
         if not self.plan.adaptive:
-            return carry
+            return carry, redrawn
         components = dict(carry.components)
         names = self.components.names
         for point_name, slot, term in self.plan.adaptive:
@@ -245,26 +258,82 @@ class CompiledStep:
                 return nnx.state(sampler)
 
             due = (carry.step > 0) & (carry.step % every == 0)
-            state = jax.lax.cond(due, redraw, lambda s: s, components[slot])
-            components[slot] = state
-            points = nnx.merge(graphdef, state).points[...]
+            redrawn = redrawn | due
+            components[slot] = jax.lax.cond(due, redraw, lambda s: s, components[slot])
+            self._adaptive_points({slot: components[slot]}, batch, only=point_name)
+        return carry.replace(components=components), redrawn
+
+    def _adaptive_points(
+        self, components: Mapping[str, Any], batch: dict[str, jax.Array], only: str | None = None
+    ) -> None:
+        """Puts the current points of the residual-adaptive sets (or set ``only``) into
+        ``batch``."""
+        names = self.components.names
+        for point_name, slot, _ in self.plan.adaptive:
+            if only is not None and point_name != only:
+                continue
+            graphdef = self.component_graphdefs[names.index(slot)]
+            points = nnx.merge(graphdef, components[slot]).points[...]
             batch[point_name] = jax.lax.with_sharding_constraint(
                 points, data_sharding(self.mesh, points.shape[0])
             )
-        return carry.replace(components=components)
+
+    # ---------------------------------------------------- quasi-Newton phases
+    def reuses_evaluations(self, index: int) -> bool:
+        """Whether network ``index``'s optimizer keeps the line search's last evaluation
+        for the next step: a :class:`~jno.optim.QuasiNewton` optimizer of the only
+        network, on an objective that changes only when adaptive points are redrawn
+        (no point set redrawn every step, no component but residual-adaptive samplers)."""
+        adaptive_slots = {slot for _, slot, _ in self.plan.adaptive}
+        return (
+            isinstance(self.specs[index].tx, QuasiNewton)
+            and len(self.specs) == 1
+            and not any(self.plan.resampled)
+            and set(self.components.names) <= adaptive_slots
+        )
+
+    def init_optimizer(self, index: int, carry: StepState, fixed: Mapping[str, jax.Array]):
+        """The initial optax state of network ``index`` (``carry.opt`` is not read)."""
+        tx, params = self.specs[index].tx, carry.params[index]
+        if not self.reuses_evaluations(index):
+            return tx.init(params)
+
+        def evaluation():
+            batch = self.sample_batch(fixed, carry.step, carry.key)
+            self._adaptive_points(carry.components, batch)
+            losses, (trackers, _, _) = self.loss_vector(
+                carry.params, carry.rest, carry.components, batch
+            )
+            return Evaluation(losses, trackers, losses)
+
+        like = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), jax.eval_shape(evaluation))
+        return tx.init(params, aux_like=like)
 
     def one_step(self, carry: StepState, fixed: Mapping[str, jax.Array]):
         step = carry.step
         batch = self.sample_batch(fixed, step, carry.key)
-        carry = self.adapt_points(carry, batch)
-        # The weights are constants of the gradient, so the gradient of sum(w * L) is the
-        # vector-Jacobian product of L with cotangent w: one forward and one backward
-        # pass whatever the number of terms, and the balancer runs outside the trace.
-        losses, vjp_fn, (trackers, new_rest, new_components) = jax.vjp(
-            lambda p: self.loss_vector(p, carry.rest, carry.components, batch),
-            carry.params,
-            has_aux=True,
-        )
+        carry, redrawn = self.adapt_points(carry, batch)
+
+        def losses_of(params):
+            return self.loss_vector(params, carry.rest, carry.components, batch)
+
+        cache = self._cached_evaluation(carry, redrawn)
+        if cache is None:
+            # The weights are constants of the gradient, so the gradient of sum(w * L) is
+            # the vector-Jacobian product of L with cotangent w: one forward and one
+            # backward pass whatever the number of terms; the balancer runs outside.
+            losses, vjp_fn, (trackers, new_rest, new_components) = jax.vjp(
+                losses_of, carry.params, has_aux=True
+            )
+        else:
+            # A quasi-Newton step starts where the last line search stopped: its value,
+            # gradient and losses are in the optimizer state (a forward pass otherwise).
+            state, valid = cache
+            losses, (trackers, new_rest, new_components) = jax.lax.cond(
+                valid,
+                lambda: (state.aux.losses, (state.aux.trackers, carry.rest, carry.components)),
+                lambda: losses_of(carry.params),
+            )
         balancer = None
         if self.balancer_graphdef is not None:
             balancer = nnx.merge(self.balancer_graphdef, carry.balancer)
@@ -273,7 +342,15 @@ class CompiledStep:
         trackers = {**trackers, **weight_trackers}
         new_balancer = carry.balancer if balancer is None else nnx.state(balancer)
         weights = jax.lax.stop_gradient(weights).astype(losses.dtype)
-        (grads,) = vjp_fn(weights)
+        if cache is None:
+            (grads,) = vjp_fn(weights)
+        else:
+            same = valid & jnp.all(weights == state.aux.weights)
+            grads = jax.lax.cond(
+                same,
+                lambda: (state.grad,),
+                lambda: jax.vjp(lambda p: losses_of(p)[0], carry.params)[1](weights)[0],
+            )
         total = jnp.sum(weights * losses)
         grad_norm = optax.tree.norm(grads)
         term_ok = jnp.isfinite(losses)
@@ -295,6 +372,9 @@ class CompiledStep:
                     "grad": grads[i],
                     "value_fn": self._value_fn(carry, batch, weights, i),
                 }
+                if cache is not None:
+                    extra["value_fn"] = self._evaluation_fn(carry, batch, weights)
+                    extra["aux"] = Evaluation(losses, trackers, weights)
             updates, opt_state = spec.tx.update(grads[i], carry.opt[i], carry.params[i], **extra)
             if rate is not None:
                 updates = jax.tree.map(lambda u, r=rate: (r * u).astype(u.dtype), updates)
@@ -355,6 +435,27 @@ class CompiledStep:
             params[index] = params_i
             vector, _ = self.loss_vector(tuple(params), carry.rest, carry.components, batch)
             return jnp.sum(weights * vector)
+
+        return value_fn
+
+    def _cached_evaluation(self, carry: StepState, redrawn: jax.Array):
+        """``(optimizer state, usable)`` when the step may start from the last line
+        search's evaluation, or None when this trainer never reuses one."""
+        if not self.reuses_evaluations(0):
+            return None
+        state = carry.opt[0]
+        if not isinstance(state, QuasiNewtonState):
+            raise TypeError(f"expected a QuasiNewtonState, got {type(state).__name__}")
+        return state, jnp.isfinite(state.value) & ~redrawn
+
+    def _evaluation_fn(self, carry: StepState, batch, weights: jax.Array):
+        """``params -> (weighted total, Evaluation)`` of the only network."""
+
+        def value_fn(params):
+            vector, (trackers, _, _) = self.loss_vector(
+                (params,), carry.rest, carry.components, batch
+            )
+            return jnp.sum(weights * vector), Evaluation(vector, trackers, weights)
 
         return value_fn
 

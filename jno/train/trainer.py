@@ -321,9 +321,7 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
 
     def _initial_carry(self) -> StepState:
         _, params, rest = self._split_nets()
-        for i, spec in enumerate(self._specs):
-            if self._opt_states[i] is None:
-                self._opt_states[i] = spec.tx.init(params[i])
+        compiled = self._prepare()
         schedules = tuple(
             None if spec.schedule is None else nnx.state(spec.schedule) for spec in self._specs
         )
@@ -331,7 +329,7 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
             step=jnp.asarray(self.step, jnp.int32),
             params=params,
             rest=rest,
-            opt=tuple(self._opt_states),
+            opt=(),
             schedules=schedules,
             balancer=None if self.balancer is None else nnx.state(self.balancer),
             components=self.components.states(),
@@ -341,6 +339,11 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
             bad_step=jnp.asarray(-1, jnp.int32),
             bad_terms=jnp.zeros(len(self.term_names) + 2, bool),
         )
+        fixed = self._fixed_points()
+        for i in range(len(self._specs)):
+            if self._opt_states[i] is None:
+                self._opt_states[i] = compiled.init_optimizer(i, carry, fixed)
+        carry = carry.replace(opt=tuple(self._opt_states))
         return jax.device_put(carry, replicated(self.mesh))
 
     def _store(self, carry: StepState) -> None:
