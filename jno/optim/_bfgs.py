@@ -126,5 +126,3 @@ def self_scaled_update(
     ) / tau + rho * jnp.outer(s, s)
     good = ok & jnp.isfinite(tau) & (tau > 0) & jnp.all(jnp.isfinite(updated))
     return jnp.where(good, updated, inv_hessian)
-
-

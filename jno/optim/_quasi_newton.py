@@ -217,7 +217,8 @@ def bfgs(
             curv_rtol=curv_rtol,
             slope_rtol=slope_rtol,
         )
-        s = result.step * direction
+        # A failed search (a non-finite gradient included) moves nothing.
+        s = jnp.where(result.failed, 0.0, result.step * direction)
         y = ravel_pytree(result.grad)[0] - ravel_pytree(grad)[0]
         first = count == 0
         if method == "bfgs":
@@ -227,9 +228,7 @@ def bfgs(
                 h = jnp.where(scale, gamma * identity, h)
             new_h = bfgs_update(h, s, y, eps=eps)
         else:
-            new_h = self_scaled_update(
-                h, s, y, g, direction, method=method, first=first, eps=eps
-            )
+            new_h = self_scaled_update(h, s, y, g, direction, method=method, first=first, eps=eps)
         paired = jnp.vdot(s, y) > eps * jnp.linalg.norm(s) * jnp.linalg.norm(y)
         restart = result.failed | ~jnp.all(jnp.isfinite(new_h))
         new_h = jnp.where(restart, identity, new_h)
@@ -254,9 +253,7 @@ def _with_aux(value_fn: Callable[[Any], Any], params: Any, aux_like: Any):
     out = jax.eval_shape(value_fn, params)
     if not isinstance(out, tuple):
         if aux_like is not None:
-            raise ValueError(
-                "the state was initialised with aux_like, but value_fn returns no aux"
-            )
+            raise ValueError("the state was initialised with aux_like, but value_fn returns no aux")
         return lambda p: (value_fn(p), None)
     got = jax.tree.structure(out[1])
     if got != jax.tree.structure(aux_like):

@@ -31,6 +31,7 @@ from jno.domain import Box, PointSet
 from jno.nnx._checks import check_real
 from jno.nnx._dtype import default_float
 from jno.problems._setup import ProblemSetupMixin
+from jno.problems.recipes import QuasiNewtonRecipe
 from jno.resampling import ResidualAdaptivePoints
 from jno.train.network import Network
 from jno.train.trainer import Trainer
@@ -146,6 +147,8 @@ class Problem(ProblemSetupMixin, Trainer):
     causal_points: ClassVar[str] = "interior"
     grid_shape: ClassVar[tuple[int, ...]] = (101, 101)
     default_hidden: ClassVar[tuple[int, ...]] = (50, 50, 50)
+    #: Packaged training recipes by name (:mod:`jno.problems.recipes`).
+    recipes: ClassVar[Mapping[str, QuasiNewtonRecipe]] = {"quasi-newton": QuasiNewtonRecipe()}
 
     def __init__(
         self,

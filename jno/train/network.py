@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import optax
 from flax import nnx
 
+from jno.optim import QuasiNewton
 from jno.train.optim import OptimizerSpec
 
 __all__ = ["Network", "nn"]
@@ -51,9 +53,18 @@ class Network(nnx.Module):
         return self.module(*args, **kwargs)
 
     def optimizer(self, tx: optax.GradientTransformation) -> OptimizerSpec:
-        """Sets (or replaces) the optimizer; returns a spec whose ``.scale(s)`` sets the rate."""
-        self.optimizer_spec = OptimizerSpec(tx)
-        return self.optimizer_spec
+        """Sets (or replaces) the optimizer; returns a spec whose ``.scale(s)`` sets the rate.
+
+        Raises:
+            ValueError: a dense quasi-Newton ``tx`` (:class:`jno.optim.QuasiNewton`)
+                whose ``P x P`` matrix exceeds its ``max_hessian_bytes`` for this
+                network (checked here, before anything is allocated).
+        """
+        spec = OptimizerSpec(tx)
+        if isinstance(tx, QuasiNewton):
+            jax.eval_shape(tx.init, nnx.state(self.module, nnx.Param))
+        self.optimizer_spec = spec
+        return spec
 
 
 def nn(module: nnx.Module, *, name: str | None = None) -> Network:

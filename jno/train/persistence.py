@@ -63,6 +63,16 @@ class PersistenceMixin:
         self._checkpointer.save(self.step, state, meta)
         self._saved_step = self.step
 
+    def latest_checkpoint_step(self) -> int | None:
+        """The step of the newest checkpoint in ``checkpoint_dir`` (None without one).
+
+        Multi-phase scripts read it before :meth:`restore` to set the optimizer of the
+        phase the checkpoint was written in (its state is restored into that optimizer).
+        """
+        if self._checkpointer is None:
+            return None
+        return self._checkpointer.latest_step()
+
     def restore(self) -> int | None:
         """Restores the newest checkpoint of ``checkpoint_dir`` into this fresh trainer.
 
