@@ -318,7 +318,8 @@ def test_cli_demo_trains_and_writes_outputs(tmp_path, capsys):
     from jno.app.demo import build_demo
 
     out, logdir = tmp_path / "demo", tmp_path / "runs" / "demo"
-    argv = ["demo", "--out", str(out), "--logdir", str(logdir), "--steps", "200", "--quiet"]
+    argv = ["demo", "--recipe", "relobralo", "--out", str(out), "--logdir", str(logdir)]
+    argv += ["--steps", "200", "--quiet"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     relative = float(printed.split("relative L2 error:")[1].split()[0])

@@ -139,6 +139,24 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict:
     return action.choices
 
 
+def test_train_a_recipe_prints_the_error_and_resumes_its_quasi_newton_phase(tmp_path, capsys):
+    import jax
+
+    ckpt, out = tmp_path / "ckpt", tmp_path / "figs"
+    argv = ["train", "poisson2d", "--recipe", "quasi-newton", "--hidden", "6"]
+    argv += ["--batch-size", "64", "--adam-steps", "20", "--out", str(out), "--quiet"]
+    argv += ["--logdir", str(tmp_path / "runs" / "r"), "--checkpoint-dir", str(ckpt)]
+    with jax.enable_x64(True):
+        assert main([*argv, "--qn-steps", "10"]) == 0
+        first = capsys.readouterr()
+        assert main([*argv, "--qn-steps", "30", "--qn-method", "ssbfgs"]) == 0
+        second = capsys.readouterr()
+    assert first.err == "" and "resumed" not in first.out
+    assert "resumed from step 30" in second.out
+    assert 0 < _printed_error(second.out) < _printed_error(first.out)
+    assert all((out / name).read_bytes()[:8] == PNG for name in ("history.png", "solution.png"))
+
+
 @pytest.mark.parametrize("command", ["demo", "train", "compare", "schedules"])
 def test_help_lists_every_option(command, capsys):
     sub = _subparsers(build_parser())[command]

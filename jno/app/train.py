@@ -23,7 +23,13 @@ from typing import Any
 from jno.app.experiment import BALANCERS, MODES, PROBLEMS, SCHEDULES, run_train
 from jno.nnx._checks import check_positive_int
 
-__all__ = ["add_common_options", "add_train_parser", "positive_int", "schedule_options"]
+__all__ = [
+    "add_common_options",
+    "add_recipe_options",
+    "add_train_parser",
+    "positive_int",
+    "schedule_options",
+]
 
 
 def positive_int(text: str) -> int:
@@ -188,6 +194,8 @@ def schedule_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.recipe is not None:
+        return _run_recipe(args)
     logdir = args.logdir or Path("runs") / (
         f"{args.problem}-{args.balancer}-{args.schedule}-seed{args.seed}"
     )
@@ -204,12 +212,79 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed,
         **schedule_options(args),
     )
+    _report(result, logdir)
+    return 0
+
+
+def _run_recipe(args: argparse.Namespace) -> int:
+    from jno.app.recipes import run_recipe
+
+    logdir = args.logdir or Path("runs") / f"{args.problem}-{args.recipe}-seed{args.seed}"
+    result = run_recipe(
+        args.problem,
+        recipe=args.recipe,
+        seed=args.seed,
+        out=args.out,
+        logdir=logdir,
+        checkpoint_dir=args.checkpoint_dir,
+        checkpoint_every=args.checkpoint_every,
+        progress=False if args.quiet else None,
+        method=args.qn_method,
+        qn_steps=args.qn_steps,
+        adam_steps=args.adam_steps,
+        hidden=None if args.hidden is None else tuple(args.hidden),
+        points=args.batch_size,
+    )
+    _report(result, logdir)
+    return 0
+
+
+def _report(result: dict[str, Any], logdir: Path) -> None:
     if result["resumed_from"] is not None:
         print(f"resumed from step {result['resumed_from']}")
     print(f"relative L2 error: {result['relative_l2']:.3e}")
     print(f"figures: {result['figure']}, {result['history_plot']}")
     print(f"tensorboard --logdir {Path(logdir).parent}")
-    return 0
+
+
+def add_recipe_options(p: argparse.ArgumentParser) -> None:
+    """``--recipe`` and the budget of its phases (``jno train`` and ``jno demo``).
+
+    Example:
+        >>> p = argparse.ArgumentParser()
+        >>> add_recipe_options(p)
+        >>> args = p.parse_args(["--recipe", "quasi-newton", "--qn-method", "ssbfgs"])
+        >>> args.recipe, args.qn_method, args.qn_steps
+        ('quasi-newton', 'ssbfgs', None)
+    """
+    p.add_argument(
+        "--recipe",
+        choices=("quasi-newton",),
+        default=None,
+        help="train with the problem's packaged recipe instead: quasi-newton is float64, "
+        "an Adam warm-up, then a dense quasi-Newton method on residual points redrawn by "
+        "RAD between blocks of iterations; --hidden and --batch-size (its residual "
+        "points) change it, the balancer and schedule options are not used "
+        "(default: none)",
+    )
+    p.add_argument(
+        "--qn-method",
+        choices=("bfgs", "ssbfgs", "ssbroyden"),
+        default=None,
+        help="the recipe's quasi-Newton update (default: the recipe's, ssbroyden)",
+    )
+    p.add_argument(
+        "--qn-steps",
+        type=positive_int,
+        default=None,
+        help="the recipe's quasi-Newton iterations (default: the recipe's)",
+    )
+    p.add_argument(
+        "--adam-steps",
+        type=positive_int,
+        default=None,
+        help="the recipe's Adam warm-up steps (default: the recipe's)",
+    )
 
 
 def add_train_parser(subparsers: Any) -> None:
@@ -263,5 +338,6 @@ def add_train_parser(subparsers: Any) -> None:
         default=Path("jno_train"),
         help="folder for history.png and solution.png (default: %(default)s)",
     )
+    add_recipe_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_run)

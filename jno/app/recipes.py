@@ -1,0 +1,102 @@
+"""``jno train PROBLEM --recipe quasi-newton`` and ``jno demo``: a packaged recipe run.
+
+:func:`run_recipe` turns on float64 for the process (``jax_enable_x64``), builds the
+problem's recipe (:mod:`jno.problems.recipes`) with the budget given on the command
+line, trains it with progress on stderr, writes a TensorBoard run, the history plot and
+the solution / error figure, and returns the relative L2 error.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+
+from jno.app.experiment import PROBLEMS
+
+__all__ = ["RECIPES", "run_recipe"]
+
+#: The recipes ``--recipe`` accepts.
+RECIPES = ("quasi-newton",)
+
+
+def run_recipe(
+    problem: str,
+    *,
+    recipe: str = "quasi-newton",
+    seed: int = 0,
+    out: str | Path = "jno_train",
+    logdir: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int | None = None,
+    progress: bool | None = None,
+    **changes: Any,
+) -> dict[str, Any]:
+    """Trains ``problem`` (a key of :data:`jno.app.experiment.PROBLEMS`) with its recipe.
+
+    Args:
+        problem: the packaged problem, e.g. ``"burgers1d"``.
+        recipe: the recipe's name in ``Problem.recipes``.
+        seed: seed of the network, the points and the sampler.
+        out: folder for ``history.png`` and ``solution.png``.
+        logdir: TensorBoard run directory, or None.
+        checkpoint_dir, checkpoint_every: checkpoints; a run resumes from them.
+        progress: progress on stderr (None: when stderr is a terminal).
+        **changes: fields of the recipe to change (``qn_steps``, ``method``, ...);
+            None values are ignored.
+
+    Returns:
+        ``relative_l2``, ``history`` (the History), ``history_plot`` and ``figure``
+        (paths), ``logdir``, ``resumed_from``, ``wall_time`` (seconds), ``recipe`` and
+        ``trainer``.
+
+    Example:
+        >>> import tempfile
+        >>> with jax.enable_x64(True):  # what the command turns on for the process
+        ...     r = run_recipe("poisson2d", out=tempfile.mkdtemp(), progress=False,
+        ...                    hidden=(6,), points=64, boundary_points=16, adam_steps=20,
+        ...                    qn_steps=10)
+        >>> r["trainer"].step, r["relative_l2"] > 0, r["figure"].name
+        (30, True, 'solution.png')
+    """
+    if not jax.config.jax_enable_x64:
+        jax.config.update("jax_enable_x64", True)
+    cls = PROBLEMS[problem]
+    if recipe not in cls.recipes:
+        raise ValueError(f"recipe must be one of {sorted(cls.recipes)}, got {recipe!r}")
+    chosen = cls.recipes[recipe].replace(**{k: v for k, v in changes.items() if v is not None})
+    total = chosen.total_steps
+    trainer = chosen.trainer(
+        cls,
+        seed=seed,
+        logdir=None if logdir is None else str(logdir),
+        checkpoint_dir=None if checkpoint_dir is None else str(Path(checkpoint_dir).resolve()),
+        checkpoint_every=checkpoint_every,
+        log_every=max(1, total // 200),
+        progress=progress,
+    )
+    resumed = trainer.latest_checkpoint_step()
+    start = time.perf_counter()
+    history = chosen.run(trainer)
+    wall = time.perf_counter() - start
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    history.plot(out / "history.png")
+
+    from jno.app.demo import plot_problem
+
+    title = f"{cls.__name__}, {chosen.method} recipe"
+    figure = plot_problem(trainer, out / "solution.png", title=title)
+    return {
+        "relative_l2": trainer.relative_l2(),
+        "history": history,
+        "history_plot": out / "history.png",
+        "figure": figure,
+        "logdir": None if logdir is None else Path(logdir),
+        "resumed_from": resumed,
+        "wall_time": wall,
+        "recipe": chosen,
+        "trainer": trainer,
+    }
