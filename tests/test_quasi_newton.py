@@ -205,3 +205,22 @@ def test_recipe_phases_and_resume(tmp_path):
         recipe.trainer(Poisson2D)
     with pytest.raises(ValueError, match="method"):
         recipe.replace(method="newton")
+
+
+def test_a_quasi_newton_phase_in_jno_core():
+    # (u - 1)^2 + 3 (u - 2)^2 at x: minimum u = 1.75 everywhere for a linear network
+    # whose input is constant; the placeholder weight 3 is a constant of every iteration.
+    with jax.enable_x64(True):
+        net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
+        net.optimizer(optax.adam(0.05))
+        x = jnp.ones((8, 1))
+        a = net.residual(lambda u, x: u(x)[:, 0] - 1.0, x, name="a")
+        b = net.residual(lambda u, x: u(x)[:, 0] - 2.0, x, name="b")
+        crux = jno.core([a + 3 * b], progress=False, log_every=1)
+        crux.solve(5)
+        net.optimizer(ssbroyden())
+        history = crux.solve(10)
+        assert crux.step == 15
+        np.testing.assert_allclose(crux.eval(net, jnp.ones((1, 1)))[0, 0], 1.75, atol=1e-8)
+        np.testing.assert_allclose(history["weight/b"][-1], 3.0)
+        assert isinstance(crux._opt_states[0], QuasiNewtonState)

@@ -122,8 +122,9 @@ def strong_wolfe(
         starting point with ``step = 0`` and ``failed = True``.
     """
     value_and_grad = jax.value_and_grad(fun, has_aux=True)
-    slope0 = optax.tree.vdot(grad, direction)
     dtype = jnp.result_type(value)
+    # The value's dtype rules the search (float32 parameters may feed a float64 loss).
+    slope0 = optax.tree.vdot(grad, direction).astype(dtype)
     zero = jnp.zeros((), dtype)
     start = _Point(zero, value, slope0)
     tol = approx_dec_rtol * jnp.abs(value)

@@ -166,13 +166,16 @@ def bfgs(
     def init_fn(params: Any, aux_like: Any = None) -> QuasiNewtonState:
         flat = _flat_like(params)
         _check_memory(flat.size, flat.dtype, max_hessian_bytes, method)
+        # The loss may be computed in a wider dtype than the parameters (float32 flax
+        # layers on float64 inputs): the line search compares values in that one.
+        value_dtype = jnp.promote_types(flat.dtype, jnp.asarray(0.0).dtype)
         return QuasiNewtonState(
             count=jnp.zeros((), jnp.int32),
             inv_hessian=jnp.eye(flat.size, dtype=flat.dtype),
-            value=jnp.asarray(jnp.inf, flat.dtype),
+            value=jnp.asarray(jnp.inf, value_dtype),
             grad=jax.tree.map(jnp.zeros_like, params),
             aux=jax.tree.map(jnp.zeros_like, aux_like),
-            learning_rate=jnp.zeros((), flat.dtype),
+            learning_rate=jnp.zeros((), value_dtype),
             evaluations=jnp.zeros((), jnp.int32),
             restarts=jnp.zeros((), jnp.int32),
         )
@@ -209,7 +212,7 @@ def bfgs(
             fun,
             params,
             unravel(direction),
-            jnp.asarray(value),
+            jnp.asarray(value, state.value.dtype),
             grad,
             start_aux,
             init_step=init_step,
@@ -235,15 +238,15 @@ def bfgs(
         new_count = jnp.where(restart, 0, count + paired.astype(count.dtype))
         new_state = QuasiNewtonState(
             count=new_count,
-            inv_hessian=new_h,
-            value=result.value,
+            inv_hessian=new_h.astype(state.inv_hessian.dtype),
+            value=result.value.astype(state.value.dtype),
             grad=result.grad,
             aux=result.aux,
-            learning_rate=result.step,
+            learning_rate=result.step.astype(state.learning_rate.dtype),
             evaluations=result.evaluations,
             restarts=state.restarts + result.failed.astype(state.restarts.dtype),
         )
-        return unravel(s), new_state
+        return unravel(s.astype(g.dtype)), new_state
 
     return QuasiNewton(init_fn, update_fn)
 

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from jno import ops
 from jno.domain import Box
 from jno.problems.base import Problem, values
+from jno.problems.recipes import QuasiNewtonRecipe
 
 __all__ = ["Poisson2D"]
 
@@ -36,6 +37,7 @@ class Poisson2D(Problem):
 
     domain = Box([0.0, 0.0], [1.0, 1.0])
     point_sets = ("interior", "boundary")
+    recipes = {"quasi-newton": QuasiNewtonRecipe(qn_steps=10_000)}
 
     def reference(self, x: Any) -> jax.Array:
         """``sin(pi x) sin(pi y)``."""
