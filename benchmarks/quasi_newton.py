@@ -11,9 +11,12 @@ Cole-Hopf solution on a 256 x 100 grid (computed by ``jno.problems.cole_hopf``):
 * ``peer``: ``jno.optimizers.ssbroyden()`` of jax-numerical-operators (the seed's
   library, its own venv given by ``--peer-python``; default zoom line search);
 * ``plain``: a dense BFGS written here in plain JAX (product-free rank-two update,
-  ``optax.scale_by_zoom_linesearch``), imports no jno.
+  ``optax.scale_by_zoom_linesearch``), imports no jno;
+* ``trainer``: ``jno.optim.ssbroyden()`` as a quasi-Newton phase of jno's Trainer
+  (``jno.problems.Burgers1D`` on the same points, an MLP with the same weights): the
+  engine's cost over the hand-written loop of the same optimizer.
 
-Workers run one after the other in rounds (jno, peer, plain, jno, peer, plain, ...)
+Workers run one after the other in rounds (jno, trainer, plain, peer, jno, ...)
 so that the machine's drift hits every optimizer alike; the table gives the median
 seconds per iteration over the rounds and the ratios to ``jno``.
 
@@ -46,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import plain_pinn as pp  # noqa: E402
 
 HIDDEN = [20, 20, 20]
+KINDS = ("jno", "trainer", "plain", "peer")
 N_RES, N_BND = 8000, 200
 ADAM_STEPS = 5000
 
@@ -100,6 +104,9 @@ def worker(kind: str, start: str, iterations: int, out: str) -> None:
     data = np.load(start)
     params = _unflat([jnp.asarray(data[f"p{i}"]) for i in range(len(data.files) - 2)])
     grid, reference = jnp.asarray(data["grid"]), np.asarray(data["reference"])
+    if kind == "trainer":
+        trainer_worker(params, grid, reference, iterations, out)
+        return
     _, f = _problem()
     if kind == "jno":
         from jno.optim import ssbroyden
@@ -122,12 +129,12 @@ def worker(kind: str, start: str, iterations: int, out: str) -> None:
 
         return jax.lax.fori_loop(0, n, body, carry)
 
-    run = jax.jit(run, static_argnums=1)
+    run = jax.jit(run)  # the count is traced: one compilation for both calls
     warm = 20
-    carry = run((params, tx.init(params)), warm)
+    carry = run((params, tx.init(params)), jnp.asarray(warm))
     jax.block_until_ready(carry)
     t0 = time.perf_counter()
-    carry = run(carry, iterations - warm)
+    carry = run(carry, jnp.asarray(iterations - warm))
     jax.block_until_ready(carry)
     seconds = time.perf_counter() - t0
     pred = np.asarray(pp.mlp(carry[0], grid)[:, 0])
@@ -138,6 +145,39 @@ def worker(kind: str, start: str, iterations: int, out: str) -> None:
         "s_per_iteration": seconds / (iterations - warm),
         "relative_l2": error,
         "loss": float(f(carry[0])),
+    }
+    Path(out).write_text(json.dumps(record))
+
+
+def trainer_worker(params, grid, reference, iterations: int, out: str) -> None:
+    """The same iterations as a quasi-Newton phase of jno's Trainer (``Burgers1D`` on
+    the same fixed points, an MLP holding the same weights)."""
+    from flax import nnx
+
+    import jno
+    from jno.problems import Burgers1D
+
+    pts, _ = _problem()
+    module = jno.nnx.MLP(2, HIDDEN, 1, rngs=nnx.Rngs(0))
+    for layer, (w, b) in zip(module.layers, params):
+        layer.kernel.value, layer.bias.value = w, b
+    net = jno.nn(module)
+    net.optimizer(jno.optim.ssbroyden())
+    trainer = Burgers1D(net, points=pts, progress=False, log_every=iterations)
+    warm = 20
+    trainer.fit(warm)
+    jax.block_until_ready(nnx.state(module))
+    t0 = time.perf_counter()
+    trainer.fit(iterations - warm)
+    jax.block_until_ready(nnx.state(module))
+    seconds = time.perf_counter() - t0
+    pred = np.asarray(module(grid)[:, 0])
+    record = {
+        "kind": "trainer",
+        "iterations": iterations,
+        "s_per_iteration": seconds / (iterations - warm),
+        "relative_l2": float(np.linalg.norm(pred - reference) / np.linalg.norm(reference)),
+        "loss": float(trainer.history["loss/total"][-1]),
     }
     Path(out).write_text(json.dumps(record))
 
@@ -172,7 +212,7 @@ def main(argv=None) -> None:
     p.add_argument("--peer-python", default=None, help="python of a venv with the seed's library")
     p.add_argument("--iterations", type=int, default=4000)
     p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--worker", choices=("jno", "peer", "plain"), help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=KINDS, help=argparse.SUPPRESS)
     p.add_argument("--start", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -183,7 +223,7 @@ def main(argv=None) -> None:
     tmp = Path(tempfile.mkdtemp())
     start = tmp / "start.npz"
     make_start(start)
-    kinds = ["jno", "plain"] + (["peer"] if args.peer_python else [])
+    kinds = ["jno", "trainer", "plain"] + (["peer"] if args.peer_python else [])
     records: dict[str, list] = {k: [] for k in kinds}
     for r in range(args.rounds):
         for kind in kinds:
@@ -207,6 +247,7 @@ def main(argv=None) -> None:
         "jno": "jno.optim.ssbroyden",
         "peer": "seed library jno.optimizers.ssbroyden",
         "plain": "plain-JAX BFGS + optax zoom",
+        "trainer": "jno.optim.ssbroyden in jno's Trainer",
     }
     for kind in kinds:
         rs = records[kind]
