@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -20,24 +20,15 @@ from flax import nnx
 
 from jno.nnx._dtype import default_float
 from jno.nnx.ntk import ntk_diagonal
-from jno.optim import QuasiNewton, QuasiNewtonState
 from jno.train.components import ComponentSlots
+from jno.train.evaluations import Evaluation, EvaluationReuse
 from jno.train.mesh import data_sharding
 from jno.train.metrics import StepMetrics
 from jno.train.optim import OptimizerSpec
 from jno.train.state import StepState
 from jno.train.term_gradients import BalancerNeeds, TermSources, stacked_term_gradients
 
-__all__ = ["CompiledStep", "Evaluation", "StepPlan"]
-
-
-class Evaluation(NamedTuple):
-    """What a quasi-Newton line search keeps of its accepted point besides the value
-    and gradient, so that the next step starts from it without evaluating again."""
-
-    losses: jax.Array
-    trackers: dict[str, jax.Array]
-    weights: jax.Array
+__all__ = ["CompiledStep", "StepPlan"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +68,7 @@ class StepPlan:
         )
 
 
-class CompiledStep:
+class CompiledStep(EvaluationReuse):
     """Builds and runs the compiled multi-step function of a trainer.
 
     Args:
@@ -278,37 +269,6 @@ class CompiledStep:
                 points, data_sharding(self.mesh, points.shape[0])
             )
 
-    # ---------------------------------------------------- quasi-Newton phases
-    def reuses_evaluations(self, index: int) -> bool:
-        """Whether network ``index``'s optimizer keeps the line search's last evaluation
-        for the next step: a :class:`~jno.optim.QuasiNewton` optimizer of the only
-        network, on an objective that changes only when adaptive points are redrawn
-        (no point set redrawn every step, no component but residual-adaptive samplers)."""
-        adaptive_slots = {slot for _, slot, _ in self.plan.adaptive}
-        return (
-            isinstance(self.specs[index].tx, QuasiNewton)
-            and len(self.specs) == 1
-            and not any(self.plan.resampled)
-            and set(self.components.names) <= adaptive_slots
-        )
-
-    def init_optimizer(self, index: int, carry: StepState, fixed: Mapping[str, jax.Array]):
-        """The initial optax state of network ``index`` (``carry.opt`` is not read)."""
-        tx, params = self.specs[index].tx, carry.params[index]
-        if not self.reuses_evaluations(index):
-            return tx.init(params)
-
-        def evaluation():
-            batch = self.sample_batch(fixed, carry.step, carry.key)
-            self._adaptive_points(carry.components, batch)
-            losses, (trackers, _, _) = self.loss_vector(
-                carry.params, carry.rest, carry.components, batch
-            )
-            return Evaluation(losses, trackers, losses)
-
-        like = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), jax.eval_shape(evaluation))
-        return tx.init(params, aux_like=like)
-
     def one_step(self, carry: StepState, fixed: Mapping[str, jax.Array]):
         step = carry.step
         batch = self.sample_batch(fixed, step, carry.key)
@@ -435,27 +395,6 @@ class CompiledStep:
             params[index] = params_i
             vector, _ = self.loss_vector(tuple(params), carry.rest, carry.components, batch)
             return jnp.sum(weights * vector)
-
-        return value_fn
-
-    def _cached_evaluation(self, carry: StepState, redrawn: jax.Array):
-        """``(optimizer state, usable)`` when the step may start from the last line
-        search's evaluation, or None when this trainer never reuses one."""
-        if not self.reuses_evaluations(0):
-            return None
-        state = carry.opt[0]
-        if not isinstance(state, QuasiNewtonState):
-            raise TypeError(f"expected a QuasiNewtonState, got {type(state).__name__}")
-        return state, jnp.isfinite(state.value) & ~redrawn
-
-    def _evaluation_fn(self, carry: StepState, batch, weights: jax.Array):
-        """``params -> (weighted total, Evaluation)`` of the only network."""
-
-        def value_fn(params):
-            vector, (trackers, _, _) = self.loss_vector(
-                (params,), carry.rest, carry.components, batch
-            )
-            return jnp.sum(weights * vector), Evaluation(vector, trackers, weights)
 
         return value_fn
 
