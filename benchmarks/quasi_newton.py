@@ -177,7 +177,7 @@ def trainer_worker(params, grid, reference, iterations: int, out: str) -> None:
         "iterations": iterations,
         "s_per_iteration": seconds / (iterations - warm),
         "relative_l2": float(np.linalg.norm(pred - reference) / np.linalg.norm(reference)),
-        "loss": float(trainer.history["loss/total"][-1]),
+        "loss": float(sum(trainer.losses(module, pts).values())),
     }
     Path(out).write_text(json.dumps(record))
 

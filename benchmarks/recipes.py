@@ -67,6 +67,12 @@ def fmt(x: float) -> str:
     return "nan" if not math.isfinite(x) else f"{x:.2e}"
 
 
+def _widths(hidden) -> str:
+    if len(set(hidden)) == 1:
+        return f"MLP {len(hidden)} x {hidden[0]}"
+    return "MLP " + "-".join(map(str, hidden))
+
+
 def table(path: str) -> str:
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     out = [
@@ -77,9 +83,10 @@ def table(path: str) -> str:
     for r in rows:
         rc = r["recipe"]
         label = (
-            f"{'x'.join(map(str, rc['hidden']))}, {rc['points']} pts, Adam {rc['adam_steps']}"
+            f"{_widths(rc['hidden'])}, {rc['points']} pts, Adam {rc['adam_steps']}"
             f" + {rc['method']} {rc['qn_steps']}, RAD every {rc['redraw_every']}"
             + ("" if rc["keep_hessian"] else ", fresh H per block")
+            + (", no redraw" if rc["redraw_every"] >= rc["adam_steps"] + rc["qn_steps"] else "")
         )
         groups.setdefault((r["problem"], label), []).append(r)
     for (problem, label), rs in groups.items():
@@ -87,6 +94,18 @@ def table(path: str) -> str:
         std = fmt(statistics.stdev(errs)) if len(errs) > 1 else "-"
         seeds = "; ".join(f"s{r['seed']} {fmt(r['relative_l2'])} ({r['wall_s']:.0f} s)" for r in rs)
         out.append(f"| {problem} | {label} | {fmt(statistics.mean(errs))} ± {std} | {seeds} |")
+    return "\n".join(out)
+
+
+def trace_table(path: str) -> str:
+    """The relative L2 of every run along its steps, one row per problem and step."""
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    out = ["| problem | step | relative L2 per seed |", "|---|---|---|"]
+    for problem in dict.fromkeys(r["problem"] for r in rows):
+        runs = [r for r in rows if r["problem"] == problem]
+        for i, (step, *_) in enumerate(runs[0]["trace"]):
+            errs = " / ".join(fmt(r["trace"][i][1]) for r in runs if len(r["trace"]) > i)
+            out.append(f"| {problem} | {step} | {errs} |")
     return "\n".join(out)
 
 
@@ -105,9 +124,13 @@ def main(argv=None) -> None:
     p.add_argument("--fresh-hessian", action="store_true")
     p.add_argument("--out", default="benchmarks/results/quasi_newton.jsonl")
     p.add_argument("--table", metavar="JSONL", help="print the table of a results file and exit")
+    p.add_argument("--trace", metavar="JSONL", help="print the errors along the runs and exit")
     args = p.parse_args(argv)
     if args.table:
         print(table(args.table))
+        return
+    if args.trace:
+        print(trace_table(args.trace))
         return
     changes = {
         k: getattr(args, k)

@@ -28,19 +28,131 @@ Example:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
-__all__ = ["METHODS", "bfgs_update", "self_scaled_update"]
+__all__ = [
+    "METHODS",
+    "LowRankUpdate",
+    "apply_update",
+    "bfgs_update",
+    "coefficients",
+    "self_scaled_update",
+]
 
 #: The inverse-Hessian updates: plain BFGS and the two self-scaled ones.
 METHODS = ("bfgs", "ssbfgs", "ssbroyden")
 
 
+class LowRankUpdate(NamedTuple):
+    """``H+ = scale * H + sum(c * outer(u, w))``: every update of this module has this
+    form, so that it costs one pass over ``H`` (:func:`apply_update`).
+
+    Attributes:
+        scale: the factor of ``H`` (the inverse of the self-scaling ``tau``).
+        terms: ``(c, u, w)`` triples of scalars and vectors.
+        ok: the pair has safely positive curvature and every coefficient is finite.
+    """
+
+    scale: jax.Array
+    terms: tuple[tuple[jax.Array, jax.Array, jax.Array], ...]
+    ok: jax.Array
+
+
+def apply_update(
+    inv_hessian: jax.Array,
+    update: LowRankUpdate,
+    *,
+    reset: jax.Array | bool = False,
+    base: jax.Array | None = None,
+) -> jax.Array:
+    """``update`` applied to ``inv_hessian`` (or to ``base * I`` where ``base`` is
+    given and positive); ``H`` itself where ``update.ok`` is false; the identity where
+    ``reset``. One fused elementwise pass over the ``P x P`` matrix."""
+    n = inv_hessian.shape[0]
+    dtype = inv_hessian.dtype
+    rows = jax.lax.broadcasted_iota(jnp.int32, (n, n), 0)
+    cols = jax.lax.broadcasted_iota(jnp.int32, (n, n), 1)
+    eye = (rows == cols).astype(dtype)
+    start = inv_hessian if base is None else jnp.where(base > 0, base * eye, inv_hessian)
+    updated = update.scale * start
+    for c, u, w in update.terms:
+        updated = updated + c * (u[:, None] * w[None, :])
+    return jnp.where(reset, eye, jnp.where(update.ok, updated.astype(dtype), inv_hessian))
+
+
+def _curvature(s: jax.Array, y: jax.Array, eps: float):
+    sy = jnp.vdot(s, y)
+    ok = sy > eps * jnp.linalg.norm(s) * jnp.linalg.norm(y)
+    return ok, 1.0 / jnp.where(ok, sy, 1.0)
+
+
+def _finite(*values: jax.Array) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in values]))
+
+
+def coefficients(
+    method: str,
+    hy: jax.Array,
+    s: jax.Array,
+    y: jax.Array,
+    grad: jax.Array,
+    direction: jax.Array,
+    *,
+    first: jax.Array | bool,
+    eps: float = 1e-10,
+) -> LowRankUpdate:
+    """The update of ``method`` from ``hy = H y`` and the pair, as a
+    :class:`LowRankUpdate` (see :func:`bfgs_update` and :func:`self_scaled_update`
+    for the formulas)."""
+    ok, rho = _curvature(s, y, eps)
+    yhy = jnp.vdot(y, hy)
+    if method == "bfgs":
+        terms = ((-rho, s, hy), (-rho, hy, s), (rho * rho * yhy + rho, s, s))
+        return LowRankUpdate(jnp.ones_like(rho), terms, ok & _finite(rho, yhy, hy, s))
+    alpha = jnp.vdot(s, direction) / jnp.maximum(jnp.vdot(direction, direction), 1e-30)
+    b = -alpha * rho * jnp.vdot(s, grad)
+    b = jnp.where(jnp.isfinite(b) & (b > 0), b, 1.0)
+    if method == "ssbfgs":
+        tau = jnp.where(first, jnp.vdot(y, y) * rho, jnp.minimum(1.0, 1.0 / b))
+        hy_t, yhy_t = hy / tau, yhy / tau
+        terms = ((-rho, s, hy_t), (-rho, hy_t, s), (rho * rho * yhy_t + rho, s, s))
+        good = ok & (tau > 0) & _finite(tau, rho, yhy_t, hy_t, s)
+        return LowRankUpdate(1.0 / tau, terms, good)
+    n = s.shape[0]
+    h = yhy * rho
+    a = b * h - 1.0
+    a_safe = jnp.where(jnp.abs(a) > 1e-12, a, 1e-12)
+    root = jnp.sqrt(jnp.abs(a) / jnp.maximum(1.0 + a, 1e-30))
+    rho_minus = jnp.minimum(1.0, h * (1.0 - root))
+    theta_minus = (rho_minus - 1.0) / a_safe
+    theta_plus = 1.0 / rho_minus
+    theta = jnp.maximum(theta_minus, jnp.minimum(theta_plus, (1.0 - b) / b))
+    rho_b = jnp.minimum(1.0, 1.0 / b)
+    sigma = 1.0 + theta * a
+    sigma_root = jnp.abs(sigma) ** (1.0 / (1.0 - n)) if n > 1 else jnp.ones_like(sigma)
+    tau_later = jnp.where(
+        theta <= 0,
+        jnp.minimum(rho_b * sigma_root, sigma),
+        rho_b * jnp.minimum(sigma_root, 1.0 / theta),
+    )
+    tau = jnp.where(first, h / (1.0 + a * theta), tau_later)
+    v = rho * s - hy / yhy
+    phi = (1.0 - theta) / (1.0 + a * theta)
+    terms = ((-1.0 / (yhy * tau), hy, hy), (phi * yhy / tau, v, v), (rho, s, s))
+    good = ok & (tau > 0) & _finite(tau, phi, yhy, rho, hy, v, s)
+    return LowRankUpdate(1.0 / tau, terms, good)
+
+
 def bfgs_update(
     inv_hessian: jax.Array, s: jax.Array, y: jax.Array, *, eps: float = 1e-10
 ) -> jax.Array:
-    """The BFGS update of an inverse Hessian ``H`` from the pair ``(s, y)``, in O(P^2).
+    """The BFGS update of an inverse Hessian ``H`` from the pair ``(s, y)``, in O(P^2)::
+
+        rho = 1 / y^T s
+        H+ = H - rho (s (H y)^T + (H y) s^T) + (rho^2 y^T H y + rho) s s^T
 
     Returns ``H`` unchanged when the curvature ``y^T s`` is not safely positive.
 
@@ -50,16 +162,8 @@ def bfgs_update(
         >>> h.tolist()  # the secant condition H+ y = s holds
         [[0.5, 0.0], [0.0, 1.0]]
     """
-    sy = jnp.vdot(s, y)
-    ok = sy > eps * jnp.linalg.norm(s) * jnp.linalg.norm(y)
-    rho = 1.0 / jnp.where(ok, sy, 1.0)
-    hy = inv_hessian @ y
-    updated = (
-        inv_hessian
-        - rho * (jnp.outer(s, hy) + jnp.outer(hy, s))
-        + (rho * rho * jnp.vdot(y, hy) + rho) * jnp.outer(s, s)
-    )
-    return jnp.where(ok, updated, inv_hessian)
+    update = coefficients("bfgs", inv_hessian @ y, s, y, y, s, first=False, eps=eps)
+    return apply_update(inv_hessian, update)
 
 
 def self_scaled_update(
@@ -88,41 +192,11 @@ def self_scaled_update(
       self-scaling ``tau`` of the paper (``h / (1 + a theta)`` for the first pair).
 
     ``first`` marks the first pair (``H`` still the identity). A pair without safely
-    positive curvature, or an update that is not finite, leaves ``H`` unchanged.
+    positive curvature, or with a coefficient that is not finite, leaves ``H``
+    unchanged.
     """
-    n = s.shape[0]
-    sy = jnp.vdot(s, y)
-    ok = sy > eps * jnp.linalg.norm(s) * jnp.linalg.norm(y)
-    rho = 1.0 / jnp.where(ok, sy, 1.0)
-    alpha = jnp.vdot(s, direction) / jnp.maximum(jnp.vdot(direction, direction), 1e-30)
-    b = -alpha * rho * jnp.vdot(s, grad)
-    b = jnp.where(jnp.isfinite(b) & (b > 0), b, 1.0)
-    if method == "ssbfgs":
-        tau = jnp.where(first, jnp.vdot(y, y) * rho, jnp.minimum(1.0, 1.0 / b))
-        return bfgs_update(inv_hessian / tau, s, y, eps=eps)
+    if method not in ("ssbfgs", "ssbroyden"):
+        raise ValueError(f"method must be 'ssbfgs' or 'ssbroyden', got {method!r}")
     hy = inv_hessian @ y
-    yhy = jnp.vdot(y, hy)
-    h = yhy * rho
-    a = b * h - 1.0
-    a_safe = jnp.where(jnp.abs(a) > 1e-12, a, 1e-12)
-    root = jnp.sqrt(jnp.abs(a) / jnp.maximum(1.0 + a, 1e-30))
-    rho_minus = jnp.minimum(1.0, h * (1.0 - root))
-    theta_minus = (rho_minus - 1.0) / a_safe
-    theta_plus = 1.0 / rho_minus
-    theta = jnp.maximum(theta_minus, jnp.minimum(theta_plus, (1.0 - b) / b))
-    rho_b = jnp.minimum(1.0, 1.0 / b)
-    sigma = 1.0 + theta * a
-    sigma_root = jnp.abs(sigma) ** (1.0 / (1.0 - n)) if n > 1 else jnp.ones_like(sigma)
-    tau_later = jnp.where(
-        theta <= 0,
-        jnp.minimum(rho_b * sigma_root, sigma),
-        rho_b * jnp.minimum(sigma_root, 1.0 / theta),
-    )
-    tau = jnp.where(first, h / (1.0 + a * theta), tau_later)
-    v = rho * s - hy / yhy
-    phi = (1.0 - theta) / (1.0 + a * theta)
-    updated = (
-        inv_hessian - jnp.outer(hy, hy) / yhy + phi * yhy * jnp.outer(v, v)
-    ) / tau + rho * jnp.outer(s, s)
-    good = ok & jnp.isfinite(tau) & (tau > 0) & jnp.all(jnp.isfinite(updated))
-    return jnp.where(good, updated, inv_hessian)
+    update = coefficients(method, hy, s, y, grad, direction, first=first, eps=eps)
+    return apply_update(inv_hessian, update)

@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
-from jno.optim._bfgs import METHODS, bfgs_update, self_scaled_update
+from jno.optim._bfgs import METHODS, apply_update, bfgs_update, coefficients, self_scaled_update
 from jno.optim._linesearch import strong_wolfe
 
 __all__ = [
@@ -196,12 +196,12 @@ def bfgs(
             raise ValueError(f"{method} needs params: tx.update(grads, state, params, ...)")
         g, unravel = ravel_pytree(updates)
         h, count = state.inv_hessian, state.count
-        identity = jnp.eye(h.shape[0], dtype=h.dtype)
         direction = -(h @ g)
-        descent = jnp.vdot(direction, g) < 0
-        # Rounding can cost H its positive definiteness: fall back to steepest descent.
+        slope = jnp.vdot(direction, g)
+        descent = (slope < 0) & jnp.isfinite(slope)
+        # Rounding can cost H its positive definiteness: a steepest-descent step, and H
+        # starts over from the identity.
         direction = jnp.where(descent, direction, -g)
-        h = jnp.where(descent, h, identity)
         count = jnp.where(descent, count, 0)
         gnorm = jnp.linalg.norm(g)
         init_step = jnp.where(count == 0, jnp.minimum(1.0, 1.0 / gnorm), 1.0)
@@ -224,18 +224,18 @@ def bfgs(
         s = jnp.where(result.failed, 0.0, result.step * direction)
         y = ravel_pytree(result.grad)[0] - ravel_pytree(grad)[0]
         first = count == 0
-        if method == "bfgs":
-            if scale_init_precond:
-                gamma = jnp.vdot(s, y) / jnp.vdot(y, y)
-                scale = first & jnp.isfinite(gamma) & (gamma > 0)
-                h = jnp.where(scale, gamma * identity, h)
-            new_h = bfgs_update(h, s, y, eps=eps)
-        else:
-            new_h = self_scaled_update(h, s, y, g, direction, method=method, first=first, eps=eps)
-        paired = jnp.vdot(s, y) > eps * jnp.linalg.norm(s) * jnp.linalg.norm(y)
-        restart = result.failed | ~jnp.all(jnp.isfinite(new_h))
-        new_h = jnp.where(restart, identity, new_h)
-        new_count = jnp.where(restart, 0, count + paired.astype(count.dtype))
+        hy = h @ y
+        base = None
+        if method == "bfgs" and scale_init_precond:
+            # Before the first pair H is (y^T s / y^T y) I (Nocedal & Wright, eq. 6.20).
+            gamma = jnp.vdot(s, y) / jnp.vdot(y, y)
+            base = jnp.where(first & jnp.isfinite(gamma) & (gamma > 0), gamma, 0.0)
+            hy = jnp.where(base > 0, base * y, hy)
+        update = coefficients(method, hy, s, y, g, direction, first=first, eps=eps)
+        restart = result.failed | ~descent
+        # One pass over H: the update, H itself for an unusable pair, or the identity.
+        new_h = apply_update(h, update, reset=restart, base=base)
+        new_count = jnp.where(restart, 0, count + update.ok.astype(count.dtype))
         new_state = QuasiNewtonState(
             count=new_count,
             inv_hessian=new_h.astype(state.inv_hessian.dtype),
@@ -244,7 +244,7 @@ def bfgs(
             aux=result.aux,
             learning_rate=result.step.astype(state.learning_rate.dtype),
             evaluations=result.evaluations,
-            restarts=state.restarts + result.failed.astype(state.restarts.dtype),
+            restarts=state.restarts + restart.astype(state.restarts.dtype),
         )
         return unravel(s.astype(g.dtype)), new_state
 

@@ -16,16 +16,12 @@ of rebuilding the curvature).
 Each problem of :mod:`jno.problems` carries its recipe as ``Problem.recipes``.
 
 Example:
-    >>> import jax
-    >>> from jno.problems import Poisson2D
-    >>> recipe = Poisson2D.recipes["quasi-newton"].replace(
-    ...     hidden=(8,), points=64, boundary_points=32, adam_steps=20, qn_steps=10,
-    ...     redraw_every=5)
-    >>> with jax.enable_x64(True):
-    ...     trainer = recipe.trainer(Poisson2D, seed=0, progress=False)
-    ...     history = recipe.run(trainer)
-    >>> trainer.step, recipe.total_steps
-    (30, 30)
+    >>> from jno.problems import Burgers1D
+    >>> recipe = Burgers1D.recipes["quasi-newton"]
+    >>> recipe.method, recipe.hidden, recipe.total_steps
+    ('ssbroyden', (20, 20, 20), 25000)
+    >>> recipe.replace(qn_steps=10_000).total_steps
+    15000
 """
 
 from __future__ import annotations
