@@ -26,13 +26,14 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from jno.problems import Burgers1D, Helmholtz2D, KleinGordon1D, Poisson2D  # noqa: E402
+from jno.problems import AllenCahn1D, Burgers1D, Helmholtz2D, KleinGordon1D, Poisson2D  # noqa: E402
 
 PROBLEMS = {
     "Poisson2D": Poisson2D,
     "Helmholtz2D": Helmholtz2D,
     "Burgers1D": Burgers1D,
     "KleinGordon1D": KleinGordon1D,
+    "AllenCahn1D": AllenCahn1D,
 }
 
 

@@ -34,7 +34,7 @@ from jno.nnx.modified_mlp import ModifiedMLP
 from jno.nnx.ntk import NTKBalancer
 from jno.nnx.schedules import DLRS
 from jno.nnx.schedules import LearningRateSchedule as lrs
-from jno.problems import Burgers1D, Helmholtz2D, KleinGordon1D, Poisson2D, Problem
+from jno.problems import AllenCahn1D, Burgers1D, Helmholtz2D, KleinGordon1D, Poisson2D, Problem
 from jno.resampling import R3, RAD
 
 __all__ = [
@@ -55,6 +55,7 @@ PROBLEMS: dict[str, type[Problem]] = {
     "helmholtz2d": Helmholtz2D,
     "burgers1d": Burgers1D,
     "kleingordon1d": KleinGordon1D,
+    "allencahn1d": AllenCahn1D,
 }
 #: Balancer names; ``"fixed"`` is unit weights.
 BALANCERS = (

@@ -17,6 +17,7 @@ from jno.nnx.balancers import (
     SoftAdapt,
 )
 from jno.nnx.causal import CausalWeights, chunk_losses
+from jno.nnx.embeddings import FactorizedDense, PeriodicEmbedding
 from jno.nnx.gradient_balancers import (
     GradientBalancer,
     GradNorm,
@@ -28,6 +29,7 @@ from jno.nnx.jets import Jet
 from jno.nnx.models import MLP, Constant, FourierFeatures, JetModule
 from jno.nnx.modified_mlp import ModifiedMLP
 from jno.nnx.ntk import NTKBalancer, ntk_diagonal
+from jno.nnx.piratenet import PirateNet
 from jno.nnx.schedules import DLRS, LearningRateSchedule, ReduceOnPlateau
 from jno.nnx.state import BalancerState, ScheduleState
 
@@ -40,6 +42,7 @@ __all__ = [
     "BalancerState",
     "CausalWeights",
     "Constant",
+    "FactorizedDense",
     "FourierFeatures",
     "GradNorm",
     "GradNormBalancer",
@@ -52,6 +55,8 @@ __all__ = [
     "LossNormalizer",
     "ModifiedMLP",
     "NTKBalancer",
+    "PeriodicEmbedding",
+    "PirateNet",
     "ReLoBRaLo",
     "ReduceOnPlateau",
     "ScheduleState",

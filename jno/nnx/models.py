@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -27,6 +27,7 @@ from flax import nnx
 from jno.nnx._checks import check_int, check_real
 from jno.nnx._dtype import default_float
 from jno.nnx._sharing import shared_value
+from jno.nnx.embeddings import FactorizedDense, PeriodicEmbedding
 from jno.nnx.jets import Jet, concatenate, elementwise
 
 __all__ = ["MLP", "Constant", "FourierFeatures", "JetModule"]
@@ -118,6 +119,8 @@ def _set_up_inputs(
     fourier_scale: Any,
     input_lo: Any,
     input_hi: Any,
+    periodic: Any = None,
+    periodic_trainable: bool = False,
 ) -> tuple[list[int], int]:
     """Checks the arguments shared by the networks of this package and sets
     ``in_features``, ``out_features``, ``activation``, ``input_lo``/``input_hi`` and
@@ -142,6 +145,17 @@ def _set_up_inputs(
     module.input_hi = None if hi is None else Constant(jnp.asarray(hi, default_float()))
 
     width = module.in_features
+    if periodic is None:
+        module.periodic = None
+    else:
+        if not isinstance(periodic, Mapping) or not periodic:
+            raise TypeError(
+                f"periodic must map input axes to periods, e.g. {{0: 2.0}}, got {periodic!r}"
+            )
+        module.periodic = PeriodicEmbedding(
+            width, list(periodic), list(periodic.values()), trainable=periodic_trainable
+        )
+        width = module.periodic.out_features
     if fourier_features is None:
         module.fourier = None
     else:
@@ -151,8 +165,14 @@ def _set_up_inputs(
     return widths, width
 
 
-def _dense(w_in: int, w_out: int, rngs: nnx.Rngs) -> nnx.Linear:
-    """A dense layer with Glorot-normal kernel and zero bias (the PINN convention)."""
+def _dense(
+    w_in: int, w_out: int, rngs: nnx.Rngs, factorization: tuple[float, float] | None = None
+) -> nnx.Module:
+    """A dense layer with Glorot-normal kernel and zero bias (the PINN convention),
+    with random weight factorization ``(mean, stddev)`` when given."""
+    if factorization is not None:
+        mean, stddev = factorization
+        return FactorizedDense(w_in, w_out, rngs=rngs, mean=mean, stddev=stddev)
     return nnx.Linear(
         w_in,
         w_out,
@@ -163,12 +183,35 @@ def _dense(w_in: int, w_out: int, rngs: nnx.Rngs) -> nnx.Linear:
     )
 
 
+def _factorization(value: Any) -> tuple[float, float] | None:
+    """``weight_factorization``: None, or ``(mean, stddev)`` of ``s`` (``True``: the
+    paper's ``(1.0, 0.1)``)."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return (1.0, 0.1)
+    try:
+        mean, stddev = value
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"weight_factorization must be None, True or (mean, stddev), got {value!r}"
+        ) from None
+    return (
+        check_real("weight_factorization mean", mean),
+        check_real("weight_factorization stddev", stddev, minimum=0.0),
+    )
+
+
 def _input_features(module: nnx.Module, x: Any) -> Any:
     """The inputs (an array or a :class:`~jno.nnx.jets.Jet`) after the optional
     standardisation and Fourier features of ``module`` (set up by :func:`_set_up_inputs`)."""
+    raw = x
     if module.input_lo is not None:
         lo, hi = module.input_lo[...], module.input_hi[...]
         x = 2.0 * (x - lo) / (hi - lo) - 1.0
+    if module.periodic is not None:
+        # The periods are those of the raw inputs; the other axes stay standardised.
+        x = module.periodic(raw, others=x)
     if module.fourier is not None:
         x = module.fourier(x)
     return x
@@ -260,6 +303,13 @@ class MLP(JetModule):
         fourier_scale: standard deviation of the Fourier matrix entries.
         input_lo: lower bound of the inputs (a number or one per input), or ``None``.
         input_hi: upper bound of the inputs, given together with ``input_lo``.
+        periodic: ``{axis: period}``: an exact periodic embedding of those raw input
+            axes (:class:`~jno.nnx.embeddings.PeriodicEmbedding`), before the Fourier
+            features; the network is then periodic in them with all its derivatives.
+        periodic_trainable: train the embedding's frequencies.
+        weight_factorization: random weight factorization of every dense layer
+            (:class:`~jno.nnx.embeddings.FactorizedDense`): ``(mean, stddev)`` of
+            ``s``, or ``True`` for ``(1.0, 0.1)``.
 
     Example:
         >>> import jax.numpy as jnp
@@ -285,14 +335,18 @@ class MLP(JetModule):
         fourier_scale: float = 1.0,
         input_lo: float | Sequence[float] | None = None,
         input_hi: float | Sequence[float] | None = None,
+        periodic: Mapping[int, float] | None = None,
+        periodic_trainable: bool = False,
+        weight_factorization: tuple[float, float] | None = None,
     ):
         widths, width = _set_up_inputs(
             self, in_features, hidden, out_features, activation, rngs,
             fourier_features, fourier_scale, input_lo, input_hi,
+            periodic, periodic_trainable,
         )  # fmt: skip
-
+        rwf = _factorization(weight_factorization)
         sizes = [width, *widths, self.out_features]
-        self.layers = nnx.List([_dense(a, b, rngs) for a, b in zip(sizes[:-1], sizes[1:])])
+        self.layers = nnx.List([_dense(a, b, rngs, rwf) for a, b in zip(sizes[:-1], sizes[1:])])
 
     def forward(self, x: Any) -> Any:
         x = _input_features(self, x)

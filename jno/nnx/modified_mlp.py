@@ -23,7 +23,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -31,7 +31,14 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jno.nnx.jets import elementwise
-from jno.nnx.models import JetModule, _dense, _input_features, _linear, _set_up_inputs
+from jno.nnx.models import (
+    JetModule,
+    _dense,
+    _factorization,
+    _input_features,
+    _linear,
+    _set_up_inputs,
+)
 
 __all__ = ["ModifiedMLP"]
 
@@ -72,6 +79,8 @@ class ModifiedMLP(JetModule):
         input_lo: lower bound of the inputs (a number or one per input), or ``None``;
             ``[input_lo, input_hi]`` is mapped affinely to ``[-1, 1]``.
         input_hi: upper bound of the inputs, given together with ``input_lo``.
+        periodic, periodic_trainable, weight_factorization: as for
+            :class:`~jno.nnx.models.MLP`.
 
     Raises:
         ValueError: ``hidden`` is empty or its widths differ, or a bad size / bound.
@@ -101,22 +110,27 @@ class ModifiedMLP(JetModule):
         fourier_scale: float = 1.0,
         input_lo: float | Sequence[float] | None = None,
         input_hi: float | Sequence[float] | None = None,
+        periodic: Mapping[int, float] | None = None,
+        periodic_trainable: bool = False,
+        weight_factorization: tuple[float, float] | None = None,
     ):
         widths, p = _set_up_inputs(
             self, in_features, hidden, out_features, activation, rngs,
             fourier_features, fourier_scale, input_lo, input_hi,
+            periodic, periodic_trainable,
         )  # fmt: skip
+        rwf = _factorization(weight_factorization)
         if len(set(widths)) != 1:
             # U and V are blended into every layer, so all layers share their width.
             raise ValueError(f"hidden widths must all be equal, got {list(hidden)!r}")
 
         w, depth = widths[0], len(widths)
         gated = depth > 1
-        self.encoder_u = _dense(p, w, rngs) if gated else None
-        self.encoder_v = _dense(p, w, rngs) if gated else None
-        layers = [_dense(p, w, rngs)]
-        layers += [_dense(w, w, rngs) for _ in range(depth - 1)]
-        layers.append(_dense(w, self.out_features, rngs))
+        self.encoder_u = _dense(p, w, rngs, rwf) if gated else None
+        self.encoder_v = _dense(p, w, rngs, rwf) if gated else None
+        layers = [_dense(p, w, rngs, rwf)]
+        layers += [_dense(w, w, rngs, rwf) for _ in range(depth - 1)]
+        layers.append(_dense(w, self.out_features, rngs, rwf))
         self.layers = nnx.List(layers)
 
     def forward(self, x: Any) -> Any:

@@ -19,6 +19,7 @@ from jno.optim._quasi_newton import (
     ssbfgs,
     ssbroyden,
 )
+from jno.optim._soap import SOAPState, soap
 
 __all__ = [
     "DEFAULT_MAX_HESSIAN_BYTES",
@@ -26,11 +27,13 @@ __all__ = [
     "LinesearchResult",
     "QuasiNewton",
     "QuasiNewtonState",
+    "SOAPState",
     "ScaleByBFGSState",
     "bfgs",
     "bfgs_update",
     "scale_by_bfgs",
     "self_scaled_update",
+    "soap",
     "ssbfgs",
     "ssbroyden",
     "strong_wolfe",

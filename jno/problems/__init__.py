@@ -11,10 +11,20 @@ Example:
     {'a1': 1.0, 'a2': 4.0, 'k': 1.0}
 """
 
+from jno.problems.allen_cahn import AllenCahn1D, allen_cahn_reference
 from jno.problems.base import Problem
 from jno.problems.burgers import Burgers1D, cole_hopf
 from jno.problems.helmholtz import Helmholtz2D
 from jno.problems.klein_gordon import KleinGordon1D
 from jno.problems.poisson import Poisson2D
 
-__all__ = ["Burgers1D", "Helmholtz2D", "KleinGordon1D", "Poisson2D", "Problem", "cole_hopf"]
+__all__ = [
+    "AllenCahn1D",
+    "Burgers1D",
+    "Helmholtz2D",
+    "KleinGordon1D",
+    "Poisson2D",
+    "Problem",
+    "allen_cahn_reference",
+    "cole_hopf",
+]

@@ -83,7 +83,8 @@ class ProblemSetupMixin:
 
         The network is ``MLP(d, hidden, 1, activation)`` (``network="modified"``:
         :class:`~jno.nnx.modified_mlp.ModifiedMLP`) initialised from ``seed``, with
-        ``input_lo``/``input_hi`` the bounds of ``domain``. The optimizer is Adam scaled
+        ``input_lo``/``input_hi`` the bounds of ``domain`` and the exact periodic
+        embedding of ``periodic_inputs`` (periodic problems). The optimizer is Adam scaled
         by ``lr * decay_rate ** (step / decay_steps)``. ``seed`` also seeds the point
         sampling.
 
@@ -108,7 +109,14 @@ class ProblemSetupMixin:
         hidden = list(cls.default_hidden if hidden is None else hidden)
         lo, hi = cls.domain.lo, cls.domain.hi
         module = _NETWORKS[check_choice("network", network, tuple(_NETWORKS))](
-            cls.domain.dim, hidden, 1, activation, rngs=nnx.Rngs(seed), input_lo=lo, input_hi=hi
+            cls.domain.dim,
+            hidden,
+            1,
+            activation,
+            rngs=nnx.Rngs(seed),
+            input_lo=lo,
+            input_hi=hi,
+            periodic=cls.periodic_inputs,
         )
         net = nn(module)
         schedule = LearningRateSchedule.exponential(lr, decay_rate, decay_steps)

@@ -147,6 +147,9 @@ class Problem(ProblemSetupMixin, Trainer):
     causal_points: ClassVar[str] = "interior"
     grid_shape: ClassVar[tuple[int, ...]] = (101, 101)
     default_hidden: ClassVar[tuple[int, ...]] = (50, 50, 50)
+    #: ``{input axis: period}`` of a periodic problem: ``default()`` networks embed
+    #: those axes exactly (:class:`~jno.nnx.embeddings.PeriodicEmbedding`).
+    periodic_inputs: ClassVar[Mapping[int, float] | None] = None
     #: Packaged training recipes by name (:mod:`jno.problems.recipes`).
     recipes: ClassVar[Mapping[str, QuasiNewtonRecipe]] = {"quasi-newton": QuasiNewtonRecipe()}
 

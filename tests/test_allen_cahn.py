@@ -1,0 +1,56 @@
+"""Allen-Cahn 1-D: the ETDRK4 reference against exact solutions, the problem's losses."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+import jno
+from jno.problems import AllenCahn1D, allen_cahn_reference
+from jno.problems._etdrk4 import etdrk4_periodic
+
+
+def test_etdrk4_solves_the_reaction_ode_and_the_heat_equation_exactly():
+    # A constant start: u_t = 5 u - 5 u^3, u(t) = c e^{5t} / sqrt(1 + c^2 (e^{10t} - 1)).
+    c, times = 0.3, [0.0, 0.25, 1.0]
+    _, u = etdrk4_periodic(lambda x: c + 0 * x, lambda v: 5 * v - 5 * v**3, 1e-4,
+                           (-1.0, 1.0), 16, times, 1e-3)  # fmt: skip
+    t = np.asarray(times)[:, None]
+    exact = c * np.exp(5 * t) / np.sqrt(1 + c**2 * (np.exp(10 * t) - 1))
+    # Fourth order in time: 2e-12 at dt = 1e-3.
+    np.testing.assert_allclose(u, np.broadcast_to(exact, u.shape), rtol=1e-10)
+    # Pure diffusion of cos(pi x) on [-1, 1): exp(-eps pi^2 t) cos(pi x).
+    x, u = etdrk4_periodic(lambda x: np.cos(np.pi * x), lambda v: 0 * v, 0.3, (-1.0, 1.0),
+                           32, [0.5], 0.01)  # fmt: skip
+    np.testing.assert_allclose(u[0], np.exp(-0.3 * np.pi**2 * 0.5) * np.cos(np.pi * x), atol=1e-13)
+    with pytest.raises(ValueError, match="multiples of dt"):
+        etdrk4_periodic(np.sin, np.sin, 1.0, (0.0, 1.0), 8, [0.0, 0.015], 0.01)
+
+
+def test_reference_grid_and_interpolation_agree():
+    with jax.enable_x64(True):
+        trainer = AllenCahn1D.default(hidden=[4], progress=False)
+        grid = np.asarray(trainer.evaluation_points())
+        ref = trainer.reference_values()
+        assert grid.shape == (513 * 201, 2) and ref.shape == (513 * 201,)
+        pick = np.random.default_rng(0).choice(grid.shape[0], 200, replace=False)
+        np.testing.assert_allclose(trainer.reference(grid[pick]), ref[pick], atol=1e-12)
+    x, t, u = allen_cahn_reference()
+    np.testing.assert_allclose(u[0], x**2 * np.cos(np.pi * x), atol=1e-14)
+    # The interfaces form: the solution sits near -1 and 1 at t = 1.
+    assert u[-1].min() < -0.99 and u[-1].max() > 0.95
+
+
+def test_losses_vanish_where_they_should():
+    net = jno.nn(jno.nnx.MLP(2, [8], 1, rngs=nnx.Rngs(0), periodic={0: 2.0}))
+    net.optimizer(jno.optim.soap(1e-3))
+    trainer = AllenCahn1D(net, batch_size=16, progress=False)
+    batch = {k: p.sample(jax.random.key(0)) for k, p in trainer.points.items()}
+    losses = trainer.losses(net, batch)
+    assert float(losses["bc"]) < 1e-10  # periodic by construction
+    initial = lambda x: x[:, :1] ** 2 * jnp.cos(jnp.pi * x[:, :1])  # noqa: E731
+    assert float(trainer.losses(initial, batch)["ic"]) < 1e-12
+    # u = 1 solves the PDE (5 u^3 - 5 u = 0) but breaks the initial condition.
+    ones = lambda x: jnp.ones((x.shape[0], 1))  # noqa: E731
+    assert float(trainer.losses(ones, batch)["pde"]) == 0.0
