@@ -143,8 +143,8 @@ def test_train_a_recipe_prints_the_error_and_resumes_its_quasi_newton_phase(tmp_
     import jax
 
     ckpt, out = tmp_path / "ckpt", tmp_path / "figs"
-    argv = ["train", "poisson2d", "--recipe", "quasi-newton", "--hidden", "6"]
-    argv += ["--batch-size", "64", "--adam-steps", "20", "--out", str(out), "--quiet"]
+    argv = ["train", "poisson2d", "--recipe", "quasi-newton", "--hidden", "4"]
+    argv += ["--batch-size", "16", "--adam-steps", "20", "--out", str(out), "--quiet"]
     argv += ["--logdir", str(tmp_path / "runs" / "r"), "--checkpoint-dir", str(ckpt)]
     with jax.enable_x64(True):
         assert main([*argv, "--qn-steps", "10"]) == 0

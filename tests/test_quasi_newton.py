@@ -136,10 +136,10 @@ def test_trainer_phase_follows_the_plain_optimizer_loop():
         tx = ssbroyden()
         state = tx.init(params)
         step = jax.jit(lambda p, s: _update(tx, loss, p, s))
-        for _ in range(20):
+        for _ in range(8):
             params, _, state = step(params, state)
         net.optimizer(ssbroyden())
-        trainer.fit(20)
+        trainer.fit(8)
         ours = nnx.state(net.module, nnx.Param)
         for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(params)):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
@@ -181,7 +181,7 @@ def test_a_resumed_quasi_newton_phase_continues_bit_for_bit(tmp_path):
 def test_recipe_phases_and_resume(tmp_path):
     from jno.problems import Poisson2D
 
-    small = dict(hidden=(6,), points=48, boundary_points=16, adam_steps=10, redraw_every=5)
+    small = dict(hidden=(4,), points=24, boundary_points=8, adam_steps=10, redraw_every=5)
     with jax.enable_x64(True):
         recipe = Poisson2D.recipes["quasi-newton"].replace(qn_steps=12, **small)
         whole = recipe.trainer(Poisson2D, seed=3, progress=False)
