@@ -144,15 +144,15 @@ def test_train_a_recipe_prints_the_error_and_resumes_its_quasi_newton_phase(tmp_
 
     ckpt, out = tmp_path / "ckpt", tmp_path / "figs"
     argv = ["train", "poisson2d", "--recipe", "quasi-newton", "--hidden", "4"]
-    argv += ["--batch-size", "16", "--adam-steps", "20", "--out", str(out), "--quiet"]
+    argv += ["--batch-size", "16", "--adam-steps", "10", "--out", str(out), "--quiet"]
     argv += ["--logdir", str(tmp_path / "runs" / "r"), "--checkpoint-dir", str(ckpt)]
     with jax.enable_x64(True):
-        assert main([*argv, "--qn-steps", "10"]) == 0
+        assert main([*argv, "--qn-steps", "5"]) == 0
         first = capsys.readouterr()
-        assert main([*argv, "--qn-steps", "30", "--qn-method", "ssbfgs"]) == 0
+        assert main([*argv, "--qn-steps", "20", "--qn-method", "ssbfgs"]) == 0
         second = capsys.readouterr()
     assert first.err == "" and "resumed" not in first.out
-    assert "resumed from step 30" in second.out
+    assert "resumed from step 15" in second.out
     assert 0 < _printed_error(second.out) < _printed_error(first.out)
     assert all((out / name).read_bytes()[:8] == PNG for name in ("history.png", "solution.png"))
 
