@@ -46,6 +46,7 @@ __all__ = [
     "make_balancer",
     "make_schedule",
     "problem_class",
+    "report_run",
     "run_train",
 ]
 
@@ -278,11 +279,26 @@ def run_train(
     start = time.perf_counter()
     history = trainer.fit(max(steps - trainer.step, 0))
     wall = time.perf_counter() - start
+    return report_run(trainer, history, out, type(trainer).__name__, logdir, resumed, wall)
+
+
+def report_run(
+    trainer: Problem,
+    history: Any,
+    out: Path,
+    title: str,
+    logdir: str | Path | None,
+    resumed: int | None,
+    wall: float,
+) -> dict[str, Any]:
+    """Writes ``out/history.png`` and ``out/solution.png`` of a finished run and returns
+    the result dictionary of :func:`run_train` (``jno train`` with or without a recipe)."""
+    out.mkdir(parents=True, exist_ok=True)
     history.plot(out / "history.png")
 
     from jno.app.demo import plot_problem
 
-    figure = plot_problem(trainer, out / "solution.png", title=type(trainer).__name__)
+    figure = plot_problem(trainer, out / "solution.png", title=title)
     return {
         "relative_l2": trainer.relative_l2(),
         "history": history,

@@ -14,7 +14,7 @@ from typing import Any
 
 import jax
 
-from jno.app.experiment import PROBLEMS
+from jno.app.experiment import PROBLEMS, report_run
 
 __all__ = ["RECIPES", "run_recipe"]
 
@@ -76,22 +76,6 @@ def run_recipe(
     start = time.perf_counter()
     history = chosen.run(trainer)
     wall = time.perf_counter() - start
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    history.plot(out / "history.png")
-
-    from jno.app.demo import plot_problem
-
     title = f"{cls.__name__}, {chosen.method} recipe"
-    figure = plot_problem(trainer, out / "solution.png", title=title)
-    return {
-        "relative_l2": trainer.relative_l2(),
-        "history": history,
-        "history_plot": out / "history.png",
-        "figure": figure,
-        "logdir": None if logdir is None else Path(logdir),
-        "resumed_from": resumed,
-        "wall_time": wall,
-        "recipe": chosen,
-        "trainer": trainer,
-    }
+    result = report_run(trainer, history, Path(out), title, logdir, resumed, wall)
+    return {**result, "recipe": chosen}
