@@ -1,7 +1,10 @@
 """Each ``jno.ops`` operator on each network of ``jno.nnx``, against plain JAX.
 
 For every network (``mlp``: MLP 2 -> 4x64 tanh; ``mlp-ff-bounds``: the same with 32
-random Fourier features and input bounds; ``modified``: ModifiedMLP 4x64) and every
+random Fourier features and input bounds; ``modified``: ModifiedMLP 4x64;
+``mlp-rwf-periodic``: MLP 4x64 with random weight factorization, input bounds and the
+exact periodic embedding of ``x``; ``pirate``: PirateNet of width 64 with one residual
+block, the same factorization, bounds and periodic embedding, 32 Fourier features) and every
 operator (``grad``, ``partial``, ``partial2``, ``laplacian``, ``hessian``,
 ``divergence``), a training step: the loss ``mean(op(u, x)^2)`` over 4096 points, its
 gradient with respect to the parameters, an Adam update, ``--steps`` steps fused in one
@@ -32,41 +35,68 @@ from flax import nnx
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from jno import ops  # noqa: E402
-from jno.nnx import MLP, ModifiedMLP  # noqa: E402
+from jno.nnx import MLP, ModifiedMLP, PirateNet  # noqa: E402
 
 from common import interleaved  # noqa: E402
 
 WIDTH, DEPTH, N = 64, 4, 4096
 LO, HI = np.array([-1.0, 0.0]), np.array([1.0, 1.0])
-NETWORKS = ("mlp", "mlp-ff-bounds", "modified")
+NETWORKS = ("mlp", "mlp-ff-bounds", "modified", "mlp-rwf-periodic", "pirate")
 OPERATORS = ("grad", "partial", "partial2", "laplacian", "hessian", "divergence")
 
 
 # ------------------------------------------------------------ plain-JAX networks
 def plain_params(kind: str, out: int, key):
-    def dense(key, a, b):
-        return {"w": jax.random.normal(key, (a, b)) * np.sqrt(2 / (a + b)), "b": jnp.zeros(b)}
-
     keys = iter(jax.random.split(key, 16))
+    factorized = kind in ("mlp-rwf-periodic", "pirate")
+
+    def dense(key, a, b):
+        w = jax.random.normal(key, (a, b)) * np.sqrt(2 / (a + b))
+        if factorized:  # W = V * exp(s), s ~ N(1, 0.1)
+            s = 1.0 + 0.1 * jax.random.normal(jax.random.fold_in(key, 1), (b,))
+            return {"v": w / jnp.exp(s), "s": s, "b": jnp.zeros(b)}
+        return {"w": w, "b": jnp.zeros(b)}
+
     p = {}
-    width_in = 2
-    if kind == "mlp-ff-bounds":
-        p["B"] = jax.random.normal(next(keys), (2, 32))
+    width_in = 3 if kind == "mlp-rwf-periodic" else 2
+    if kind in ("mlp-ff-bounds", "pirate"):
+        p["B"] = jax.random.normal(next(keys), (3 if kind == "pirate" else 2, 32))
         width_in = 64
-    if kind == "modified":
+    if kind in ("modified", "pirate"):
         p["U"], p["V"] = dense(next(keys), width_in, WIDTH), dense(next(keys), width_in, WIDTH)
-    sizes = [width_in] + [WIDTH] * DEPTH + [out]
+    if kind == "pirate":
+        p["alpha"] = jnp.zeros(1)
+        sizes = [width_in] + [WIDTH] * 3 + [out]
+    else:
+        sizes = [width_in] + [WIDTH] * DEPTH + [out]
     p["layers"] = [dense(next(keys), a, b) for a, b in zip(sizes[:-1], sizes[1:])]
     return p
 
 
+def _affine(layer, h):
+    w = layer["w"] if "w" in layer else layer["v"] * jnp.exp(layer["s"])
+    return h @ w + layer["b"]
+
+
 def plain_net(kind: str, p, x):
     """The network on one point ``x`` of shape ``(2,)``."""
-    if kind == "mlp-ff-bounds":
-        x = 2.0 * (x - LO) / (HI - LO) - 1.0
+    if kind in ("mlp-ff-bounds", "mlp-rwf-periodic", "pirate"):
+        raw, x = x, 2.0 * (x - LO) / (HI - LO) - 1.0
+    if kind in ("mlp-rwf-periodic", "pirate"):  # x is 2-periodic: t, cos(pi x), sin(pi x)
+        x = jnp.stack([x[1], jnp.cos(jnp.pi * raw[0]), jnp.sin(jnp.pi * raw[0])])
+    if kind in ("mlp-ff-bounds", "pirate"):
         z = 2 * jnp.pi * x @ p["B"]
         x = jnp.concatenate([jnp.cos(z), jnp.sin(z)])
     layers = p["layers"]
+    if kind == "pirate":
+        u, v = jnp.tanh(_affine(p["U"], x)), jnp.tanh(_affine(p["V"], x))
+        f = jnp.tanh(_affine(layers[0], x))
+        z = v + f * (u - v)
+        g = jnp.tanh(_affine(layers[1], z))
+        z = v + g * (u - v)
+        h = jnp.tanh(_affine(layers[2], z))
+        x = x + p["alpha"][0] * (h - x)
+        return _affine(layers[3], x)
     if kind == "modified":
         u = jnp.tanh(x @ p["U"]["w"] + p["U"]["b"])
         v = jnp.tanh(x @ p["V"]["w"] + p["V"]["b"])
@@ -77,8 +107,8 @@ def plain_net(kind: str, p, x):
     else:
         h = x
         for layer in layers[:-1]:
-            h = jnp.tanh(h @ layer["w"] + layer["b"])
-    return h @ layers[-1]["w"] + layers[-1]["b"]
+            h = jnp.tanh(_affine(layer, h))
+    return _affine(layers[-1], h)
 
 
 def plain_op(kind: str, op: str, p, x):
@@ -108,8 +138,14 @@ def jno_net(kind: str, out: int):
     if kind == "modified":
         return ModifiedMLP(2, [WIDTH] * DEPTH, out, rngs=nnx.Rngs(0))
     kw = {}
+    if kind in ("mlp-ff-bounds", "mlp-rwf-periodic", "pirate"):
+        kw = {"input_lo": LO.tolist(), "input_hi": HI.tolist()}
+    if kind in ("mlp-rwf-periodic", "pirate"):
+        kw.update(periodic={0: 2.0}, weight_factorization=(1.0, 0.1))
+    if kind == "pirate":
+        return PirateNet(2, WIDTH, out, blocks=1, rngs=nnx.Rngs(0), **kw)
     if kind == "mlp-ff-bounds":
-        kw = {"fourier_features": 32, "input_lo": LO.tolist(), "input_hi": HI.tolist()}
+        kw["fourier_features"] = 32
     return MLP(2, [WIDTH] * DEPTH, out, rngs=nnx.Rngs(0), **kw)
 
 

@@ -47,10 +47,29 @@ def test_losses_vanish_where_they_should():
     net.optimizer(jno.optim.soap(1e-3))
     trainer = AllenCahn1D(net, batch_size=16, progress=False)
     batch = {k: p.sample(jax.random.key(0)) for k, p in trainer.points.items()}
-    losses = trainer.losses(net, batch)
-    assert float(losses["bc"]) < 1e-10  # periodic by construction
+    # Periodic by construction: the periodic "bc" loss is left out, and it would vanish.
+    assert sorted(trainer.losses(net, batch)) == ["ic", "pde"]
+    assert float(trainer.residuals(net, batch)["bc"][0].std()) < 1e-6
+    assert float(jnp.abs(trainer.residuals(net, batch)["bc"][1]).max()) < 1e-5
     initial = lambda x: x[:, :1] ** 2 * jnp.cos(jnp.pi * x[:, :1])  # noqa: E731
     assert float(trainer.losses(initial, batch)["ic"]) < 1e-12
     # u = 1 solves the PDE (5 u^3 - 5 u = 0) but breaks the initial condition.
     ones = lambda x: jnp.ones((x.shape[0], 1))  # noqa: E731
     assert float(trainer.losses(ones, batch)["pde"]) == 0.0
+
+
+def test_bc_is_trained_unless_the_network_is_exactly_periodic():
+    def terms(**periodic):
+        module = jno.nnx.MLP(2, [8], 1, rngs=nnx.Rngs(0), **periodic)
+        net = jno.nn(module)
+        net.optimizer(jno.optim.soap(1e-3))
+        trainer = AllenCahn1D(net, batch_size=16, progress=False)
+        batch = {k: p.sample(jax.random.key(0)) for k, p in trainer.points.items()}
+        return trainer.losses(net, batch)
+
+    plain = terms()
+    assert sorted(plain) == ["bc", "ic", "pde"] and float(plain["bc"]) > 1e-6
+    # A trainable frequency moves the period, and a wrong period is not x's.
+    assert "bc" in terms(periodic={0: 2.0}, periodic_trainable=True)
+    assert "bc" in terms(periodic={0: 3.0})
+    assert "bc" not in terms(periodic={0: 2.0})

@@ -157,6 +157,29 @@ def test_train_a_recipe_prints_the_error_and_resumes_its_quasi_newton_phase(tmp_
     assert all((out / name).read_bytes()[:8] == PNG for name in ("history.png", "solution.png"))
 
 
+def test_train_the_soap_recipe_and_refuse_options_of_the_other(tmp_path, capsys):
+    argv = ["train", "allencahn1d", "--recipe", "soap", "--hidden", "8,8,8", "--quiet"]
+    argv += ["--batch-size", "32", "--recipe-steps", "6", "--warmup-steps", "2"]
+    argv += ["--optimizer", "adam", "--out", str(tmp_path / "figs")]
+    assert main([*argv, "--logdir", str(tmp_path / "runs" / "r")]) == 0
+    out = capsys.readouterr().out
+    assert 0.1 < _printed_error(out) < 10
+    for wrong, message in (
+        (
+            ["--recipe", "soap", "--qn-steps", "5"],
+            "--qn-steps is an option of --recipe quasi-newton",
+        ),
+        (
+            ["--recipe", "quasi-newton", "--optimizer", "adam"],
+            "--optimizer is an option of --recipe soap",
+        ),
+        (["--network", "pirate"], "--network pirate is an option of --recipe soap"),
+        (["--recipe", "soap", "--hidden", "8,4,8"], "--hidden must repeat one width"),
+    ):
+        with pytest.raises(SystemExit, match=message):
+            main(["train", "poisson2d", *wrong])
+
+
 @pytest.mark.parametrize("command", ["demo", "train", "compare", "schedules"])
 def test_help_lists_every_option(command, capsys):
     sub = _subparsers(build_parser())[command]

@@ -1,13 +1,15 @@
-"""``jno train PROBLEM --recipe quasi-newton`` and ``jno demo``: a packaged recipe run.
+"""``jno train PROBLEM --recipe NAME`` and ``jno demo``: a packaged recipe run.
 
-:func:`run_recipe` turns on float64 for the process (``jax_enable_x64``), builds the
-problem's recipe (:mod:`jno.problems.recipes`) with the budget given on the command
-line, trains it with progress on stderr, writes a TensorBoard run, the history plot and
-the solution / error figure, and returns the relative L2 error.
+:func:`run_recipe` turns on float64 for the process (``jax_enable_x64``) when the recipe
+needs it (``quasi-newton``), builds the problem's recipe (:mod:`jno.problems.recipes`)
+with the changes given on the command line, trains it with progress on stderr, writes a
+TensorBoard run, the history plot and the solution / error figure, and returns the
+relative L2 error.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from jno.app.experiment import PROBLEMS, report_run
 __all__ = ["RECIPES", "run_recipe"]
 
 #: The recipes ``--recipe`` accepts.
-RECIPES = ("quasi-newton",)
+RECIPES = ("quasi-newton", "soap")
 
 
 def run_recipe(
@@ -44,8 +46,8 @@ def run_recipe(
         logdir: TensorBoard run directory, or None.
         checkpoint_dir, checkpoint_every: checkpoints; a run resumes from them.
         progress: progress on stderr (None: when stderr is a terminal).
-        **changes: fields of the recipe to change (``qn_steps``, ``method``, ...);
-            None values are ignored.
+        **changes: fields of the recipe to change (``qn_steps``, ``method``, ...;
+            ``steps``, ``optimizer``, ``network``, ...); None values are ignored.
 
     Returns:
         ``relative_l2``, ``history`` (the History), ``history_plot`` and ``figure``
@@ -56,12 +58,17 @@ def run_recipe(
         >>> sorted(PROBLEMS["burgers1d"].recipes) == list(RECIPES)
         True
     """
-    if not jax.config.jax_enable_x64:
-        jax.config.update("jax_enable_x64", True)
     cls = PROBLEMS[problem]
     if recipe not in cls.recipes:
         raise ValueError(f"recipe must be one of {sorted(cls.recipes)}, got {recipe!r}")
-    chosen = cls.recipes[recipe].replace(**{k: v for k, v in changes.items() if v is not None})
+    base = cls.recipes[recipe]
+    changes = {k: v for k, v in changes.items() if v is not None}
+    unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(base)})
+    if unknown:
+        raise ValueError(f"the {recipe} recipe has no settings {unknown}")
+    chosen = base.replace(**changes)
+    if chosen.float64 and not jax.config.jax_enable_x64:
+        jax.config.update("jax_enable_x64", True)
     total = chosen.total_steps
     trainer = chosen.trainer(
         cls,
@@ -76,6 +83,6 @@ def run_recipe(
     start = time.perf_counter()
     history = chosen.run(trainer)
     wall = time.perf_counter() - start
-    title = f"{cls.__name__}, {chosen.method} recipe"
+    title = f"{cls.__name__}, {chosen.label}"
     result = report_run(trainer, history, Path(out), title, logdir, resumed, wall)
     return {**result, "recipe": chosen}

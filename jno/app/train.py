@@ -104,7 +104,8 @@ def add_common_options(p: argparse.ArgumentParser, steps: int) -> None:
         "--warmup-steps",
         type=positive_int,
         default=None,
-        help="warm-up steps of warmup_cosine (default: 5%% of --steps)",
+        help="warm-up steps of warmup_cosine (default: 5%% of --steps) and of --recipe soap "
+        "(default: the recipe's)",
     )
     p.add_argument(
         "--decay-rate",
@@ -126,10 +127,11 @@ def add_common_options(p: argparse.ArgumentParser, steps: int) -> None:
     )
     p.add_argument(
         "--network",
-        choices=("mlp", "modified"),
-        default="mlp",
-        help="mlp, or modified: the gated two-encoder MLP of Wang, Teng & Perdikaris "
-        "(default: %(default)s)",
+        choices=("mlp", "modified", "pirate"),
+        default=None,
+        help="mlp, modified: the gated two-encoder MLP of Wang, Teng & Perdikaris, or "
+        "pirate: the PirateNet of Wang et al. 2024 (with --recipe soap only) (default: mlp; "
+        "with --recipe soap: the recipe's, pirate)",
     )
     p.add_argument(
         "--causal-chunks",
@@ -186,7 +188,7 @@ def schedule_options(args: argparse.Namespace) -> dict[str, Any]:
         "decay_steps": args.decay_steps,
         "hidden": args.hidden,
         "batch_size": args.batch_size,
-        "network": args.network,
+        "network": args.network or "mlp",
         "causal_chunks": args.causal_chunks,
         "points": args.points,
         "sampler_every": args.sampler_every,
@@ -196,6 +198,11 @@ def schedule_options(args: argparse.Namespace) -> dict[str, Any]:
 def _run(args: argparse.Namespace) -> int:
     if args.recipe is not None:
         return _run_recipe(args)
+    for option in ("optimizer", "recipe_steps"):
+        if getattr(args, option) is not None:
+            raise SystemExit(f"--{option.replace('_', '-')} is an option of --recipe soap")
+    if args.network == "pirate":
+        raise SystemExit("--network pirate is an option of --recipe soap")
     logdir = args.logdir or Path("runs") / (
         f"{args.problem}-{args.balancer}-{args.schedule}-seed{args.seed}"
     )
@@ -229,14 +236,40 @@ def _run_recipe(args: argparse.Namespace) -> int:
         checkpoint_dir=args.checkpoint_dir,
         checkpoint_every=args.checkpoint_every,
         progress=False if args.quiet else None,
-        method=args.qn_method,
-        qn_steps=args.qn_steps,
-        adam_steps=args.adam_steps,
-        hidden=None if args.hidden is None else tuple(args.hidden),
-        points=args.batch_size,
+        **recipe_changes(args),
     )
     _report(result, logdir)
     return 0
+
+
+def recipe_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The recipe's fields set on the command line (None: the recipe's own).
+
+    Example:
+        >>> ns = argparse.Namespace(recipe="soap", hidden=[32, 32, 32], batch_size=1024,
+        ...     network=None, optimizer="adam", recipe_steps=None)
+        >>> sorted(recipe_changes(ns).items())  # doctest: +NORMALIZE_WHITESPACE
+        [('depth', 3), ('network', None), ('optimizer', 'adam'), ('points', 1024),
+         ('steps', None), ('warmup_steps', None), ('width', 32)]
+    """
+    changes: dict[str, Any] = {"points": args.batch_size}
+    if args.recipe == "quasi-newton":
+        for option in ("network", "optimizer", "recipe_steps"):
+            if getattr(args, option, None) is not None:
+                raise SystemExit(f"--{option.replace('_', '-')} is an option of --recipe soap")
+        changes.update(method=args.qn_method, qn_steps=args.qn_steps, adam_steps=args.adam_steps)
+        changes["hidden"] = None if args.hidden is None else tuple(args.hidden)
+        return changes
+    for option in ("qn_method", "qn_steps", "adam_steps"):
+        if getattr(args, option, None) is not None:
+            raise SystemExit(f"--{option.replace('_', '-')} is an option of --recipe quasi-newton")
+    changes.update(network=args.network, optimizer=args.optimizer, steps=args.recipe_steps)
+    changes["warmup_steps"] = getattr(args, "warmup_steps", None)
+    if args.hidden is not None:
+        if len(set(args.hidden)) != 1:
+            raise SystemExit(f"--hidden must repeat one width for --recipe soap, got {args.hidden}")
+        changes.update(width=args.hidden[0], depth=len(args.hidden))
+    return changes
 
 
 def _report(result: dict[str, Any], logdir: Path) -> None:
@@ -259,13 +292,26 @@ def add_recipe_options(p: argparse.ArgumentParser) -> None:
     """
     p.add_argument(
         "--recipe",
-        choices=("quasi-newton",),
+        choices=("quasi-newton", "soap"),
         default=None,
-        help="train with the problem's packaged recipe instead: quasi-newton is float64, "
-        "an Adam warm-up, then a dense quasi-Newton method on residual points redrawn by "
-        "RAD between blocks of iterations; --hidden and --batch-size (its residual "
-        "points) change it, the balancer and schedule options are not used "
-        "(default: none)",
+        help="train with the problem's packaged recipe instead (the balancer and schedule "
+        "options are not used): quasi-newton is float64, an Adam warm-up, then a dense "
+        "quasi-Newton method on residual points redrawn by RAD between blocks of "
+        "iterations; soap is a PirateNet with weight factorization, SOAP, causal and "
+        "gradient-norm weights on points drawn every step. --hidden and --batch-size (the "
+        "residual points) change either (default: none)",
+    )
+    p.add_argument(
+        "--optimizer",
+        choices=("soap", "adam"),
+        default=None,
+        help="the soap recipe's optimizer (default: the recipe's, soap)",
+    )
+    p.add_argument(
+        "--recipe-steps",
+        type=positive_int,
+        default=None,
+        help="the soap recipe's training steps (default: the recipe's)",
     )
     p.add_argument(
         "--qn-method",

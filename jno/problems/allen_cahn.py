@@ -90,8 +90,9 @@ class AllenCahn1D(Problem):
     ``"boundary"``: for each boundary point's time ``t``, ``u(-1, t) - u(1, t)`` and
     ``u_x(-1, t) - u_x(1, t)`` (zero for a network that is periodic by construction).
 
-    ``default()`` networks embed ``x`` periodically (``periodic_inputs``), which makes
-    ``"bc"`` vanish. The evaluation grid is 513 x 201 (``x = -1, -1 + 1/256, ..., 1``,
+    ``default()`` networks embed ``x`` periodically (``periodic_inputs``): they satisfy
+    ``"bc"`` exactly, so their trainers leave it out (``periodic_terms``) and train
+    ``"pde"`` and ``"ic"`` only. The evaluation grid is 513 x 201 (``x = -1, -1 + 1/256, ..., 1``,
     ``t = 0, 0.005, ..., 1``), on the nodes of the reference (see the module docstring).
 
     Args:
@@ -103,6 +104,7 @@ class AllenCahn1D(Problem):
     default_batch_size = {"interior": 1024, "boundary": 128, "initial": 128}
     grid_shape = (513, 201)
     periodic_inputs = {0: 2.0}
+    periodic_terms = ("bc",)
 
     def reference(self, x: Any) -> np.ndarray:
         """The reference at points ``(n, 2)`` of ``(x, t)``: Fourier interpolation in

@@ -31,7 +31,7 @@ from jno.domain import Box, PointSet
 from jno.nnx._checks import check_real
 from jno.nnx._dtype import default_float
 from jno.problems._setup import ProblemSetupMixin
-from jno.problems.recipes import QuasiNewtonRecipe
+from jno.problems.recipes import FirstOrderRecipe, QuasiNewtonRecipe
 from jno.resampling import ResidualAdaptivePoints
 from jno.train.network import Network
 from jno.train.trainer import Trainer
@@ -73,6 +73,18 @@ def values(u: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
 def _apply(module: nnx.Module, x: jax.Array) -> jax.Array:
     # Compiled once per network structure and shape: evaluating a grid op by op costs more.
     return module(x)
+
+
+def _embeds(module: Any, periods: Mapping[int, float] | None) -> bool:
+    """Whether ``module`` embeds every axis of ``periods`` with its period, fixed."""
+    embedding = getattr(module, "periodic", None)
+    if not periods or embedding is None or isinstance(embedding.frequencies, nnx.Param):
+        return False
+    frequencies = dict(zip(embedding.axes, np.asarray(embedding.frequencies[...]).tolist()))
+    return all(
+        axis in frequencies and np.isclose(frequencies[axis], 2.0 * np.pi / period)
+        for axis, period in periods.items()
+    )
 
 
 def _mean_square(r: Residual, weights: jax.Array | None = None) -> jax.Array:
@@ -150,8 +162,15 @@ class Problem(ProblemSetupMixin, Trainer):
     #: ``{input axis: period}`` of a periodic problem: ``default()`` networks embed
     #: those axes exactly (:class:`~jno.nnx.embeddings.PeriodicEmbedding`).
     periodic_inputs: ClassVar[Mapping[int, float] | None] = None
+    #: Losses that a network periodic by construction in every axis of
+    #: ``periodic_inputs`` (fixed frequencies) satisfies exactly: :meth:`losses` leaves
+    #: them out for such a network, so they neither cost a pass nor get a weight.
+    periodic_terms: ClassVar[tuple[str, ...]] = ()
     #: Packaged training recipes by name (:mod:`jno.problems.recipes`).
-    recipes: ClassVar[Mapping[str, QuasiNewtonRecipe]] = {"quasi-newton": QuasiNewtonRecipe()}
+    recipes: ClassVar[Mapping[str, QuasiNewtonRecipe | FirstOrderRecipe]] = {
+        "quasi-newton": QuasiNewtonRecipe(),
+        "soap": FirstOrderRecipe(),
+    }
 
     def __init__(
         self,
@@ -255,7 +274,7 @@ class Problem(ProblemSetupMixin, Trainer):
             >>> {k: round(float(v), 3) for k, v in t.losses(zero, batch).items()}  # (2 pi^2)^2
             {'pde': 389.636, 'bc': 0.0}
         """
-        residuals = self.residuals(net, batch)
+        residuals = self._trained_residuals(net, batch)
         losses = {name: _mean_square(r) for name, r in residuals.items()}
         weights = self.point_weights(self.causal_points)
         if weights is not None:  # a RAR-D buffer: the mean over its live points
@@ -263,6 +282,33 @@ class Problem(ProblemSetupMixin, Trainer):
         if self.causal is not None:
             losses[self.causal_term] = self._causal_term_loss(residuals[self.causal_term], batch)
         return losses
+
+    def _trained_residuals(self, net: Any, batch: Mapping[str, jax.Array]) -> dict[str, Any]:
+        """:meth:`residuals` less the ``periodic_terms`` the networks satisfy exactly."""
+        residuals = self.residuals(net, batch)
+        if self.periodic_terms and all(_embeds(n.module, self.periodic_inputs) for n in self.nets):
+            residuals = {k: r for k, r in residuals.items() if k not in self.periodic_terms}
+        return residuals
+
+    def loss_terms(self) -> tuple[str, ...]:
+        """The names of the losses this trainer trains, in order, found without
+        training (by tracing :meth:`residuals` on abstract points).
+
+        Example:
+            >>> from jno.problems import Burgers1D
+            >>> Burgers1D.default(hidden=[8], progress=False).loss_terms()
+            ('pde', 'bc', 'ic')
+        """
+        names: list[str] = []
+        zero = lambda x: jnp.zeros((x.shape[0], 1), x.dtype)  # noqa: E731
+
+        def trace(batch: Mapping[str, jax.Array]) -> jax.Array:
+            names.extend(self._trained_residuals(zero, batch))
+            return jnp.zeros(())
+
+        shape = jax.ShapeDtypeStruct((2, self.domain.dim), default_float())
+        jax.eval_shape(trace, {k: shape for k in self.point_sets})
+        return tuple(names)
 
     def _causal_term_loss(self, residual: Residual, batch: Mapping[str, jax.Array]) -> jax.Array:
         axis = self.domain.time_axis

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from jno import ops
 from jno.domain import Box
 from jno.problems.base import Problem, real_parameter, values
-from jno.problems.recipes import QuasiNewtonRecipe
+from jno.problems.recipes import FirstOrderRecipe, QuasiNewtonRecipe
 
 __all__ = ["Helmholtz2D"]
 
@@ -46,7 +46,7 @@ class Helmholtz2D(Problem):
 
     domain = Box([-1.0, -1.0], [1.0, 1.0])
     point_sets = ("interior", "boundary")
-    recipes = {"quasi-newton": QuasiNewtonRecipe(qn_steps=30_000)}
+    recipes = {"quasi-newton": QuasiNewtonRecipe(qn_steps=30_000), "soap": FirstOrderRecipe()}
 
     def __init__(self, net: Any, *, a1: float = 1.0, a2: float = 4.0, k: float = 1.0, **kwargs):
         self.a1 = real_parameter("a1", a1)

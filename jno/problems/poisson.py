@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from jno import ops
 from jno.domain import Box
 from jno.problems.base import Problem, values
-from jno.problems.recipes import QuasiNewtonRecipe
+from jno.problems.recipes import FirstOrderRecipe, QuasiNewtonRecipe
 
 __all__ = ["Poisson2D"]
 
@@ -37,7 +37,7 @@ class Poisson2D(Problem):
 
     domain = Box([0.0, 0.0], [1.0, 1.0])
     point_sets = ("interior", "boundary")
-    recipes = {"quasi-newton": QuasiNewtonRecipe(qn_steps=10_000)}
+    recipes = {"quasi-newton": QuasiNewtonRecipe(qn_steps=10_000), "soap": FirstOrderRecipe()}
 
     def reference(self, x: Any) -> jax.Array:
         """``sin(pi x) sin(pi y)``."""

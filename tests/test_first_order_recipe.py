@@ -1,0 +1,129 @@
+"""The first-order recipe: PirateNet + weight factorization + SOAP, causal and
+gradient-norm weights (jno.problems.recipes.FirstOrderRecipe)."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from jno.nnx import MLP, CausalWeights, FactorizedDense, GradNormBalancer, ModifiedMLP, PirateNet
+from jno.problems import AllenCahn1D, Burgers1D, Helmholtz2D
+from jno.problems.recipes import FirstOrderRecipe
+
+SMALL = dict(width=8, points=64, boundary_points=16, steps=40, warmup_steps=4)
+
+
+def test_defaults_and_argument_errors():
+    recipe = FirstOrderRecipe()
+    assert recipe.label == "PirateNet 1 x 3 x 64 + RWF, SOAP"
+    assert recipe.replace(network="modified", weight_factorization=None).label == (
+        "ModifiedMLP 3 x 64, SOAP"
+    )
+    assert not recipe.float64 and recipe.total_steps == recipe.steps
+    for bad, match in (
+        (dict(network="kan"), "network must be one of .*'kan'"),
+        (dict(optimizer="sgd"), "optimizer must be one of .*'sgd'"),
+        (dict(depth=4), "depth must be a multiple of 3 .* got 4"),
+        (dict(width=9), "width must be even .* got 9"),
+        (dict(steps=100, warmup_steps=100), "warmup_steps must be below steps=100, got 100"),
+        (dict(lr=0.0), "lr"),
+        (dict(lr_end=1.0), "lr_end"),
+        (dict(weight_factorization=(1.0, -0.1)), r"weight_factorization .* \(1.0, -0.1\)"),
+        (dict(points=0), "points"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            recipe.replace(**bad)
+    assert recipe.replace(network="mlp", depth=4).depth == 4  # only a PirateNet needs 3k
+
+
+def test_allen_cahn_trainer_has_every_ingredient():
+    recipe = AllenCahn1D.recipes["soap"].replace(**SMALL, causal_chunks=4, balance_every=7)
+    trainer = recipe.trainer(AllenCahn1D, seed=0, progress=False)
+    module = trainer.nets[0].module
+    assert isinstance(module, PirateNet) and module.blocks == 1
+    assert isinstance(module.output, FactorizedDense) and module.periodic.axes == (0,)
+    # The periodic "bc" is satisfied by the network: two terms, two gradient-norm weights.
+    assert trainer.loss_terms() == ("pde", "ic")
+    assert isinstance(trainer.balancer, GradNormBalancer)
+    assert trainer.balancer.num_losses == 2 and trainer.balancer.update_every == 7
+    causal = trainer.causal
+    assert isinstance(causal, CausalWeights) and causal.num_chunks == 4
+    assert causal.epsilons == (1.0,) and causal.delta == 1.0
+    assert trainer.points["interior"].n == 64 and trainer.points["initial"].n == 16
+    assert all(p.resample for p in trainer.points.values())
+    # Warm-up to lr over 4 steps, then cosine to lr_end at step 40.
+    schedule = trainer.nets[0].optimizer_spec.schedule
+    lr, end = recipe.lr, recipe.lr_end
+    expected = [lr / 4, lr, (lr + end) / 2, end]
+    got = [float(schedule(t)) for t in (0, 4, 22, 40)]
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_output_layer_is_fitted_to_the_initial_condition_at_every_time():
+    recipe = Burgers1D.recipes["soap"].replace(**{**SMALL, "width": 64})
+    trainer = recipe.trainer(Burgers1D, seed=1, progress=False)
+    x = jnp.linspace(-1.0, 1.0, 33)
+    for t in (0.0, 0.5, 1.0):
+        points = jnp.stack([x, jnp.full_like(x, t)], axis=1)
+        error = trainer.predict(points) + jnp.sin(jnp.pi * x)  # u0 = -sin(pi x)
+        assert float(jnp.abs(error).max()) < 0.01, t
+    # Without the fit the untrained PirateNet is far from it.
+    plain = recipe.replace(fit_output=False).trainer(Burgers1D, seed=1, progress=False)
+    points = jnp.stack([x, jnp.zeros_like(x)], axis=1)
+    assert float(jnp.abs(plain.predict(points) + jnp.sin(jnp.pi * x)).max()) > 0.3
+
+
+def state_types(trainer) -> set[str]:
+    """Names of the state types of the trainer's optimizer, initialised on its network."""
+    tx = trainer.nets[0].optimizer_spec.tx
+    params = nnx.state(trainer.nets[0].module, nnx.Param)
+    nodes = jax.tree.leaves(tx.init(params), is_leaf=lambda s: hasattr(s, "_fields"))
+    return {type(node).__name__ for node in nodes}
+
+
+def test_other_networks_optimizers_and_a_problem_without_time():
+    recipe = FirstOrderRecipe(**SMALL)
+    mlp = recipe.replace(network="mlp", optimizer="adam", depth=2).trainer(
+        Burgers1D, progress=False
+    )
+    module = mlp.nets[0].module
+    assert type(module) is MLP and module.periodic is None  # Burgers is not periodic
+    assert len(module.layers) == 3
+    assert all(isinstance(layer, FactorizedDense) for layer in module.layers)
+    assert "ScaleByAdamState" in state_types(mlp) and "SOAPState" not in state_types(mlp)
+    modified = recipe.replace(network="modified").trainer(Helmholtz2D, progress=False)
+    assert "SOAPState" in state_types(modified)
+    assert type(modified.nets[0].module) is ModifiedMLP
+    # Helmholtz has no time: no causal weights and no initial fit.
+    assert modified.causal is None
+    assert modified.loss_terms() == ("pde", "bc")
+    bare = recipe.replace(balance_every=0, causal_chunks=0).trainer(Burgers1D, progress=False)
+    assert bare.balancer is None and bare.causal is None
+
+
+def run(recipe, steps):
+    trainer = recipe.trainer(AllenCahn1D, seed=2, progress=False, log_every=5)
+    recipe.run(trainer, until=steps)
+    return trainer
+
+
+def test_a_seeded_run_is_deterministic_and_trains():
+    recipe = AllenCahn1D.recipes["soap"].replace(**SMALL, causal_chunks=4, balance_every=5)
+    a, b = run(recipe, 20), run(recipe, 20)
+    for key in ("loss/total", "loss/pde", "loss/ic", "weight/ic"):
+        np.testing.assert_array_equal(a.history[key], b.history[key], err_msg=key)
+    leaves = lambda t: jax.tree.leaves(t.nets[0].module)  # noqa: E731
+    for x, y in zip(leaves(a), leaves(b)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    total = np.asarray(a.history["loss/total"])
+    assert np.isfinite(total).all()
+    # The residual gate opened: the network is no longer the fitted linear model.
+    assert float(jnp.abs(a.nets[0].module.alphas[...]).min()) > 0
+    # The gradient-norm weights moved away from one at their first update.
+    assert not math.isclose(float(a.history["weight/ic"][-1]), 1.0)
+    assert jnp.asarray(a.history["loss/total"]).dtype == jnp.float32
