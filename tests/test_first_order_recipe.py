@@ -48,7 +48,7 @@ def test_allen_cahn_trainer_has_every_ingredient():
     assert isinstance(module, PirateNet) and module.blocks == 1
     assert isinstance(module.output, FactorizedDense) and module.periodic.axes == (0,)
     # The periodic "bc" is satisfied by the network: two terms, two gradient-norm weights.
-    assert trainer.loss_terms() == ("pde", "ic")
+    assert trainer.check() == ("pde", "ic")
     assert isinstance(trainer.balancer, GradNormBalancer)
     assert trainer.balancer.num_losses == 2 and trainer.balancer.update_every == 7
     causal = trainer.causal
@@ -101,7 +101,7 @@ def test_other_networks_optimizers_and_a_problem_without_time():
     assert type(modified.nets[0].module) is ModifiedMLP
     # Helmholtz has no time: no causal weights and no initial fit.
     assert modified.causal is None
-    assert modified.loss_terms() == ("pde", "bc")
+    assert modified.check() == ("pde", "bc")
     bare = recipe.replace(balance_every=0, causal_chunks=0).trainer(Burgers1D, progress=False)
     assert bare.balancer is None and bare.causal is None
 

@@ -196,7 +196,7 @@ class FirstOrderRecipe:
                 self.causal_chunks, epsilons=self.causal_epsilon, delta=1.0
             )
         if self.balance_every and "balancer" not in kwargs:
-            terms = problem(net, seed=seed, batch_size=sizes, progress=False).loss_terms()
+            terms = problem(net, seed=seed, batch_size=sizes, progress=False).check()
             kwargs["balancer"] = GradNormBalancer(len(terms), update_every=self.balance_every)
         trainer = problem(net, seed=seed, batch_size=sizes, **kwargs)
         if self.fit_output and self.network == "pirate" and time_dependent:

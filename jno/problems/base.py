@@ -290,26 +290,6 @@ class Problem(ProblemSetupMixin, Trainer):
             residuals = {k: r for k, r in residuals.items() if k not in self.periodic_terms}
         return residuals
 
-    def loss_terms(self) -> tuple[str, ...]:
-        """The names of the losses this trainer trains, in order, found without
-        training (by tracing :meth:`residuals` on abstract points).
-
-        Example:
-            >>> from jno.problems import Burgers1D
-            >>> Burgers1D.default(hidden=[8], progress=False).loss_terms()
-            ('pde', 'bc', 'ic')
-        """
-        names: list[str] = []
-        zero = lambda x: jnp.zeros((x.shape[0], 1), x.dtype)  # noqa: E731
-
-        def trace(batch: Mapping[str, jax.Array]) -> jax.Array:
-            names.extend(self._trained_residuals(zero, batch))
-            return jnp.zeros(())
-
-        shape = jax.ShapeDtypeStruct((2, self.domain.dim), default_float())
-        jax.eval_shape(trace, {k: shape for k in self.point_sets})
-        return tuple(names)
-
     def _causal_term_loss(self, residual: Residual, batch: Mapping[str, jax.Array]) -> jax.Array:
         axis = self.domain.time_axis
         if axis is None or isinstance(residual, tuple):
