@@ -15,10 +15,11 @@ function that builds a :class:`Crux`.
 from jno import domain, nnx, ops, optim, problems, resampling, train
 from jno.frontend import Crux, core, data, fn, nn, residual, terms
 from jno.nnx.schedules import LearningRateSchedule
-from jno.train import History, Trainer, TrainingDiverged
+from jno.train import Ensemble, History, Trainer, TrainingDiverged, ensemble
 
 __all__ = [
     "Crux",
+    "Ensemble",
     "History",
     "LearningRateSchedule",
     "Trainer",
@@ -26,6 +27,7 @@ __all__ = [
     "core",
     "data",
     "domain",
+    "ensemble",
     "fn",
     "nn",
     "nnx",

@@ -1,6 +1,13 @@
 """The training engine: networks, optimizers, the compiled Trainer, history."""
 
 from jno.train.components import ComponentSlots
+from jno.train.ensemble import (
+    Ensemble,
+    EnsembleHistory,
+    MemberDiverged,
+    MemberStats,
+    ensemble,
+)
 from jno.train.errors import TrainingDiverged
 from jno.train.history import History
 from jno.train.mesh import data_sharding, default_mesh
@@ -11,7 +18,11 @@ from jno.train.trainer import Trainer
 
 __all__ = [
     "ComponentSlots",
+    "Ensemble",
+    "EnsembleHistory",
     "History",
+    "MemberDiverged",
+    "MemberStats",
     "Network",
     "OptimizerSpec",
     "StepState",
@@ -19,5 +30,6 @@ __all__ = [
     "TrainingDiverged",
     "data_sharding",
     "default_mesh",
+    "ensemble",
     "nn",
 ]

@@ -138,6 +138,7 @@ class StepMetrics:
         self._fields = {tag: f"m{i}" for i, tag in enumerate(self.tags)}
         self._empty: clu_metrics.Collection | None = None
         self._compute: Any = None
+        self._compute_members: Any = None
         self.collection = clu_metrics.Collection.create(
             **{
                 self._fields[tag]: _bind(kind, self._fields[tag])
@@ -156,17 +157,27 @@ class StepMetrics:
         outputs = {self._fields[tag]: values[tag] for tag in self.tags}
         return self.collection.single_from_model_output(**outputs, __mask__=mask)
 
+    def _stacked_values(self, accumulated: clu_metrics.Collection) -> jax.Array:
+        """The values of every tag, in order, as one array (traced)."""
+        computed = accumulated.compute()
+        return jnp.stack(
+            [
+                jnp.asarray(computed[self._fields[tag]], default_float()).reshape(())
+                for tag in self.tags
+            ]
+        )
+
     def compute(self, accumulated: clu_metrics.Collection) -> dict[str, float]:
         """Host-side values of an accumulator: one compiled call, one device transfer."""
         if self._compute is None:
-            fields = [self._fields[tag] for tag in self.tags]
-
-            def stacked(acc):
-                computed = acc.compute()
-                return jnp.stack(
-                    [jnp.asarray(computed[f], default_float()).reshape(()) for f in fields]
-                )
-
-            self._compute = jax.jit(stacked)
+            self._compute = jax.jit(self._stacked_values)
         values = np.asarray(jax.device_get(self._compute(accumulated)))
         return {tag: float(v) for tag, v in zip(self.tags, values)}
+
+    def compute_members(self, accumulated: clu_metrics.Collection) -> list[dict[str, float]]:
+        """:meth:`compute` of accumulators stacked on a leading member axis (an
+        ensemble's): one dict per member, from one compiled call and one transfer."""
+        if self._compute_members is None:
+            self._compute_members = jax.jit(jax.vmap(self._stacked_values))
+        values = np.asarray(jax.device_get(self._compute_members(accumulated)))
+        return [{tag: float(v) for tag, v in zip(self.tags, row)} for row in values]

@@ -48,6 +48,9 @@ class StepPlan:
     pointwise_residuals: bool = True
     #: ``(point-set name, component slot, loss term)`` of each residual-adaptive set.
     adaptive: tuple[tuple[str, str, str], ...] = ()
+    #: The step counter advances on every step, also after a divergence (ensembles:
+    #: the counter is then one value for all members, outside their vectorised axis).
+    uniform_step: bool = False
 
     @property
     def lr_tags(self) -> tuple[str, ...]:
@@ -84,7 +87,8 @@ class CompiledStep(EvaluationReuse):
             each loss from the current loss vector and the per-term gradients or NTK
             diagonals in ``sources`` (``Trainer._weigh``).
         point_sets: The point sets by name (``sample(key)`` is used for resampled ones).
-        mesh: Device mesh with a ``"data"`` axis.
+        mesh: Device mesh with a ``"data"`` axis (None: no sharding constraint, for
+            members of an ensemble, which are sharded on their member axis instead).
         residuals_fn: ``(modules, batch) -> {term: residual}`` (``Trainer._residuals``),
             used for NTK diagonals.
         components: The trainer's stateful loss components.
@@ -100,7 +104,7 @@ class CompiledStep(EvaluationReuse):
         terms_fn: Callable[..., Any],
         weigh_fn: Callable[..., Any],
         point_sets: Mapping[str, Any],
-        mesh: jax.sharding.Mesh,
+        mesh: jax.sharding.Mesh | None,
         residuals_fn: Callable[..., Any] | None = None,
         components: ComponentSlots | None = None,
     ):
@@ -130,12 +134,16 @@ class CompiledStep(EvaluationReuse):
         for index, (name, resample) in enumerate(zip(self.plan.point_names, self.plan.resampled)):
             if resample:
                 points = self.point_sets[name].sample(jax.random.fold_in(key, index))
-                batch[name] = jax.lax.with_sharding_constraint(
-                    points, data_sharding(self.mesh, points.shape[0])
-                )
+                batch[name] = self._constrain(points)
             else:
                 batch[name] = fixed[name]
         return batch
+
+    def _constrain(self, points: jax.Array) -> jax.Array:
+        """Points split over the mesh's ``data`` axis (no constraint without a mesh)."""
+        if self.mesh is None:
+            return points
+        return jax.lax.with_sharding_constraint(points, data_sharding(self.mesh, points.shape[0]))
 
     # --------------------------------------------------------------- one step
     def loss_vector(
@@ -265,9 +273,7 @@ class CompiledStep(EvaluationReuse):
                 continue
             graphdef = self.component_graphdefs[names.index(slot)]
             points = nnx.merge(graphdef, components[slot]).points[...]
-            batch[point_name] = jax.lax.with_sharding_constraint(
-                points, data_sharding(self.mesh, points.shape[0])
-            )
+            batch[point_name] = self._constrain(points)
 
     def one_step(self, carry: StepState, fixed: Mapping[str, jax.Array]):
         step = carry.step
@@ -365,6 +371,8 @@ class CompiledStep(EvaluationReuse):
             diverged, next_step = carry.diverged | ~finite, jnp.where(apply, step + 1, step)
         else:
             diverged, next_step = carry.diverged, step + 1
+        if self.plan.uniform_step:
+            next_step = step + 1
         bad = jnp.concatenate([~term_ok, (~jnp.isfinite(grad_norm))[None], (~rate_ok)[None]])
         new_carry = new_carry.replace(
             step=next_step,
