@@ -10,7 +10,7 @@ import pytest
 
 import jno.app.compare
 from jno.app.cli import build_parser, main
-from jno.app.compare import format_table, summarize
+from jno.app.compare import format_table, pairwise, summarize
 from jno.app.experiment import BALANCERS, PROBLEMS, SCHEDULES, build_trainer, make_schedule
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -71,25 +71,36 @@ def test_compare_table_matches_the_runs(tmp_path, capsys, monkeypatch):
     table = (out / "compare.md").read_text()
     assert table in printed and (out / "compare.png").read_bytes()[:8] == PNG
 
-    rows = {}
+    rows, pairs = {}, []
     for line in table.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
-        if len(cells) == 4 and cells[0] in BALANCERS:
+        if len(cells) == 5 and cells[0] in BALANCERS:
             mean, std = (float(v) for v in cells[1].split("±"))
-            rows[cells[0]] = (mean, std, [float(v) for v in cells[2].split(",")], float(cells[3]))
+            values = [float(v) for v in cells[3].split(",")]
+            rows[cells[0]] = (mean, std, float(cells[2]), values, float(cells[4]))
+        if len(cells) == 4 and cells[0] in BALANCERS:
+            pairs.append((cells[0], cells[1], float(cells[2])))
     assert list(rows) == ["fixed", "relobralo"]
     (result,) = results
-    for name, (mean, std, values, wall) in rows.items():
+    for name, (mean, std, median, values, wall) in rows.items():
         runs = [r for r in result["runs"] if r["balancer"] == name]
         errors = np.array([r["relative_l2"] for r in runs])
         assert [r["seed"] for r in runs] == [0, 1]
         np.testing.assert_allclose(values, errors, rtol=6e-4)
         np.testing.assert_allclose(mean, errors.mean(), rtol=6e-4)
+        np.testing.assert_allclose(median, np.median(errors), rtol=6e-4)
         np.testing.assert_allclose(std, errors.std(ddof=1), rtol=6e-4)
         np.testing.assert_allclose(wall, np.mean([r["wall_time"] for r in runs]), atol=0.051)
         for run in runs:  # the error curve: untrained, after 6 steps, after 12
             assert run["eval_steps"] == [0, 6, 12] and run["errors"][-1] == run["relative_l2"]
             assert run["history"].steps[-1] == 12
+    # P(fixed ends below relobralo): the fraction of the 4 pairs of seeds it wins.
+    fixed, relo = (
+        [r["relative_l2"] for r in result["runs"] if r["balancer"] == n]
+        for n in ("fixed", "relobralo")
+    )
+    won = np.mean([(a < b) + 0.5 * (a == b) for a in fixed for b in relo])
+    assert pairs == [("fixed", "relobralo", pytest.approx(won, abs=0.005))]
     # Same seed, same initial network whatever the balancer; the seeds differ.
     by = {(r["balancer"], r["seed"]): r["errors"][0] for r in result["runs"]}
     assert by["fixed", 0] == by["relobralo", 0] != by["fixed", 1] == by["relobralo", 1]
@@ -108,11 +119,17 @@ def test_summarize_and_format_table_by_hand():
     assert rows[0]["values"] == [0.1, 0.3, 0.2] and rows[0]["wall_time"] == 2.0
     assert rows[0]["mean"] == pytest.approx(0.2) and rows[0]["std"] == pytest.approx(0.1)
     assert rows[1]["std"] == 0.0  # one seed
+    assert rows[0]["median"] == pytest.approx(0.2)
     lines = format_table(rows, "title").splitlines()
-    assert lines[0] == "title" and lines[-2:] == [
-        "| rlw | 2.000e-01 ± 1.000e-01 | 1.000e-01, 3.000e-01, 2.000e-01 | 2.0 |",
-        "| dwa | 5.000e-01 ± 0.000e+00 | 5.000e-01 | 4.0 |",
+    assert lines[0] == "title" and lines[4:6] == [
+        "| rlw | 2.000e-01 ± 1.000e-01 | 2.000e-01 | 1.000e-01, 3.000e-01, 2.000e-01 | 2.0 |",
+        "| dwa | 5.000e-01 ± 0.000e+00 | 5.000e-01 | 5.000e-01 | 4.0 |",
     ]
+    # rlw's three seeds all end below dwa's one: P = 1, whatever the resampling.
+    assert lines[-1] == "| rlw | dwa | 1.00 | 1.00 - 1.00 |"
+    mixed = pairwise([{"balancer": "a", "values": [0.1, 0.4]}, {"balancer": "b", "values": [0.3]}])
+    mixed = mixed[0]
+    assert mixed["p"] == 0.5 and mixed["low"] == 0.0 and mixed["high"] == 1.0
 
 
 def test_make_schedule_values():

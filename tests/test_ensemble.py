@@ -182,3 +182,26 @@ def test_a_diverging_member_is_named():
     assert isinstance(err.value, jno.TrainingDiverged)
     healthy = ens.members[0]
     assert np.isfinite(healthy.history["loss/total"]).all()
+
+
+def test_quasi_newton_members_run_one_line_search_each():
+    from jno.problems import Poisson2D
+
+    def make(seed):
+        trainer = Poisson2D.default(
+            seed=seed, hidden=[8], batch_size=64, resample=False, progress=False, log_every=5
+        )
+        trainer.nets[0].optimizer(jno.optim.ssbroyden())
+        return trainer
+
+    ens = ensemble(make, seeds=[0, 3])
+    assert ens.members_per_batch == 2
+    history = ens.fit(10)
+    for k, seed in enumerate(ens.seeds):
+        solo = make(seed)
+        solo.fit(10)
+        # The line searches branch on float comparisons: a small tolerance, not bits.
+        np.testing.assert_allclose(
+            history.members[k]["loss/total"], solo.history["loss/total"], rtol=1e-3
+        )
+        assert history.members[k]["loss/total"][-1] < 0.2 * history.members[k]["loss/total"][0]

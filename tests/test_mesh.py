@@ -1,4 +1,5 @@
-"""One device and four (forced CPU) devices give the same training result."""
+"""One device and four (forced CPU) devices give the same training result, for a
+trainer and for an ensemble whose members are split over the devices."""
 
 from __future__ import annotations
 
@@ -51,6 +52,23 @@ SCRIPT = textwrap.dedent(
             out[f"{kind}/w"] = history["weight/bc"]
             if kind == "rad":
                 out["rad/points"] = np.asarray(trainer.points["interior"].points[...])
+        # An ensemble of four members: the member axis is split over the devices.
+        def member(seed):
+            net = jno.train.nn(MLP(1, [8], 1, rngs=nnx.Rngs(seed)))
+            net.optimizer(optax.adam(1e-2))
+            domain = Interval(0.0, 1.0)
+            interior = domain.interior(32, resample=True)
+            points = {"interior": interior, "boundary": domain.boundary(2)}
+            return Poisson(net, points=points, balancer=ReLoBRaLo(2, seed=seed), seed=seed,
+                           log_every=5, progress=False)
+
+        ens = jno.ensemble(member, seeds=range(4))
+        history = ens.fit(10)
+        assert ens._loop.sharding.mesh.devices.size == devices
+        out["ensemble/total"] = history["loss/total"]
+        for k, m in enumerate(ens.members):
+            leaves = jax.tree.leaves(nnx.state(m.nets[0].module, nnx.Param))
+            out.update({f"ensemble/{k}/param{i}": np.asarray(x) for i, x in enumerate(leaves)})
         np.savez(path, **out)
 
     if __name__ == "__main__":

@@ -1,9 +1,12 @@
 """``jno compare``: several balancers on one problem, over several seeds.
 
-:func:`run_compare` trains every (balancer, seed) pair with the same schedule and
-network, measuring the relative L2 error at regular steps along the way, then writes
-``compare.md`` (a markdown table: relative L2 mean ± std over the seeds, each seed's
-value, mean wall time) and ``compare.png`` (loss and error curves, final errors).
+:func:`run_compare` trains each balancer's seeds as one ensemble (:func:`jno.ensemble`,
+every seed in one compiled program) with the same schedule and network, measuring the
+relative L2 error at regular steps along the way, then writes ``compare.md`` (markdown
+tables: relative L2 mean ± std, median and each seed's value, the ensemble's wall
+time; for each pair of balancers the probability that one ends below the other on a
+fresh seed, with a bootstrap interval) and ``compare.png`` (mean loss and error curves
+with min-max bands, final errors).
 
 Example:
     >>> rows = summarize([
@@ -29,8 +32,17 @@ from jno.app.experiment import BALANCERS, build_trainer
 from jno.app.train import add_common_options, positive_int, schedule_options
 from jno.nnx._checks import check_int
 from jno.train._plotting import pyplot, save_figure
+from jno.train.ensemble import ensemble
 
-__all__ = ["add_compare_parser", "format_table", "plot_compare", "run_compare", "summarize"]
+__all__ = [
+    "add_compare_parser",
+    "beats",
+    "format_table",
+    "pairwise",
+    "plot_compare",
+    "run_compare",
+    "summarize",
+]
 
 
 def _eval_steps(steps: int, evals: int) -> list[int]:
@@ -66,7 +78,7 @@ def run_compare(
         steps: training steps of every run.
         out: folder for ``compare.md`` and ``compare.png``.
         evals: how many times along each run the relative L2 error is measured.
-        logdir: when given, each run writes TensorBoard to ``logdir/BALANCER/seedK``.
+        logdir: when given, each run writes TensorBoard to ``logdir/BALANCER/seed_K``.
         log_every: steps between logged values (default ``steps / 100``).
         **options: :func:`~jno.app.experiment.build_trainer` keywords (schedule, lr, ...).
 
@@ -94,34 +106,32 @@ def run_compare(
     log_every = max(1, steps // 100) if log_every is None else log_every
     runs = []
     for name in balancers:
-        for seed in range(seeds):
-            run_logdir = None if logdir is None else str(Path(logdir) / name / f"seed{seed}")
-            trainer = build_trainer(
-                problem,
-                balancer=name,
-                seed=seed,
-                steps=steps,
-                logdir=run_logdir,
-                log_every=log_every,
-                progress=False,
-                **options,
-            )
-            errors, wall, done = [trainer.relative_l2()], 0.0, 0
-            for target in _eval_steps(steps, evals):
-                start = time.perf_counter()
-                history = trainer.fit(target - done)
-                wall += time.perf_counter() - start
-                done = target
-                errors.append(trainer.relative_l2())
+
+        def make(seed: int, name: str = name) -> Any:
+            return build_trainer(
+                problem, balancer=name, seed=seed, steps=steps, log_every=log_every,
+                progress=False, **options,
+            )  # fmt: skip
+
+        members = ensemble(
+            make, seeds=range(seeds), logdir=None if logdir is None else Path(logdir) / name
+        )
+        errors, wall = [[m.relative_l2() for m in members.members]], 0.0
+        for target in _eval_steps(steps, evals):
+            start = time.perf_counter()
+            members.fit(until=target)
+            wall += time.perf_counter() - start
+            errors.append([m.relative_l2() for m in members.members])
+        for k, member in enumerate(members.members):
             runs.append(
                 {
                     "balancer": name,
-                    "seed": seed,
-                    "relative_l2": errors[-1],
+                    "seed": k,
+                    "relative_l2": errors[-1][k],
                     "wall_time": wall,
                     "eval_steps": [0, *_eval_steps(steps, evals)],
-                    "errors": errors,
-                    "history": history,
+                    "errors": [row[k] for row in errors],
+                    "history": member.history,
                 }
             )
     rows = summarize(runs)
@@ -134,7 +144,8 @@ def run_compare(
 
 
 def summarize(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per balancer, in first-seen order: mean, std, per-seed values, wall time.
+    """One row per balancer, in first-seen order: mean, std, median, per-seed values and
+    the wall time of its ensemble (every seed trained together).
 
     ``std`` is the sample standard deviation over the seeds (``ddof=1``; 0 for one seed).
     """
@@ -147,37 +158,95 @@ def summarize(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         values = np.asarray(row["values"])
         row["mean"] = float(np.mean(values))
         row["std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        row["median"] = float(np.median(values))
         row["wall_time"] = float(np.mean(row.pop("times")))
     return list(rows.values())
 
 
-def format_table(rows: Sequence[Mapping[str, Any]], title: str = "") -> str:
-    """The markdown table of :func:`summarize`'s rows (errors with 4 significant digits).
+def beats(a: Sequence[float], b: Sequence[float]) -> float:
+    """The probability that a fresh run with errors distributed as ``a`` ends below one
+    distributed as ``b``: the fraction of pairs ``(a_i, b_j)`` with ``a_i < b_j``, ties
+    counting one half (the Mann-Whitney statistic over ``n m``).
 
     Example:
-        >>> print(format_table([{"balancer": "rlw", "mean": 0.1, "std": 0.0,
+        >>> beats([1.0, 3.0], [2.0, 4.0])  # pairs (1,2) (1,4) (3,4) won, (3,2) lost
+        0.75
+    """
+    a, b = np.asarray(a, np.float64)[:, None], np.asarray(b, np.float64)[None, :]
+    return float(np.mean((a < b) + 0.5 * (a == b)))
+
+
+def pairwise(
+    rows: Sequence[Mapping[str, Any]], *, draws: int = 2000, seed: int = 0
+) -> list[dict[str, Any]]:
+    """For each pair of rows, :func:`beats` of the first over the second, with a 90%
+    bootstrap interval: the seeds of both configurations resampled with replacement
+    ``draws`` times (a fixed generator, so the table is reproducible).
+
+    Example:
+        >>> rows = [{"balancer": "a", "values": [1.0, 2.0, 3.0]},
+        ...         {"balancer": "b", "values": [4.0, 5.0, 6.0]}]
+        >>> [(p["first"], p["second"], p["p"], p["low"]) for p in pairwise(rows)]
+        [('a', 'b', 1.0, 1.0)]
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, first in enumerate(rows):
+        for second in rows[i + 1 :]:
+            a, b = np.asarray(first["values"]), np.asarray(second["values"])
+            boot = [beats(rng.choice(a, a.size), rng.choice(b, b.size)) for _ in range(draws)]
+            low, high = np.quantile(boot, [0.05, 0.95])
+            out.append(
+                {
+                    "first": first["balancer"],
+                    "second": second["balancer"],
+                    "p": beats(a, b),
+                    "low": float(low),
+                    "high": float(high),
+                }
+            )
+    return out
+
+
+def format_table(rows: Sequence[Mapping[str, Any]], title: str = "") -> str:
+    """The markdown tables of :func:`summarize`'s rows (errors with 4 significant
+    digits) and, for two or more rows, of :func:`pairwise`.
+
+    Example:
+        >>> print(format_table([{"balancer": "rlw", "mean": 0.1, "std": 0.0, "median": 0.1,
         ...                      "values": [0.1], "wall_time": 2.0}]))
-        | balancer | relative L2 (mean ± std) | per seed | wall time (s) |
-        |---|---|---|---|
-        | rlw | 1.000e-01 ± 0.000e+00 | 1.000e-01 | 2.0 |
+        | balancer | relative L2 (mean ± std) | median | per seed | wall time, all seeds (s) |
+        |---|---|---|---|---|
+        | rlw | 1.000e-01 ± 0.000e+00 | 1.000e-01 | 1.000e-01 | 2.0 |
         <BLANKLINE>
     """
     lines = [f"{title}\n"] if title else []
     lines += [
-        "| balancer | relative L2 (mean ± std) | per seed | wall time (s) |",
-        "|---|---|---|---|",
+        "| balancer | relative L2 (mean ± std) | median | per seed | wall time, all seeds (s) |",
+        "|---|---|---|---|---|",
     ]
     for row in rows:
         values = ", ".join(f"{v:.3e}" for v in row["values"])
         lines.append(
-            f"| {row['balancer']} | {row['mean']:.3e} ± {row['std']:.3e} | {values} "
-            f"| {row['wall_time']:.1f} |"
+            f"| {row['balancer']} | {row['mean']:.3e} ± {row['std']:.3e} | {row['median']:.3e} "
+            f"| {values} | {row['wall_time']:.1f} |"
         )
+    if len(rows) > 1:
+        lines += [
+            "",
+            "| A | B | P(A ends below B on a fresh seed) | 90% bootstrap interval |",
+            "|---|---|---|---|",
+        ]
+        for pair in pairwise(rows):
+            lines.append(
+                f"| {pair['first']} | {pair['second']} | {pair['p']:.2f} "
+                f"| {pair['low']:.2f} - {pair['high']:.2f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
 def plot_compare(runs: Sequence[Mapping[str, Any]], path: str | Path, title: str = "") -> Path:
-    """Loss and error curves (median over seeds, min-max band) and final errors per balancer.
+    """Loss and error curves (mean over seeds, min-max band) and final errors per balancer.
 
     Each run needs ``balancer``, ``history`` (with ``loss/<term>`` series),
     ``eval_steps``, ``errors`` and ``relative_l2``, as :func:`run_compare` makes them.
@@ -204,7 +273,7 @@ def plot_compare(runs: Sequence[Mapping[str, Any]], path: str | Path, title: str
             (np.asarray(group[0]["eval_steps"]), np.stack([r["errors"] for r in group])),
         ]
         for ax, (steps, values) in zip(axes[:2], curves):
-            ax.semilogy(steps, np.median(values, axis=0), color=color, label=name)
+            ax.semilogy(steps, np.mean(values, axis=0), color=color, label=name)
             ax.fill_between(steps, values.min(0), values.max(0), color=color, alpha=0.2)
         finals = [r["relative_l2"] for r in group]
         axes[2].scatter([i] * len(finals), finals, color=color, alpha=0.7)
@@ -258,11 +327,14 @@ def add_compare_parser(subparsers: Any) -> None:
         help="compare loss balancers on a packaged problem over several seeds",
         description=(
             "Train a packaged PDE problem once per (balancer, seed), seeds 0 .. SEEDS-1, "
-            "with the same schedule and network, measuring the relative L2 error along "
-            "the way. Writes OUT/compare.md, a markdown table of the final relative L2 "
-            "(mean ± sample std over the seeds, and each seed's value) and the mean "
-            "wall time of training (compilation included), and OUT/compare.png (loss "
-            "and error curves, final errors), and prints the table."
+            "with the same schedule and network, each balancer's seeds as one ensemble "
+            "(one compiled program), measuring the relative L2 error along the way. "
+            "Writes OUT/compare.md, markdown tables of the final relative L2 (mean ± "
+            "sample std, median and each seed's value, the wall time of the ensemble, "
+            "compilation included) and, for each pair of balancers, the probability that "
+            "the first ends below the second on a fresh seed (pairs of seeds, with a 90%% "
+            "bootstrap interval over the seeds), and OUT/compare.png (mean loss and error "
+            "curves with min-max bands, final errors), and prints the tables."
         ),
     )
     add_common_options(p, steps=10_000)
@@ -286,7 +358,7 @@ def add_compare_parser(subparsers: Any) -> None:
         "--logdir",
         type=Path,
         default=None,
-        help="write a TensorBoard run per (balancer, seed) to LOGDIR/BALANCER/seedK "
+        help="write a TensorBoard run per (balancer, seed) to LOGDIR/BALANCER/seed_K "
         "(default: none)",
     )
     p.add_argument(
