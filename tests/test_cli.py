@@ -174,11 +174,20 @@ def test_train_a_recipe_prints_the_error_and_resumes_its_quasi_newton_phase(tmp_
     assert all((out / name).read_bytes()[:8] == PNG for name in ("history.png", "solution.png"))
 
 
-def test_train_the_soap_recipe_and_refuse_options_of_the_other(tmp_path, capsys):
+def test_train_the_soap_recipe_and_refuse_options_of_the_other(tmp_path, capsys, monkeypatch):
+    from jno.problems.recipes import FirstOrderRecipe
+
+    runs = []  # the recipe's training is tested on its own: here, what the CLI built
+    monkeypatch.setattr(
+        FirstOrderRecipe, "run", lambda self, trainer: runs.append(self) or trainer.history
+    )
     argv = ["train", "allencahn1d", "--recipe", "soap", "--hidden", "8,8,8", "--quiet"]
     argv += ["--batch-size", "32", "--recipe-steps", "6", "--warmup-steps", "2"]
     argv += ["--optimizer", "adam", "--out", str(tmp_path / "figs")]
     assert main([*argv, "--logdir", str(tmp_path / "runs" / "r")]) == 0
+    (recipe,) = runs
+    assert (recipe.width, recipe.depth, recipe.points, recipe.steps) == (8, 3, 32, 6)
+    assert (recipe.warmup_steps, recipe.optimizer, recipe.network) == (2, "adam", "pirate")
     out = capsys.readouterr().out
     assert 0.1 < _printed_error(out) < 10
     for wrong, message in (
