@@ -40,3 +40,26 @@ def poisson1d_points():
     """Fixed interior and boundary points of [0, 1] (deterministic, no sampler)."""
     x = np.linspace(0.0, 1.0, 34, dtype=np.float32)[1:-1, None]
     return {"interior": jnp.asarray(x), "boundary": jnp.asarray([[0.0], [1.0]])}
+
+
+# The longest tests (subprocesses, whole trainings) go first, so that the two xdist
+# workers do not end with one of them alone on a long test while the other idles.
+_FIRST = (
+    "test_mesh.py",
+    "test_float64.py",
+    "test_ensemble.py",
+    "test_persistence.py",
+    "test_cli.py",
+    "test_first_order_recipe.py",
+    "test_quasi_newton.py",
+    "test_optim_bfgs.py",
+    "test_resampling.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        name = item.path.name
+        return _FIRST.index(name) if name in _FIRST else len(_FIRST)
+
+    items.sort(key=rank)  # stable: the order inside each file is kept
