@@ -69,11 +69,16 @@ def add_common_options(p: argparse.ArgumentParser, steps: int) -> None:
     Example:
         >>> p = argparse.ArgumentParser()
         >>> add_common_options(p, steps=500)
-        >>> args = p.parse_args(["helmholtz2d", "--schedule", "cosine", "--lr-end", "1e-5"])
+        >>> args = p.parse_args(["Helmholtz2D", "--schedule", "cosine", "--lr-end", "1e-5"])
         >>> args.problem, args.steps, args.schedule, args.lr_end
         ('helmholtz2d', 500, 'cosine', 1e-05)
     """
-    p.add_argument("problem", choices=tuple(PROBLEMS), help="the packaged problem to train")
+    p.add_argument(
+        "problem",
+        type=str.lower,
+        choices=tuple(PROBLEMS),
+        help="the packaged problem to train (any case: AllenCahn1D is allencahn1d)",
+    )
     p.add_argument(
         "--steps", type=positive_int, default=steps, help="training steps (default: %(default)s)"
     )
