@@ -226,3 +226,28 @@ def test_members_may_differ_in_state_set_after_make():
     np.testing.assert_array_equal(ens.history.members[1]["weight/bc"], solo.history["weight/bc"])
     # Member 0 kept the default start s = 0: weight 1 / (2 e^0) at the first step.
     assert ens.history.members[0]["weight/bc"][0] != solo.history["weight/bc"][0]
+
+
+def test_a_vectorised_learning_rate_sweep_through_a_scale_in_state():
+    from jno.nnx import ScaledSchedule
+    from jno.problems import Poisson2D
+
+    def make(seed):
+        trainer = Poisson2D.default(
+            seed=seed, hidden=[6], batch_size=16, progress=False, log_every=2
+        )
+        trainer.nets[0].optimizer(optax.adam(1.0)).scale(ScaledSchedule(1e-2))
+        return trainer
+
+    scales = [0.1, 1.0, 3.0]
+    ens = ensemble(make, seeds=[0, 1, 2])
+    for member, scale in zip(ens.members, scales):
+        member.nets[0].optimizer_spec.schedule.scale[...] = scale
+    history = ens.fit(4)
+    # The logged rate is the scale times the constant rate 1e-2.
+    np.testing.assert_allclose(history["lr"], np.outer(scales, [1e-2, 1e-2]), rtol=1e-6)
+    solo = make(2)
+    solo.nets[0].optimizer_spec.schedule.scale[...] = 3.0
+    solo.fit(4)
+    np.testing.assert_allclose(history.members[2]["loss/total"], solo.history["loss/total"],
+                               rtol=2e-5)  # fmt: skip

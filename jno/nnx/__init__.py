@@ -30,6 +30,7 @@ from jno.nnx.models import MLP, Constant, FourierFeatures, JetModule
 from jno.nnx.modified_mlp import ModifiedMLP
 from jno.nnx.ntk import NTKBalancer, ntk_diagonal
 from jno.nnx.piratenet import PirateNet
+from jno.nnx.scaled_schedule import ScaledSchedule
 from jno.nnx.schedules import DLRS, LearningRateSchedule, ReduceOnPlateau
 from jno.nnx.state import BalancerState, ScheduleState
 
@@ -59,6 +60,7 @@ __all__ = [
     "PirateNet",
     "ReLoBRaLo",
     "ReduceOnPlateau",
+    "ScaledSchedule",
     "ScheduleState",
     "SoftAdapt",
     "chunk_losses",
