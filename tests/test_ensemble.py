@@ -205,29 +205,6 @@ def test_quasi_newton_members_run_one_line_search_each():
         assert history.members[k]["loss/total"][-1] < 0.2 * history.members[k]["loss/total"][0]
 
 
-def test_members_may_differ_in_state_set_after_make():
-    from jno.nnx.balancers import LbPINNsLossBalancing
-    from jno.problems import Poisson2D
-
-    start = jnp.array([0.5, -1.0])
-
-    def make(seed):
-        return Poisson2D.default(
-            seed=seed, hidden=[6], batch_size=16, progress=False, log_every=2,
-            balancer=LbPINNsLossBalancing(2),
-        )  # fmt: skip
-
-    ens = ensemble(make, seeds=[0, 1], members_per_batch=1)
-    ens.members[1].balancer.s[...] = start
-    ens.fit(4)
-    solo = make(1)
-    solo.balancer.s[...] = start
-    solo.fit(4)
-    np.testing.assert_array_equal(ens.history.members[1]["weight/bc"], solo.history["weight/bc"])
-    # Member 0 kept the default start s = 0: weight 1 / (2 e^0) at the first step.
-    assert ens.history.members[0]["weight/bc"][0] != solo.history["weight/bc"][0]
-
-
 def test_a_vectorised_learning_rate_sweep_through_a_scale_in_state():
     from jno.nnx import ScaledSchedule
     from jno.problems import Poisson2D
