@@ -177,6 +177,7 @@ class Ensemble:
             raise ValueError(f"ensemble members must share their structure: {difference}")
         self._loop: MemberLoop | None = None
         self._loop_key: Any = None
+        self._work: int | None = None
 
     def __len__(self) -> int:
         return len(self.members)
@@ -191,11 +192,12 @@ class Ensemble:
         """Members run side by side (the argument, or the choice made by size)."""
         if self._members_per_batch is not None:
             return self._members_per_batch
-        member = self.members[0]
-        points = sum(int(np.shape(x)[0]) for x in member._fixed_points().values())
-        points += sum(ps.n for ps in member.points.values() if resamples(ps))
-        work = parameter_count(member._initial_carry()) * max(points, 1)
-        return default_members_per_batch(len(self), work)
+        if self._work is None:  # the sizes are fixed: measured once
+            member = self.members[0]
+            points = sum(int(np.shape(x)[0]) for x in member._fixed_points().values())
+            points += sum(ps.n for ps in member.points.values() if resamples(ps))
+            self._work = parameter_count(member._initial_carry()) * max(points, 1)
+        return default_members_per_batch(len(self), self._work)
 
     @property
     def history(self) -> EnsembleHistory:
