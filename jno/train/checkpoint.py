@@ -23,12 +23,63 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-__all__ = ["Checkpointer", "CheckpointMismatch"]
+__all__ = ["CheckpointMismatch", "CheckpointUnreadable", "Checkpointer", "read_newest"]
 
 
 class CheckpointMismatch(ValueError):
     """The checkpoint on disk was written by a differently shaped trainer, or with
     another float dtype (``jax_enable_x64`` on one side only)."""
+
+
+class CheckpointUnreadable(RuntimeError):
+    """Checkpoints on disk cannot be read (damaged or partial files).
+
+    Attributes:
+        directory: the checkpoint directory.
+        damaged: ``{step: first line of the reading error}``.
+        others: the directory's other checkpoints.
+
+    Example:
+        >>> str(CheckpointUnreadable("/ckpt", {20: "DATA_LOSS"}, [10]))
+        'checkpoint 20 in /ckpt cannot be read (DATA_LOSS); other checkpoints: [10]'
+    """
+
+    def __init__(self, directory: str, damaged: Mapping[int, str], others: list[int]):
+        self.directory, self.damaged, self.others = directory, dict(damaged), list(others)
+        steps = ", ".join(str(s) for s in sorted(self.damaged))
+        reason = next(iter(self.damaged.values()))
+        plural = "s" if len(self.damaged) > 1 else ""
+        super().__init__(
+            f"checkpoint{plural} {steps} in {directory} cannot be read ({reason}); "
+            f"other checkpoints: {sorted(self.others) or 'none'}"
+        )
+
+
+def read_newest(
+    checkpointer: Checkpointer, like: Any, steps: list[int]
+) -> tuple[Any, dict[str, Any] | None, dict[int, str]]:
+    """Reads the first readable checkpoint of ``steps`` (newest first) into ``like``.
+
+    Returns:
+        ``(state, meta, damaged)``: the state and metadata read (None, None when no step
+        could be read) and ``{step: first line of its error}`` of the steps skipped.
+
+    Raises:
+        CheckpointMismatch: a readable checkpoint belongs to another trainer (that is
+            not damage: no older checkpoint is tried).
+    """
+    damaged: dict[int, str] = {}
+    for step in steps:
+        try:
+            state, meta = checkpointer.restore(like, step=step)
+        except CheckpointMismatch:
+            raise
+        except Exception as err:  # noqa: BLE001 - tensorstore, orbax and JSON raise many types
+            lines = str(err).strip().splitlines()
+            damaged[step] = lines[0][:200] if lines else type(err).__name__
+            continue
+        return state, meta, damaged
+    return None, None, damaged
 
 
 class Checkpointer:
@@ -113,6 +164,20 @@ class Checkpointer:
         if empty:
             state = {k: v for k, v in state.items() if k not in empty}
         return state, dict(restored["meta"])
+
+    def set_aside(self, step: int) -> str:
+        """Renames checkpoint ``step`` to ``<step>.damaged`` (``.damaged-1``, ... if
+        taken) so that new checkpoints can take its step; nothing is deleted. Returns
+        the new path."""
+        self._manager.wait_until_finished()
+        source = os.path.join(self.directory, str(int(step)))
+        target, n = f"{source}.damaged", 0
+        while os.path.exists(target):
+            n += 1
+            target = f"{source}.damaged-{n}"
+        os.rename(source, target)
+        self._manager.reload()
+        return target
 
     def close(self) -> None:
         """Waits for pending saves and releases the manager."""

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
-from jno.train.checkpoint import Checkpointer, CheckpointMismatch
+from jno.train.checkpoint import (
+    Checkpointer,
+    CheckpointMismatch,
+    CheckpointUnreadable,
+    read_newest,
+)
 from jno.train.history import History
 from jno.train.logging import TensorBoardWriter
 from jno.train.state import StepState
@@ -73,28 +79,62 @@ class PersistenceMixin:
             return None
         return self._checkpointer.latest_step()
 
-    def restore(self) -> int | None:
+    def restore(self, step: int | None = None, *, strict: bool = False) -> int | None:
         """Restores the newest checkpoint of ``checkpoint_dir`` into this fresh trainer.
 
         ``fit`` does this by itself the first time it runs; call it earlier to know the
         step a run resumes from (e.g. to ``fit(total - trainer.step)``). Returns the
         restored step, or None when there is nothing to restore.
 
+        A checkpoint that cannot be read (damaged or partial files) is skipped with a
+        warning that names it, and the newest readable one is restored instead; the
+        unreadable one is renamed ``<step>.damaged`` (kept, not deleted) so that the
+        run can write that step again.
+
+        Args:
+            step: restore this checkpoint, no other (default: the newest readable).
+            strict: raise instead of falling back to an older checkpoint.
+
         Raises:
             CheckpointMismatch: the checkpoint was written by a differently shaped
                 trainer (network shapes, loss terms, seed), or with another float dtype
                 (a float32 checkpoint in a ``jax_enable_x64`` process, or the reverse:
                 arrays are never cast).
+            CheckpointUnreadable: ``step`` (or, with ``strict``, the newest checkpoint)
+                cannot be read, or no checkpoint can; the message names the directory,
+                the damaged steps and the other checkpoints.
+            ValueError: ``step`` is not a checkpoint of ``checkpoint_dir``.
         """
         self._prepare()
-        if self._resume_checked or self._checkpointer is None:
+        if self._checkpointer is None or (self._resume_checked and step is None):
             return None
         self._resume_checked = True
-        if self.step != 0 or self._checkpointer.latest_step() is None:
+        steps = sorted(self._checkpointer.all_steps(), reverse=True)
+        if step is not None:
+            if step not in steps:
+                raise ValueError(
+                    f"step={step!r} is not a checkpoint of {self._checkpointer.directory}; "
+                    f"its checkpoints are at steps {sorted(steps)}"
+                )
+            steps = [step]
+        elif self.step != 0 or not steps:
             return None
         initial = self._initial_carry()
-        state, meta = self._checkpointer.restore(initial.saved())
+        state, meta, damaged = read_newest(self._checkpointer, initial.saved(), steps)
         where = self._checkpointer.directory
+        if damaged and (strict or state is None):
+            others = [s for s in self._checkpointer.all_steps() if s not in damaged]
+            raise CheckpointUnreadable(where, damaged, others)
+        if damaged:
+            # Newer than the restored step: set aside (kept) so that training can write
+            # those steps again.
+            moved = [self._checkpointer.set_aside(s) for s in sorted(damaged)]
+            warnings.warn(
+                f"checkpoints {sorted(damaged)} in {where} cannot be read "
+                f"({next(iter(damaged.values()))}); restored step {int(state['step'])}, "
+                f"the unreadable ones are kept as {moved}",
+                stacklevel=2,
+            )
         if meta.get("seed") != self.seed:
             raise CheckpointMismatch(
                 f"checkpoint in {where} was written with seed={meta.get('seed')}, this trainer "

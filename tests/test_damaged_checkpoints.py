@@ -1,0 +1,76 @@
+"""Damaged or partial checkpoints: ``restore`` falls back to the newest readable one
+with a warning, or raises naming them (``strict=True``, an explicit ``step``)."""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from jno.problems import Poisson2D
+from jno.train.checkpoint import CheckpointUnreadable
+
+
+def build(directory):
+    return Poisson2D.default(
+        hidden=[4], batch_size=8, progress=False, checkpoint_dir=str(directory),
+        checkpoint_every=2, log_every=2,
+    )  # fmt: skip
+
+
+def params(trainer):
+    return [np.asarray(x) for x in jax.tree.leaves(nnx.state(trainer.nets[0].module, nnx.Param))]
+
+
+def flip_array_bytes(step_dir: pathlib.Path) -> None:
+    """Every byte of the checkpoint's array data files inverted."""
+    for path in (step_dir / "state").rglob("*"):
+        if path.is_file() and path.parent.name == "d":
+            path.write_bytes(bytes(255 - b for b in path.read_bytes()))
+
+
+@pytest.fixture
+def trained(tmp_path):
+    """Checkpoints at steps 2, 4 and 6, and the parameters at step 4."""
+    reference = build(tmp_path / "reference")
+    reference.fit(4)
+    build(tmp_path / "ckpt").fit(6)
+    return tmp_path / "ckpt", params(reference)
+
+
+@pytest.mark.parametrize("damage", ["flipped array bytes", "metadata removed"])
+def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(trained, damage):
+    directory, at_step_4 = trained
+    if damage == "flipped array bytes":
+        flip_array_bytes(directory / "6")
+    else:
+        shutil.rmtree(directory / "6" / "meta")
+    trainer = build(directory)
+    with pytest.warns(UserWarning, match=rf"checkpoints \[6\] in {directory} cannot be read"):
+        assert trainer.restore() == 4
+    for a, b in zip(params(trainer), at_step_4):
+        np.testing.assert_array_equal(a, b)
+    assert trainer.history.steps.tolist() == [2, 4]
+    assert (directory / "6.damaged").is_dir()  # kept aside, not deleted
+    trainer.fit(until=8)  # training goes on from step 4 and writes steps 6 and 8 again
+    assert trainer.step == 8 and (directory / "8").is_dir()
+
+
+def test_strict_and_explicit_steps_raise_naming_the_damage(trained):
+    directory, at_step_4 = trained
+    flip_array_bytes(directory / "6")
+    with pytest.raises(
+        CheckpointUnreadable, match=r"checkpoint 6 in .* other checkpoints: \[2, 4\]"
+    ):
+        build(directory).restore(strict=True)
+    with pytest.raises(CheckpointUnreadable, match="checkpoint 6 in"):
+        build(directory).restore(step=6)
+    with pytest.raises(ValueError, match=r"step=5 is not a checkpoint of .*steps \[2, 4, 6\]"):
+        build(directory).restore(step=5)
+    older = build(directory)
+    assert older.restore(step=2) == 2
+    assert older.history.steps.tolist() == [2]
