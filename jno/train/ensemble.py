@@ -47,6 +47,7 @@ from jno.train._ensemble_run import (
 )
 from jno.train.errors import TrainingDiverged
 from jno.train.history import History
+from jno.train.interrupts import deferred_signals, raise_for
 from jno.train.logging import ProgressReporter
 from jno.train.trainer import Trainer
 from jno.train.validation import resamples
@@ -260,30 +261,35 @@ class Ensemble:
         progress = ProgressReporter(self.progress)
         progress.start(first.step, target)
         pending = None
-        try:
-            while dispatched < target:
-                n = first._next_boundary(dispatched, target) - dispatched
-                carry, chunk = loop.run(carry, accumulated, fixed, n)
-                dispatched += n
-                log_due = dispatched % first.log_every == 0 or dispatched == target
-                accumulated = empty if log_due else chunk
+        with deferred_signals() as stop:
+            try:
+                while dispatched < target and not stop:
+                    n = first._next_boundary(dispatched, target) - dispatched
+                    carry, chunk = loop.run(carry, accumulated, fixed, n)
+                    dispatched += n
+                    log_due = dispatched % first.log_every == 0 or dispatched == target
+                    accumulated = empty if log_due else chunk
+                    if pending is not None:
+                        self._complete(template, *pending, writers, progress)
+                    pending = (carry, chunk, dispatched, log_due)
                 if pending is not None:
+                    if stop:  # log what the stopped interval accumulated
+                        pending = (*pending[:3], True)
                     self._complete(template, *pending, writers, progress)
-                pending = (carry, chunk, dispatched, log_due)
-            if pending is not None:
-                self._complete(template, *pending, writers, progress)
-            if first._checkpointer is not None and first._saved_step != first.step:
-                self._save(carry)
-        finally:
-            for k, member in enumerate(self.members):
-                member._store(unstack(carry, k))
-            progress.close()
-            for writer in writers:
-                if writer is not None:
-                    writer.close()
-            for member in self.members:
-                if member._checkpointer is not None:
-                    member._checkpointer.wait()
+                if first._checkpointer is not None and first._saved_step != first.step:
+                    self._save(carry)
+            finally:
+                for k, member in enumerate(self.members):
+                    member._store(unstack(carry, k))
+                progress.close()
+                for writer in writers:
+                    if writer is not None:
+                        writer.close()
+                for member in self.members:
+                    if member._checkpointer is not None:
+                        member._checkpointer.wait()
+        where = None if first.checkpoint_dir is None else str(Path(first.checkpoint_dir).parent)
+        raise_for(stop, first.step, where)
         return self.history
 
     def _complete(self, template, carry, chunk, end_step, log_due, writers, progress) -> None:

@@ -19,6 +19,7 @@ from jno.train.components import ComponentSlots
 from jno.train.errors import TrainingDiverged
 from jno.train.history import History
 from jno.train.hooks import LossHooksMixin
+from jno.train.interrupts import deferred_signals, raise_for
 from jno.train.logging import ProgressReporter
 from jno.train.mesh import default_mesh, replicated
 from jno.train.network import Network
@@ -384,8 +385,15 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
         Returns:
             The history of the whole run.
 
+        SIGINT (Ctrl-C) and SIGTERM stop the training at the end of the chunk of fused
+        steps in flight (at most ``log_every`` steps), save a checkpoint of that step
+        when ``checkpoint_dir`` is set, close the TensorBoard run, and then raise
+        ``KeyboardInterrupt`` or ``SystemExit(143)``; the next ``fit`` resumes exactly
+        (:mod:`jno.train.interrupts`). A second Ctrl-C stops at once.
+
         Raises:
             TrainingDiverged: A loss or gradient became non-finite (``on_nonfinite="raise"``).
+            KeyboardInterrupt, SystemExit: after SIGINT, SIGTERM.
         """
         if (steps is None) == (until is None):
             raise TypeError(
@@ -408,30 +416,34 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
         progress = ProgressReporter(self.progress)
         progress.start(self.step, target)
         pending = None
-        try:
-            while dispatched < target:
-                n = self._next_boundary(dispatched, target) - dispatched
-                carry, chunk_metrics = compiled.run(carry, accumulated, fixed, n)
-                dispatched += n
-                log_due = dispatched % self.log_every == 0 or dispatched == target
-                accumulated = compiled.metrics.empty() if log_due else chunk_metrics
-                # Dispatch is asynchronous: the device runs this chunk while the host
-                # logs and checks the previous one. A chunk that follows a divergence
-                # changes nothing (the carry is frozen), so being one chunk late is safe.
+        with deferred_signals() as stop:
+            try:
+                while dispatched < target and not stop:
+                    n = self._next_boundary(dispatched, target) - dispatched
+                    carry, chunk_metrics = compiled.run(carry, accumulated, fixed, n)
+                    dispatched += n
+                    log_due = dispatched % self.log_every == 0 or dispatched == target
+                    accumulated = compiled.metrics.empty() if log_due else chunk_metrics
+                    # Dispatch is asynchronous: the device runs this chunk while the host
+                    # logs and checks the previous one. A chunk that follows a divergence
+                    # changes nothing (the carry is frozen): being one chunk late is safe.
+                    if pending is not None:
+                        self._complete(compiled, *pending, writer, progress)
+                    pending = (carry, chunk_metrics, dispatched, log_due)
                 if pending is not None:
+                    if stop:  # log what the stopped interval accumulated
+                        pending = (*pending[:3], True)
                     self._complete(compiled, *pending, writer, progress)
-                pending = (carry, chunk_metrics, dispatched, log_due)
-            if pending is not None:
-                self._complete(compiled, *pending, writer, progress)
-            if self._checkpointer is not None and self._saved_step != self.step:
-                self._save(carry)
-        finally:
-            self._store(carry)
-            progress.close()
-            if writer is not None:
-                writer.close()
-            if self._checkpointer is not None:
-                self._checkpointer.wait()
+                if self._checkpointer is not None and self._saved_step != self.step:
+                    self._save(carry)
+            finally:
+                self._store(carry)
+                progress.close()
+                if writer is not None:
+                    writer.close()
+                if self._checkpointer is not None:
+                    self._checkpointer.wait()
+        raise_for(stop, self.step, self.checkpoint_dir)
         return self.history
 
     def _complete(self, compiled, carry, chunk_metrics, end_step, log_due, writer, progress):
