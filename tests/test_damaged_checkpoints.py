@@ -74,3 +74,29 @@ def test_strict_and_explicit_steps_raise_naming_the_damage(trained):
     older = build(directory)
     assert older.restore(step=2) == 2
     assert older.history.steps.tolist() == [2]
+
+
+def test_a_directory_in_use_by_a_live_process_is_refused(tmp_path):
+    import os
+    import socket
+
+    from jno.train.checkpoint import CheckpointDirectoryInUse
+
+    directory = tmp_path / "ckpt"
+    directory.mkdir()
+    lock = directory / ".jno-lock"
+    # Another process of this host that is running: this test's parent.
+    lock.write_text(f"{os.getppid()}\n{socket.gethostname()}\n")
+    trainer = build(directory)
+    message = rf"checkpoint_dir {directory} is in use by process {os.getppid()} on host"
+    with pytest.raises(CheckpointDirectoryInUse, match=message):
+        trainer.fit(2)
+    assert trainer.step == 0 and lock.exists()
+    # Another host's lock cannot be checked: refused too.
+    lock.write_text("1\nsome-other-host\n")
+    with pytest.raises(CheckpointDirectoryInUse, match="on host some-other-host"):
+        trainer.fit(2)
+    # A process that no longer runs left it: taken over, and removed after the fit.
+    lock.write_text(f"{2**22 + 4321}\n{socket.gethostname()}\n")
+    trainer.fit(2)
+    assert trainer.step == 2 and not lock.exists() and (directory / "2").is_dir()

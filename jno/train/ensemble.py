@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -246,6 +247,12 @@ class Ensemble:
         else:
             steps = check_int("steps", steps, minimum=0)
         template = [member._prepare() for member in self.members][0]
+        with contextlib.ExitStack() as locks:
+            for member in self.members:
+                locks.enter_context(member._checkpoint_lock())
+            return self._fit(template, steps, until)
+
+    def _fit(self, template: Any, steps: int | None, until: int | None) -> EnsembleHistory:
         self.restore()
         first = self.members[0]
         if until is not None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from jno.train.checkpoint import (
     Checkpointer,
     CheckpointMismatch,
     CheckpointUnreadable,
+    DirectoryLock,
     read_newest,
 )
 from jno.train.history import History
@@ -68,6 +71,20 @@ class PersistenceMixin:
         }
         self._checkpointer.save(self.step, state, meta)
         self._saved_step = self.step
+
+    @contextlib.contextmanager
+    def _checkpoint_lock(self) -> Iterator[None]:
+        """Holds ``checkpoint_dir``'s lock for a ``fit``: a second live process training
+        into it is refused (:class:`~jno.train.checkpoint.CheckpointDirectoryInUse`)."""
+        if self.checkpoint_dir is None:
+            yield
+            return
+        lock = DirectoryLock(self.checkpoint_dir)
+        lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
 
     def latest_checkpoint_step(self) -> int | None:
         """The step of the newest checkpoint in ``checkpoint_dir`` (None without one).

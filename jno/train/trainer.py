@@ -404,6 +404,10 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
         else:
             steps = check_int("steps", steps, minimum=0)
         compiled = self._prepare()
+        with self._checkpoint_lock():
+            return self._fit(compiled, steps, until)
+
+    def _fit(self, compiled: CompiledStep, steps: int | None, until: int | None) -> History:
         self.restore()
         if until is not None:
             steps = max(0, until - self.step)
