@@ -100,3 +100,29 @@ def test_a_directory_in_use_by_a_live_process_is_refused(tmp_path):
     lock.write_text(f"{2**22 + 4321}\n{socket.gethostname()}\n")
     trainer.fit(2)
     assert trainer.step == 2 and not lock.exists() and (directory / "2").is_dir()
+
+
+def test_a_failed_save_stops_training_and_keeps_the_earlier_checkpoints(tmp_path, monkeypatch):
+    import errno
+
+    import orbax.checkpoint as ocp
+
+    from jno.train.checkpoint import CheckpointSaveFailed
+
+    directory = tmp_path / "ckpt"
+    real_save = ocp.CheckpointManager.save
+
+    def disk_full_after_step_2(manager, step, *args, **kwargs):
+        if step > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(manager, step, *args, **kwargs)
+
+    monkeypatch.setattr(ocp.CheckpointManager, "save", disk_full_after_step_2)
+    trainer = build(directory)
+    message = rf"saving checkpoint 4 into {directory} failed \(.*No space left on device\)"
+    with pytest.raises(CheckpointSaveFailed, match=message):
+        trainer.fit(6)
+    monkeypatch.undo()
+    assert trainer.step in (4, 6)  # stopped at the save, or the chunk already dispatched
+    again = build(directory)
+    assert again.restore() == 2  # the earlier checkpoint is intact

@@ -178,6 +178,7 @@ def test_a_diverging_member_is_named():
         ens.fit(4)
     assert (err.value.member, err.value.seed, err.value.step) == (1, 7, 0)
     assert isinstance(err.value, jno.TrainingDiverged)
+    assert ens.members[1].step == 0  # its state is the one before the bad step
     healthy = ens.members[0]
     assert np.isfinite(healthy.history["loss/total"]).all()
 

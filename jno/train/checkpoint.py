@@ -28,6 +28,7 @@ import orbax.checkpoint as ocp
 __all__ = [
     "CheckpointDirectoryInUse",
     "CheckpointMismatch",
+    "CheckpointSaveFailed",
     "CheckpointUnreadable",
     "Checkpointer",
     "DirectoryLock",
@@ -38,6 +39,26 @@ __all__ = [
 class CheckpointMismatch(ValueError):
     """The checkpoint on disk was written by a differently shaped trainer, or with
     another float dtype (``jax_enable_x64`` on one side only)."""
+
+
+class CheckpointSaveFailed(RuntimeError):
+    """Writing a checkpoint failed; training stops, the earlier checkpoints stay.
+
+    Example:
+        >>> err = CheckpointSaveFailed("/ckpt", 20, OSError(28, "No space left on device"))
+        >>> print(str(err).replace("; ", ";\\n"))
+        saving checkpoint 20 into /ckpt failed ([Errno 28] No space left on device);
+        the earlier checkpoints in /ckpt stay intact
+    """
+
+    def __init__(self, directory: str, step: int | None, error: BaseException):
+        self.directory, self.step = directory, step
+        which = "a checkpoint" if step is None else f"checkpoint {step}"
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        super().__init__(
+            f"saving {which} into {directory} failed ({first}); the earlier checkpoints "
+            f"in {directory} stay intact"
+        )
 
 
 class CheckpointDirectoryInUse(RuntimeError):
@@ -210,18 +231,33 @@ class Checkpointer:
         return list(self._manager.all_steps())
 
     def save(self, step: int, state: Any, meta: Mapping[str, Any]) -> None:
-        """Starts writing ``state`` (arrays) and ``meta`` (JSON) as checkpoint ``step``."""
-        self._manager.save(
-            int(step),
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(_json_safe(meta))
-            ),
-            force=True,
-        )
+        """Starts writing ``state`` (arrays) and ``meta`` (JSON) as checkpoint ``step``.
+
+        Raises:
+            CheckpointSaveFailed: the write failed (disk full, no permission, ...);
+                the earlier checkpoints stay intact.
+        """
+        try:
+            self._manager.save(
+                int(step),
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(_json_safe(meta))
+                ),
+                force=True,
+            )
+        except Exception as err:  # noqa: BLE001 - orbax and tensorstore raise many types
+            raise CheckpointSaveFailed(self.directory, step, err) from err
 
     def wait(self) -> None:
-        """Blocks until every started save is on disk."""
-        self._manager.wait_until_finished()
+        """Blocks until every started save is on disk.
+
+        Raises:
+            CheckpointSaveFailed: a save started earlier failed.
+        """
+        try:
+            self._manager.wait_until_finished()
+        except Exception as err:  # noqa: BLE001
+            raise CheckpointSaveFailed(self.directory, None, err) from err
 
     def restore(self, like: Any, step: int | None = None) -> tuple[Any, dict[str, Any]]:
         """Restores checkpoint ``step`` (default: newest) into the structure of ``like``.

@@ -286,7 +286,13 @@ class Ensemble:
                 if first._checkpointer is not None and first._saved_step != first.step:
                     self._save(carry)
             finally:
+                # The state handed back is the newest dispatched one: its step goes with it.
+                steps, diverged, bad = (
+                    np.asarray(a) for a in (carry.step, carry.diverged, carry.bad_step)
+                )
                 for k, member in enumerate(self.members):
+                    # A diverged member's state is that of the step before its bad one.
+                    member.step = int(bad[k] if diverged[k] else steps[k])
                     member._store(unstack(carry, k))
                 progress.close()
                 for writer in writers:

@@ -441,6 +441,8 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
                 if self._checkpointer is not None and self._saved_step != self.step:
                     self._save(carry)
             finally:
+                # The state handed back is the newest dispatched one: its step goes with it.
+                self.step = int(jax.device_get(carry.step))
                 self._store(carry)
                 progress.close()
                 if writer is not None:
