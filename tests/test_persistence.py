@@ -101,15 +101,19 @@ def test_resume_in_fresh_process_equals_uninterrupted_run(tmp_path, script):
     np.testing.assert_allclose(resumed["total"], full["total"], rtol=1e-6)
 
 
-def test_kill_during_training_then_resume(tmp_path, script):
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_kill_during_training_then_resume(tmp_path, script, signum):
+    # SIGKILL: the last periodic checkpoint (every 5 steps) survives. SIGTERM (a
+    # preemption): no periodic checkpoint; the one written on the signal survives.
     ckpt = tmp_path / "ckpt"
+    every = "5" if signum == signal.SIGKILL else "1000000"
     proc = subprocess.Popen(
-        [sys.executable, str(script), "relobralo", str(ckpt), "100000", "-", "5"],
+        [sys.executable, str(script), "relobralo", str(ckpt), "100000", "-", every],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.time() + 240
+        deadline, started = time.time() + 240, None
         while time.time() < deadline and proc.poll() is None:
             # Finished checkpoints are folders named by their step (saves in flight
             # live in temporary folders); read the listing, never touch the files.
@@ -118,13 +122,19 @@ def test_kill_during_training_then_resume(tmp_path, script):
             )
             if steps and max(steps) >= 40:
                 break
+            if signum == signal.SIGTERM and ckpt.exists():  # the training has started
+                started = started or time.time()
+                if time.time() - started > 1.0:
+                    break
             time.sleep(0.02)
         assert proc.poll() is None, "the training process ended before it was killed"
-        os.kill(proc.pid, signal.SIGKILL)
+        os.kill(proc.pid, signum)
     finally:
         proc.wait()
+    if signum == signal.SIGTERM:
+        assert proc.returncode == 143
     latest = Checkpointer(ckpt).latest_step()
-    assert latest is not None and latest >= 40 and latest % 5 == 0
+    assert latest is not None and latest > 0 and latest % 5 == 0
     target = latest + 10
     python(script, "relobralo", ckpt, target, tmp_path / "resumed.npz")
     python(script, "relobralo", "-", target, tmp_path / "full.npz")
