@@ -18,6 +18,7 @@ import contextlib
 import math
 import os
 import socket
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -183,11 +184,31 @@ def read_newest(
         except CheckpointMismatch:
             raise
         except Exception as err:  # noqa: BLE001 - tensorstore, orbax and JSON raise many types
+            _quiet_closed_loop_callbacks()
             lines = str(err).strip().splitlines()
             damaged[step] = lines[0][:200] if lines else type(err).__name__
             continue
         return state, meta, damaged
     return None, None, damaged
+
+
+def _quiet_closed_loop_callbacks() -> None:
+    """After a failed read, tensorstore still completes the aborted reads through
+    callbacks on orbax's event loop, which is closed by then; Python prints each one's
+    ``RuntimeError: Event loop is closed`` as an unraisable exception. Drop those
+    reports (only those) so the warning that names the damaged checkpoint stands out."""
+    previous = sys.unraisablehook
+    if getattr(previous, "_jno_quiet", False):
+        return
+
+    def hook(unraisable: Any) -> None:
+        error = unraisable.exc_value
+        if isinstance(error, RuntimeError) and str(error) == "Event loop is closed":
+            return
+        previous(unraisable)
+
+    hook._jno_quiet = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
 
 
 class Checkpointer:
