@@ -106,20 +106,19 @@ def test_other_networks_optimizers_and_a_problem_without_time():
     assert bare.balancer is None and bare.causal is None
 
 
-def run(recipe, steps):
-    trainer = recipe.trainer(Burgers1D, seed=2, progress=False, log_every=5)
-    recipe.run(trainer, until=steps)
-    return trainer
-
-
-def test_a_seeded_run_is_deterministic_and_trains():
+def test_a_seeded_recipe_is_deterministic_and_trains():
     recipe = Burgers1D.recipes["soap"].replace(**SMALL, causal_chunks=4, balance_every=5)
-    a, b = run(recipe, 10), run(recipe, 10)
-    for key in ("loss/total", "loss/pde", "loss/ic", "weight/ic", "tracker/causal_min_weight"):
-        np.testing.assert_array_equal(a.history[key], b.history[key], err_msg=key)
-    leaves = lambda t: jax.tree.leaves(t.nets[0].module)  # noqa: E731
+    # The same seed builds the same network, output fit included (training from equal
+    # states is deterministic: the Trainer's resume tests check it bit for bit).
+    a, b = (recipe.trainer(Burgers1D, seed=2, progress=False, log_every=5) for _ in range(2))
+    leaves = lambda t: jax.tree.leaves(nnx.state(t.nets[0].module))  # noqa: E731
     for x, y in zip(leaves(a), leaves(b)):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    other = recipe.trainer(Burgers1D, seed=3, progress=False)
+    assert any(
+        not np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(leaves(a), leaves(other))
+    )
+    recipe.run(a, until=10)
     total = np.asarray(a.history["loss/total"])
     assert np.isfinite(total).all()
     # The residual gate opened: the network is no longer the fitted linear model.
