@@ -80,7 +80,7 @@ def test_a_directory_in_use_by_a_live_process_is_refused(tmp_path):
     import os
     import socket
 
-    from jno.train.checkpoint import CheckpointDirectoryInUse
+    from jno.train.checkpoint_lock import CheckpointDirectoryInUse
 
     directory = tmp_path / "ckpt"
     directory.mkdir()

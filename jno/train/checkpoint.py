@@ -14,10 +14,8 @@ float32 trainer; anything else raises :class:`CheckpointMismatch` instead of cas
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import socket
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -27,12 +25,10 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 __all__ = [
-    "CheckpointDirectoryInUse",
     "CheckpointMismatch",
     "CheckpointSaveFailed",
     "CheckpointUnreadable",
     "Checkpointer",
-    "DirectoryLock",
     "read_newest",
 ]
 
@@ -60,84 +56,6 @@ class CheckpointSaveFailed(RuntimeError):
             f"saving {which} into {directory} failed ({first}); the earlier checkpoints "
             f"in {directory} stay intact"
         )
-
-
-class CheckpointDirectoryInUse(RuntimeError):
-    """Another live process trains into the same ``checkpoint_dir``."""
-
-
-class DirectoryLock:
-    """A lock file ``<directory>/.jno-lock`` holding the owner's pid and host.
-
-    ``acquire()`` creates it atomically; a lock left by a process that no longer runs
-    on this host is taken over. A lock held by a live process (or by another host,
-    whose processes cannot be checked) raises :class:`CheckpointDirectoryInUse` naming
-    the owner. ``release()`` removes it if this process holds it.
-
-    Example:
-        >>> import tempfile
-        >>> lock = DirectoryLock(tempfile.mkdtemp())
-        >>> lock.acquire(); lock.held
-        True
-        >>> lock.release(); lock.held
-        False
-    """
-
-    def __init__(self, directory: str | os.PathLike):
-        self.directory = os.path.abspath(os.fspath(directory))
-        self.path = os.path.join(self.directory, ".jno-lock")
-        self.held = False
-
-    def _owner(self) -> tuple[int, str] | None:
-        try:
-            with open(self.path) as f:
-                pid, host = f.read().split("\n")[:2]
-            return int(pid), host
-        except (OSError, ValueError):
-            return None
-
-    def acquire(self) -> None:
-        """Takes the lock, or raises :class:`CheckpointDirectoryInUse`."""
-        os.makedirs(self.directory, exist_ok=True)
-        me = (os.getpid(), socket.gethostname())
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                owner = self._owner()
-                if owner == me:
-                    self.held = True
-                    return
-                if owner is not None and (owner[1] != me[1] or _alive(owner[0])):
-                    raise CheckpointDirectoryInUse(
-                        f"checkpoint_dir {self.directory} is in use by process {owner[0]} on "
-                        f"host {owner[1]}: use another checkpoint_dir, or stop that run (if it "
-                        f"no longer runs, remove {self.path})"
-                    ) from None
-                os.remove(self.path)  # a stale lock: its process is gone
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(f"{me[0]}\n{me[1]}\n")
-            self.held = True
-            return
-        raise CheckpointDirectoryInUse(f"could not take the lock {self.path}")
-
-    def release(self) -> None:
-        """Removes the lock file if this process holds it."""
-        if self.held and self._owner() == (os.getpid(), socket.gethostname()):
-            with contextlib.suppress(OSError):
-                os.remove(self.path)
-        self.held = False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class CheckpointUnreadable(RuntimeError):

@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jno.nnx._checks import check_bool, check_int
+from jno.train._chunks import ChunkedRun
 from jno.train._ensemble_checks import first_difference
 from jno.train._ensemble_run import (
     MemberLoop,
@@ -261,31 +262,23 @@ class Ensemble:
         fixed = loop.place(stack([m._fixed_points() for m in self.members]))
         carry = loop.place(stack([m._initial_carry() for m in self.members]))
         empty = loop.place(stack([template.metrics.empty()] * len(self)))
-        accumulated = empty
         target = first.step + steps
-        dispatched = first.step
         writers = [m._tensorboard() for m in self.members]
         progress = ProgressReporter(self.progress)
         progress.start(first.step, target)
-        pending = None
+        chunks = ChunkedRun(carry)
         with deferred_signals() as stop:
             try:
-                while dispatched < target and not stop:
-                    n = first._next_boundary(dispatched, target) - dispatched
-                    carry, chunk = loop.run(carry, accumulated, fixed, n)
-                    dispatched += n
-                    log_due = dispatched % first.log_every == 0 or dispatched == target
-                    accumulated = empty if log_due else chunk
-                    if pending is not None:
-                        self._complete(template, *pending, writers, progress)
-                    pending = (carry, chunk, dispatched, log_due)
-                if pending is not None:
-                    if stop:  # log what the stopped interval accumulated
-                        pending = (*pending[:3], True)
-                    self._complete(template, *pending, writers, progress)
+                chunks.run(
+                    lambda c, acc, n: loop.run(c, acc, fixed, n),
+                    lambda *done: self._complete(template, *done, writers, progress),
+                    empty, first.step, target, first._next_boundary, first.log_every, stop,
+                )  # fmt: skip
+                carry = chunks.carry
                 if first._checkpointer is not None and first._saved_step != first.step:
                     self._save(carry)
             finally:
+                carry = chunks.carry
                 # The state handed back is the newest dispatched one: its step goes with it.
                 steps, diverged, bad = (
                     np.asarray(a) for a in (carry.step, carry.diverged, carry.bad_step)

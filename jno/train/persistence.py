@@ -11,9 +11,9 @@ from jno.train.checkpoint import (
     Checkpointer,
     CheckpointMismatch,
     CheckpointUnreadable,
-    DirectoryLock,
     read_newest,
 )
+from jno.train.checkpoint_lock import DirectoryLock
 from jno.train.history import History
 from jno.train.logging import TensorBoardWriter
 from jno.train.state import StepState
@@ -75,7 +75,7 @@ class PersistenceMixin:
     @contextlib.contextmanager
     def _checkpoint_lock(self) -> Iterator[None]:
         """Holds ``checkpoint_dir``'s lock for a ``fit``: a second live process training
-        into it is refused (:class:`~jno.train.checkpoint.CheckpointDirectoryInUse`)."""
+        into it is refused (:class:`~jno.train.checkpoint_lock.CheckpointDirectoryInUse`)."""
         if self.checkpoint_dir is None:
             yield
             return

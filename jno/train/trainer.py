@@ -13,6 +13,7 @@ from flax import nnx
 from jno.nnx._checks import check_choice, check_int
 from jno.nnx._dtype import default_float
 from jno.resampling import ResidualAdaptivePoints
+from jno.train._chunks import ChunkedRun
 from jno.train._plotting import pyplot, save_figure
 from jno.train.checkpoint import Checkpointer
 from jno.train.components import ComponentSlots
@@ -413,34 +414,24 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
             steps = max(0, until - self.step)
         fixed = self._fixed_points()
         carry = self._initial_carry()
-        accumulated = compiled.metrics.empty()
         target = self.step + steps
-        dispatched = self.step
         writer = self._tensorboard()
         progress = ProgressReporter(self.progress)
         progress.start(self.step, target)
-        pending = None
+        chunks = ChunkedRun(carry)
         with deferred_signals() as stop:
             try:
-                while dispatched < target and not stop:
-                    n = self._next_boundary(dispatched, target) - dispatched
-                    carry, chunk_metrics = compiled.run(carry, accumulated, fixed, n)
-                    dispatched += n
-                    log_due = dispatched % self.log_every == 0 or dispatched == target
-                    accumulated = compiled.metrics.empty() if log_due else chunk_metrics
-                    # Dispatch is asynchronous: the device runs this chunk while the host
-                    # logs and checks the previous one. A chunk that follows a divergence
-                    # changes nothing (the carry is frozen): being one chunk late is safe.
-                    if pending is not None:
-                        self._complete(compiled, *pending, writer, progress)
-                    pending = (carry, chunk_metrics, dispatched, log_due)
-                if pending is not None:
-                    if stop:  # log what the stopped interval accumulated
-                        pending = (*pending[:3], True)
-                    self._complete(compiled, *pending, writer, progress)
+                chunks.run(
+                    lambda c, acc, n: compiled.run(c, acc, fixed, n),
+                    lambda *done: self._complete(compiled, *done, writer, progress),
+                    compiled.metrics.empty(), self.step, target, self._next_boundary,
+                    self.log_every, stop,
+                )  # fmt: skip
+                carry = chunks.carry
                 if self._checkpointer is not None and self._saved_step != self.step:
                     self._save(carry)
             finally:
+                carry = chunks.carry
                 # The state handed back is the newest dispatched one: its step goes with it.
                 self.step = int(jax.device_get(carry.step))
                 self._store(carry)
