@@ -3,12 +3,12 @@ with a warning, or raises naming them (``strict=True``, an explicit ``step``).""
 
 from __future__ import annotations
 
-import pathlib
 import shutil
 
 import jax
 import numpy as np
 import pytest
+from checkpoint_faults import flip_array_bytes
 from flax import nnx
 
 from jno.problems import Poisson2D
@@ -24,13 +24,6 @@ def build(directory):
 
 def params(trainer):
     return [np.asarray(x) for x in jax.tree.leaves(nnx.state(trainer.nets[0].module, nnx.Param))]
-
-
-def flip_array_bytes(step_dir: pathlib.Path) -> None:
-    """Every byte of the checkpoint's array data files inverted."""
-    for path in (step_dir / "state").rglob("*"):
-        if path.is_file() and path.parent.name == "d":
-            path.write_bytes(bytes(255 - b for b in path.read_bytes()))
 
 
 @pytest.fixture

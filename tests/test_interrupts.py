@@ -17,6 +17,15 @@ from jno.problems import Poisson2D
 from jno.train import ensemble
 
 
+@pytest.fixture(autouse=True)
+def interactive_sigint():
+    """SIGINT as in an interactive shell, even where the test runner was started with it
+    ignored (in the background of a shell)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def build(directory=None, logdir=None, seed=0):
     return Poisson2D.default(
         seed=seed, hidden=[4], batch_size=8, progress=False, log_every=20,
@@ -56,7 +65,7 @@ def test_a_signal_stops_at_a_step_boundary_saves_and_resumes_exactly(tmp_path, s
         assert stopped.value.code == 143
     step = trainer.step
     assert 0 < step < 20_000 and step % 20 == 0  # a logged step boundary
-    assert sorted(int(p.name) for p in (tmp_path / "ckpt").iterdir()) == [step]
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [str(step)]
     assert any((tmp_path / "runs").iterdir())  # the TensorBoard run was written
     # The handlers are back: a signal outside fit acts as usual.
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -103,3 +112,14 @@ def test_ctrl_c_in_the_cli_saves_and_exits_with_130(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "SIGINT received" in err and "checkpoint of step" in err and str(ckpt) in err
     assert len(list(ckpt.iterdir())) == 1
+
+
+def test_an_ignored_signal_stays_ignored(tmp_path):
+    from jno.train.interrupts import deferred_signals
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under nohup
+    with deferred_signals() as request:
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        os.kill(os.getpid(), signal.SIGINT)
+    assert not request and signal.getsignal(signal.SIGINT) is signal.SIG_IGN

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from checkpoint_faults import flip_array_bytes
 from flax import nnx
 
 from jno.nnx.balancers import ReLoBRaLo
@@ -20,6 +21,7 @@ from jno.nnx.models import MLP
 from jno.nnx.schedules import DLRS
 from jno.train import Trainer, TrainingDiverged, nn
 from jno.train.checkpoint import Checkpointer, CheckpointMismatch
+from jno.train.checkpoint_lock import CheckpointDirectoryInUse
 
 RUN = textwrap.dedent(
     """
@@ -55,6 +57,8 @@ RUN = textwrap.dedent(
                  total=trainer.history["loss/total"], hsteps=trainer.history.steps)
 
     if __name__ == "__main__":
+        import signal
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
         kind, ckpt, steps, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
         every = int(sys.argv[5]) if len(sys.argv) > 5 else None
         net, trainer = build(kind, None if ckpt == "-" else ckpt, every)
@@ -73,74 +77,135 @@ def script(tmp_path_factory):
     return path
 
 
-def python(script, *args, check=True):
-    return subprocess.run(
-        [sys.executable, str(script), *map(str, args)],
-        check=check,
-        timeout=300,
-        capture_output=True,
-        text=True,
-    )
+def checkpoint_steps(directory):
+    """Finished checkpoints are folders named by their step (saves in flight live in
+    temporary folders): read the listing, never touch the files."""
+    if not directory.exists():
+        return []
+    return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit())
 
 
-def test_resume_in_fresh_process_equals_uninterrupted_run(tmp_path, script):
-    # RLW (random weights) + DLRS here; ReLoBRaLo + DLRS in the kill test below.
-    kind = "rlw"
-    python(script, kind, "-", 20, tmp_path / "full.npz")
-    ckpt = tmp_path / "ckpt"
-    python(script, kind, ckpt, 10, "-")
-    assert Checkpointer(ckpt).latest_step() == 10
-    python(script, kind, ckpt, 20, tmp_path / "resumed.npz")
-    full, resumed = np.load(tmp_path / "full.npz"), np.load(tmp_path / "resumed.npz")
-    assert int(resumed["step"]) == 20
-    # Parameters, balancer weights and rate continue bit for bit.
-    for key in full.files:
-        if key != "total":
-            np.testing.assert_array_equal(resumed[key], full[key], err_msg=key)
+class Child:
+    """A training subprocess of ``script``, its stderr in a file."""
+
+    def __init__(self, script, log, *args):
+        self.log = log
+        with open(log, "w") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(script), *map(str, args)],
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+
+    def wait_until(self, ready, timeout=240):
+        deadline = time.monotonic() + timeout
+        while not ready():
+            assert self.proc.poll() is None, f"the training ended early:\n{self.stderr()}"
+            assert time.monotonic() < deadline, "the training made no progress"
+            time.sleep(0.02)
+
+    def training(self, directory):
+        """True once this process holds ``directory``'s lock: its ``fit`` has begun."""
+        lock = directory / ".jno-lock"
+        return lock.exists() and lock.read_text().split("\n")[0] == str(self.proc.pid)
+
+    def send(self, signum):
+        os.kill(self.proc.pid, signum)
+        self.proc.wait(timeout=120)
+        return self.proc.returncode
+
+    def stderr(self):
+        return self.log.read_text()
+
+
+def test_a_run_survives_sigint_sigterm_sigkill_a_second_process_and_damage(tmp_path, script):
+    """One training carried through the faults a long run meets, each process fresh:
+    Ctrl-C, a second process on its directory, a preemption (SIGTERM), kill -9, and a
+    damaged newest checkpoint. It ends bit for bit where an uninterrupted run ends."""
+    ckpt, far = tmp_path / "ckpt", 10**9
+    # SIGINT with no periodic checkpoint due: the checkpoint written on the signal.
+    child = Child(script, tmp_path / "int.err", "relobralo", ckpt, far, "-", far)
+    child.wait_until(lambda: child.training(ckpt))
+    time.sleep(0.3)
+    assert child.send(signal.SIGINT) == -signal.SIGINT  # an uncaught KeyboardInterrupt
+    first = checkpoint_steps(ckpt)
+    assert len(first) == 1 and first[0] > 0 and first[0] % 5 == 0
+    assert f"checkpoint of step {first[0]}" in child.stderr() and str(ckpt) in child.stderr()
+    # Resumed; a second process (this one) trying to train into the directory is refused
+    # while it runs, naming it; then a preemption (SIGTERM) saves again.
+    child = Child(script, tmp_path / "term.err", "relobralo", ckpt, far, "-", far)
+    child.wait_until(lambda: child.training(ckpt))
+    intruder = fit_trainer(tmp_path, checkpoint_dir=str(ckpt))
+    with pytest.raises(CheckpointDirectoryInUse, match=f"in use by process {child.proc.pid} "):
+        intruder.fit(5)
+    assert intruder.step == 0
+    assert child.send(signal.SIGTERM) == 143
+    second = checkpoint_steps(ckpt)[-1]
+    assert second > first[0] and second % 5 == 0
+    # kill -9 with a checkpoint every 5 steps: the last finished one survives.
+    child = Child(script, tmp_path / "kill.err", "relobralo", ckpt, far, "-", 5)
+    child.wait_until(lambda: checkpoint_steps(ckpt)[-1] >= second + 20)
+    child.send(signal.SIGKILL)
+    *_, previous, newest = checkpoint_steps(ckpt)
+    # The newest checkpoint damaged: the next run falls back to the one before it.
+    flip_array_bytes(ckpt / str(newest))
+    target = newest + 10
+    resumed = Child(script, tmp_path / "resume.err", "relobralo", ckpt, target, tmp_path / "r.npz")
+    straight = Child(script, tmp_path / "full.err", "relobralo", "-", target, tmp_path / "f.npz")
+    assert resumed.proc.wait(timeout=240) == 0, resumed.stderr()
+    assert straight.proc.wait(timeout=240) == 0, straight.stderr()
+    assert f"checkpoints [{newest}] in {ckpt} cannot be read" in resumed.stderr()
+    assert f"restored step {previous}" in resumed.stderr()
+    full, resumed = np.load(tmp_path / "f.npz"), np.load(tmp_path / "r.npz")
+    assert int(resumed["step"]) == target
+    for key in [k for k in full.files if k.startswith("arr_")] + ["w", "lr", "hsteps"]:
+        np.testing.assert_array_equal(resumed[key], full[key], err_msg=key)
     # Logged interval means are reductions XLA may order differently per executable.
     np.testing.assert_allclose(resumed["total"], full["total"], rtol=1e-6)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
-def test_kill_during_training_then_resume(tmp_path, script, signum):
-    # SIGKILL: the last periodic checkpoint (every 5 steps) survives. SIGTERM (a
-    # preemption): no periodic checkpoint; the one written on the signal survives.
+# Runs a script without the capabilities that let root write into any directory, so
+# that a directory without write permission is read-only to it as to any user.
+WITHOUT_WRITE_OVERRIDE = textwrap.dedent(
+    """
+    import ctypes, runpy, sys
+    libc = ctypes.CDLL(None, use_errno=True)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # capability API version 3, this process
+    caps = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable; twice (64 bits)
+    assert libc.capget(header, caps) == 0, ctypes.get_errno()
+    for cap in (1, 2, 3):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER
+        caps[0] &= ~(1 << cap)
+        caps[1] &= ~(1 << cap)
+    assert libc.capset(header, caps) == 0, ctypes.get_errno()
+    sys.argv = sys.argv[1:]
+    runpy.run_path(sys.argv[0], run_name="__main__")
+    """
+)
+
+
+def test_a_read_only_checkpoint_dir_stops_before_training(tmp_path, script):
+    """A subprocess that cannot write ``checkpoint_dir`` fails at once with an error
+    naming it, and the checkpoint already there restores."""
     ckpt = tmp_path / "ckpt"
-    every = "5" if signum == signal.SIGKILL else "1000000"
-    proc = subprocess.Popen(
-        [sys.executable, str(script), "relobralo", str(ckpt), "100000", "-", every],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    namespace = {"__name__": "run"}
+    exec(compile(RUN, "run.py", "exec"), namespace)
+    namespace["build"]("rlw", str(ckpt))[1].fit(5)
+    ckpt.chmod(0o555)
     try:
-        deadline, started = time.time() + 240, None
-        while time.time() < deadline and proc.poll() is None:
-            # Finished checkpoints are folders named by their step (saves in flight
-            # live in temporary folders); read the listing, never touch the files.
-            steps = (
-                [int(p.name) for p in ckpt.iterdir() if p.name.isdigit()] if ckpt.exists() else []
-            )
-            if steps and max(steps) >= 40:
-                break
-            if signum == signal.SIGTERM and ckpt.exists():  # the training has started
-                started = started or time.time()
-                if time.time() - started > 1.0:
-                    break
-            time.sleep(0.02)
-        assert proc.poll() is None, "the training process ended before it was killed"
-        os.kill(proc.pid, signum)
+        command = [sys.executable, "-c", WITHOUT_WRITE_OVERRIDE, str(script)]
+        done = subprocess.run(
+            [*command, "rlw", str(ckpt), "10", "-"], capture_output=True, text=True, timeout=300
+        )
     finally:
-        proc.wait()
-    if signum == signal.SIGTERM:
-        assert proc.returncode == 143
-    latest = Checkpointer(ckpt).latest_step()
-    assert latest is not None and latest > 0 and latest % 5 == 0
-    target = latest + 10
-    python(script, "relobralo", ckpt, target, tmp_path / "resumed.npz")
-    python(script, "relobralo", "-", target, tmp_path / "full.npz")
-    full, resumed = np.load(tmp_path / "full.npz"), np.load(tmp_path / "resumed.npz")
-    for key in [k for k in full.files if k.startswith("arr_")] + ["w", "lr"]:
-        np.testing.assert_array_equal(resumed[key], full[key], err_msg=key)
+        ckpt.chmod(0o755)
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        f"jno.train.checkpoint.CheckpointSaveFailed: saving a checkpoint into {ckpt} failed"
+    )
+    assert "Permission denied" in last
+    assert checkpoint_steps(ckpt) == [5]
+    assert namespace["build"]("rlw", str(ckpt))[1].restore() == 5
 
 
 class Fit(Trainer):

@@ -6,6 +6,8 @@ import contextlib
 import os
 import socket
 
+from jno.train.checkpoint import CheckpointSaveFailed
+
 __all__ = ["CheckpointDirectoryInUse", "DirectoryLock"]
 
 
@@ -19,7 +21,9 @@ class DirectoryLock:
     ``acquire()`` creates it atomically; a lock left by a process that no longer runs
     on this host is taken over. A lock held by a live process (or by another host,
     whose processes cannot be checked) raises :class:`CheckpointDirectoryInUse` naming
-    the owner. ``release()`` removes it if this process holds it.
+    the owner; a directory this process cannot write raises
+    :class:`~jno.train.checkpoint.CheckpointSaveFailed` before any training is spent.
+    ``release()`` removes it if this process holds it.
 
     Example:
         >>> import tempfile
@@ -44,8 +48,13 @@ class DirectoryLock:
             return None
 
     def acquire(self) -> None:
-        """Takes the lock, or raises :class:`CheckpointDirectoryInUse`."""
-        os.makedirs(self.directory, exist_ok=True)
+        """Takes the lock, or raises :class:`CheckpointDirectoryInUse` or
+        :class:`~jno.train.checkpoint.CheckpointSaveFailed` (the directory cannot be
+        written: read-only, no permission)."""
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+        except OSError as err:
+            raise CheckpointSaveFailed(self.directory, None, err) from err
         me = (os.getpid(), socket.gethostname())
         for _ in range(2):
             try:
@@ -61,8 +70,13 @@ class DirectoryLock:
                         f"host {owner[1]}: use another checkpoint_dir, or stop that run (if it "
                         f"no longer runs, remove {self.path})"
                     ) from None
-                os.remove(self.path)  # a stale lock: its process is gone
+                try:
+                    os.remove(self.path)  # a stale lock: its process is gone
+                except OSError as err:
+                    raise CheckpointSaveFailed(self.directory, None, err) from err
                 continue
+            except OSError as err:  # a read-only directory: no checkpoint could be saved
+                raise CheckpointSaveFailed(self.directory, None, err) from err
             with os.fdopen(fd, "w") as f:
                 f.write(f"{me[0]}\n{me[1]}\n")
             self.held = True

@@ -9,7 +9,9 @@ the signal asks: :func:`raise_for` raises ``KeyboardInterrupt`` for SIGINT and
 the chunk in flight: at most ``log_every`` steps (or ``steps_per_call``, or the
 distance to the next checkpoint), which cannot be cut short on the device.
 
-Outside the main thread Python delivers no signals, and nothing is replaced.
+Outside the main thread Python delivers no signals, and nothing is replaced. A signal
+the process ignores (``SIG_IGN``: a job started with ``nohup`` or in the background of a
+shell) stays ignored.
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ def deferred_signals() -> Iterator[StopRequest]:
         )
 
     previous = {s: signal.getsignal(s) for s in _SIGNALS}
-    for s in _SIGNALS:
+    previous = {s: h for s, h in previous.items() if h is not signal.SIG_IGN}
+    for s in previous:
         signal.signal(s, record)
     try:
         yield request
