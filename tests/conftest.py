@@ -18,8 +18,16 @@ import pytest
 _CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"
 
 
+# The suite compiles thousands of small programs and runs each a few times: XLA's
+# backend optimisations (LLVM -O0 instead of -O2) cost more compile time than they save.
+_FAST_COMPILE = "--xla_backend_optimization_level=0"
+
+
 def pytest_configure(config):
     if not hasattr(config, "workerinput"):  # the main process (xdist workers inherit)
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_backend_optimization_level" not in flags:
+            os.environ["XLA_FLAGS"] = f"{flags} {_FAST_COMPILE}".strip()
         config.jno_xla_cache = tempfile.mkdtemp(prefix="jno-tests-xla-")
         os.environ[_CACHE_ENV] = config.jno_xla_cache
         os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"

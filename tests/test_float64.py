@@ -43,19 +43,21 @@ class Poisson1D(jno.train.Trainer):
         return {"pde": jnp.mean(r**2), "bc": jnp.mean(net(ends) ** 2)}
 
 
-def poisson1d_error() -> float:
-    """Relative L2 error of a small MLP after L-BFGS on 1-D Poisson, in the default dtype.
+def poisson1d_solve() -> tuple[float, float]:
+    """Relative L2 error and final loss of a small MLP after L-BFGS on 1-D Poisson, in
+    the default dtype.
 
     L-BFGS drives the loss down until the float precision stops it: float32 stalls
-    near a loss of 4e-6 where float64 keeps descending.
+    near a loss of 1e-6 to 1e-5 where float64 keeps descending.
     """
     net = jno.nn(MLP(1, [8, 8], 1, rngs=nnx.Rngs(0)))
     net.optimizer(optax.lbfgs())
     x = np.linspace(0.0, 1.0, 64)[:, None]
-    Poisson1D(net, points={"x": x}, log_every=LBFGS_STEPS, progress=False).fit(LBFGS_STEPS)
+    trainer = Poisson1D(net, points={"x": x}, log_every=100, progress=False)
+    loss = float(trainer.fit(LBFGS_STEPS)["loss/total"][-1])  # the last 100 steps
     grid = jnp.linspace(0.0, 1.0, 201, dtype=default_float())[:, None]
     exact = jnp.sin(jnp.pi * grid[:, 0])
-    return float(jnp.linalg.norm(net(grid)[:, 0] - exact) / jnp.linalg.norm(exact))
+    return float(jnp.linalg.norm(net(grid)[:, 0] - exact) / jnp.linalg.norm(exact)), loss
 
 
 class Poisson2D(jno.train.Trainer):
@@ -120,7 +122,7 @@ FLOAT64_RUN = textwrap.dedent(
 
     sys.path.insert(0, sys.argv[1])
     import numpy as np
-    from test_float64 import STEPS, build, poisson1d_error, state_dtypes
+    from test_float64 import STEPS, build, poisson1d_solve, state_dtypes
     from jno.domain import PointSet
     from jno.nnx._dtype import default_float
     from jno.train.checkpoint import CheckpointMismatch
@@ -137,7 +139,7 @@ FLOAT64_RUN = textwrap.dedent(
             for dt in (np.float32, np.float64)
         ],
     }
-    report["poisson1d_error"] = poisson1d_error()
+    report["poisson1d"] = poisson1d_solve()
     try:
         build(ckpt32).restore()
         report["restore32"] = None
@@ -229,8 +231,11 @@ def test_without_x64_everything_is_float32(float32_run):
 
 
 def test_float64_poisson_solve_beats_float32_on_the_same_budget(float64_run):
-    error32 = poisson1d_error()
-    error64 = float64_run["poisson1d_error"]
-    # Measured: 9.3e-6 (float32) and 2.8e-7 (float64), same network, points, seed.
-    assert error64 < error32 / 10, (error64, error32)
-    assert error64 < 1e-6
+    error32, loss32 = poisson1d_solve()
+    error64, loss64 = float64_run["poisson1d"]
+    # Measured over compilations that round differently (XLA -O2 and -O0): float32
+    # stalls at a loss of 2.6e-6 to 1.7e-5 (error 6.7e-6 to 1.2e-5); float64 reaches
+    # 5e-9 to 2e-8 (error 2.8e-7 to 1.3e-6) on the same network, points and budget.
+    assert loss64 < loss32 / 100, (loss64, loss32)
+    assert error64 < error32 / 4, (error64, error32)
+    assert error64 < 2e-6

@@ -85,7 +85,9 @@ def run(tmp_path, devices):
         namespace["main"](str(out), 1)
         return dict(np.load(out))
     env = dict(os.environ)
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["XLA_FLAGS"] = (
+        f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
+    )
     env["JAX_PLATFORMS"] = "cpu"
     subprocess.run(
         [sys.executable, "-c", SCRIPT, str(out), str(devices)], check=True, env=env, timeout=300

@@ -103,7 +103,8 @@ def test_soap_matches_numpy_over_refreshes_of_the_bases():
         expected = numpy_soap(params, grad_np, 14, first, **hyper)
         assert int(state.count) == 14
         for k in params:
-            np.testing.assert_allclose(p[k], expected[k], rtol=1e-9, atol=1e-12)
+            # float64; XLA's and numpy's eigendecompositions round differently.
+            np.testing.assert_allclose(p[k], expected[k], rtol=1e-8, atol=1e-12)
         # The bases stay orthonormal through the refreshes.
         for q in state.bases["w1"]:
             np.testing.assert_allclose(q.T @ q, np.eye(q.shape[0]), atol=1e-12)
