@@ -26,13 +26,22 @@ def params(trainer):
     return [np.asarray(x) for x in jax.tree.leaves(nnx.state(trainer.nets[0].module, nnx.Param))]
 
 
-@pytest.fixture
-def trained(tmp_path):
-    """Checkpoints at steps 2, 4 and 6, and the parameters at step 4."""
-    reference = build(tmp_path / "reference")
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """Checkpoints at steps 2, 4 and 6, and the parameters at step 4, written once."""
+    root = tmp_path_factory.mktemp("written")
+    reference = build(root / "reference")
     reference.fit(4)
-    build(tmp_path / "ckpt").fit(6)
-    return tmp_path / "ckpt", params(reference)
+    build(root / "ckpt").fit(6)
+    return root / "ckpt", params(reference)
+
+
+@pytest.fixture
+def trained(written, tmp_path):
+    """A copy of the written checkpoints, for one test to damage."""
+    directory, at_step_4 = written
+    shutil.copytree(directory, tmp_path / "ckpt")
+    return tmp_path / "ckpt", at_step_4
 
 
 @pytest.mark.parametrize("damage", ["flipped array bytes", "metadata removed"])

@@ -97,10 +97,13 @@ def test_divergence_of_a_vector_valued_network_matches_jacfwd():
     net = MLP(3, [16, 16], 3, rngs=nnx.Rngs(9), fourier_features=3)
     _randomise_biases(net, 9)
     x = jnp.asarray(X)
-    jac = jax.vmap(jax.jacfwd(lambda p: net.forward(p[None])[0]))(x)
-    np.testing.assert_allclose(
-        ops.divergence(net, x), np.trace(jac, axis1=1, axis2=2), rtol=1e-4, atol=1e-5
-    )
+    jac, div = jax.jit(
+        lambda x: (
+            jax.vmap(jax.jacfwd(lambda p: net.forward(p[None])[0]))(x),
+            ops.divergence(net, x),
+        )
+    )(x)
+    np.testing.assert_allclose(div, np.trace(jac, axis1=1, axis2=2), rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="one scalar per point"):
         ops.laplacian(net, x)
 
@@ -109,8 +112,12 @@ def test_float64_jets_match_to_float64_precision():
     with jax.enable_x64(True):
         net = MLP(2, [16, 16], 1, rngs=nnx.Rngs(0), fourier_features=4, input_lo=0.0, input_hi=2.0)
         x = jnp.asarray(np.random.default_rng(0).uniform(0, 2, (5, 2)))
-        h = jax.vmap(jax.hessian(lambda p: net.forward(p[None])[0, 0]))(x)
-        lap = ops.laplacian(net, x)
+        h, lap = jax.jit(
+            lambda x: (
+                jax.vmap(jax.hessian(lambda p: net.forward(p[None])[0, 0]))(x),
+                ops.laplacian(net, x),
+            )
+        )(x)
         assert lap.dtype == jnp.float64 and net.fourier.B[...].dtype == jnp.float64
         assert net.layers[0].kernel[...].dtype == jnp.float64
         err = float(jnp.max(jnp.abs(lap - jnp.trace(h, axis1=1, axis2=2))))
@@ -128,19 +135,31 @@ def test_jet_algebra_product_rule_and_concatenate():
         return concatenate([prod, za * za - 3.0 / 2.0, 2.0 * (1.0 - zb) / 4.0])
 
     x = jnp.array([[0.3, -0.4], [1.1, 0.2]])
-    jet = f(Jet.seed(x, first=(0, 1), second=((1, 0), (1, 1)), laplacian=True))
-    for k in range(3):
-        fk = lambda p, k=k: f(p[None])[0, k]
-        hess = jax.vmap(jax.hessian(fk))(x)
-        grad = jax.vmap(jax.grad(fk))(x)
-        np.testing.assert_allclose(jet.value[:, k], jax.vmap(fk)(x), rtol=1e-6)
+
+    @jax.jit  # one program each, as in a training step
+    def jet_parts(x):
+        jet = f(Jet.seed(x, first=(0, 1), second=((1, 0), (1, 1)), laplacian=True))
+        parts = {"value": jet.value, "lap": jet.full(jet.laplacian)}
+        parts.update({f"d{i}": jet.full(jet.first[i]) for i in range(2)})
+        parts.update({f"d{i}{j}": jet.full(jet.second[(i, j)]) for i, j in ((0, 1), (1, 1))})
+        return parts
+
+    @jax.jit
+    def reference(x):
+        out = []
+        for k in range(3):
+            fk = lambda p, k=k: f(p[None])[0, k]  # noqa: E731
+            out.append((jax.vmap(fk)(x), jax.vmap(jax.grad(fk))(x), jax.vmap(jax.hessian(fk))(x)))
+        return out
+
+    jet = jet_parts(x)
+    for k, (value, grad, hess) in enumerate(reference(x)):
+        np.testing.assert_allclose(jet["value"][:, k], value, rtol=1e-6)
         for i in range(2):
-            np.testing.assert_allclose(jet.full(jet.first[i])[:, k], grad[:, i], atol=1e-6)
-        np.testing.assert_allclose(jet.full(jet.second[(0, 1)])[:, k], hess[:, 0, 1], atol=1e-6)
-        np.testing.assert_allclose(jet.full(jet.second[(1, 1)])[:, k], hess[:, 1, 1], atol=1e-6)
-        np.testing.assert_allclose(
-            jet.full(jet.laplacian)[:, k], hess[:, 0, 0] + hess[:, 1, 1], atol=1e-6
-        )
+            np.testing.assert_allclose(jet[f"d{i}"][:, k], grad[:, i], atol=1e-6)
+        np.testing.assert_allclose(jet["d01"][:, k], hess[:, 0, 1], atol=1e-6)
+        np.testing.assert_allclose(jet["d11"][:, k], hess[:, 1, 1], atol=1e-6)
+        np.testing.assert_allclose(jet["lap"][:, k], hess[:, 0, 0] + hess[:, 1, 1], atol=1e-6)
 
 
 def test_jets_of_different_kinds_do_not_combine():
@@ -273,11 +292,14 @@ def test_trainer_shares_the_pass_and_matches_a_hand_written_loop():
         m = nnx.merge(graphdef, p)
         return jnp.mean(_burgers(m, xi) ** 2) + jnp.mean(m(xb) ** 2)
 
+    @jax.jit
+    def step(p, s):
+        u, s = tx.update(jax.grad(loss)(p), s, p)
+        return optax.apply_updates(p, u), s
+
     p, s = params0, tx.init(params0)
     for _ in range(5):
-        g = jax.grad(loss)(p)
-        u, s = tx.update(g, s, p)
-        p = optax.apply_updates(p, u)
+        p, s = step(p, s)
     got = nnx.state(net.module, nnx.Param)
     for a, b in zip(
         jax.tree.leaves(got), jax.tree.leaves(nnx.state(nnx.merge(graphdef, p), nnx.Param))

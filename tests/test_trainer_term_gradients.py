@@ -274,12 +274,15 @@ def test_ntk_without_the_pointwise_shortcut_gives_the_same_weights():
 
 
 def test_lr_annealing_beats_fixed_weights_on_helmholtz():
-    # The stiff Helmholtz benchmark (a2 = 4) with a shortened budget: 4000 steps, the
-    # rate decayed 0.9 per 400 steps. Fixed unit weights leave the boundary untrained.
+    # The stiff Helmholtz benchmark (a2 = 4) with a shortened budget: a 2 x 40 network,
+    # 4000 steps, the rate decayed 0.9 per 400 steps. Fixed unit weights leave the
+    # boundary untrained. Measured (seeds 0, 1, 2): 3.05, 2.81, 0.95 fixed against
+    # 0.068, 0.085, 0.086 annealed.
     def relative_l2(balancer):
         trainer = Helmholtz2D.default(
-            seed=0, balancer=balancer, lr=3e-3, decay_steps=400, progress=False, log_every=4000
-        )
+            seed=0, balancer=balancer, hidden=[40, 40], lr=3e-3, decay_steps=400,
+            progress=False, log_every=4000,
+        )  # fmt: skip
         trainer.fit(4000)
         return trainer.relative_l2()
 
