@@ -58,17 +58,19 @@ def hand_loop(points, steps, lr=1e-2, balancer=None, schedule=None, tx=None):
         vec, vjp = jax.vjp(loss_vec, p)
         return vec, vjp(w)[0]
 
+    @jax.jit
+    def apply(g, opt_state, p, rate):
+        updates, opt_state = tx.update(g, opt_state, p)
+        return optax.apply_updates(p, jax.tree.map(lambda u: rate * u, updates)), opt_state
+
     totals = []
     for step in range(steps):
-        vec = loss_vec(params)
-        w = jnp.ones(2) if balancer is None else balancer(vec)
+        vec = jax.jit(loss_vec)(params)
+        w = jnp.ones(2) if balancer is None else balancer(vec)  # the balancer eagerly
         vec, g = grads_of(params, w)
         totals.append(float(jnp.sum(w * vec)))
-        updates, opt_state = tx.update(g, opt_state, params)
-        if schedule is not None:
-            rate = schedule(step, vec)
-            updates = jax.tree.map(lambda u, r=rate: r * u, updates)
-        params = optax.apply_updates(params, updates)
+        rate = 1.0 if schedule is None else schedule(step, vec)
+        params, opt_state = apply(g, opt_state, params, rate)
     return params, np.array(totals)
 
 
