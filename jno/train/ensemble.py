@@ -238,6 +238,9 @@ class Ensemble:
         Raises:
             MemberDiverged: a member's loss or gradient became non-finite
                 (``on_nonfinite="raise"``, a :class:`TrainingDiverged` naming the member).
+            KeyboardInterrupt, SystemExit: after SIGINT, SIGTERM (every member saved).
+            CheckpointDirectoryInUse, CheckpointSaveFailed: as :meth:`Trainer.fit`,
+                for any member's directory.
         """
         if (steps is None) == (until is None):
             raise TypeError(

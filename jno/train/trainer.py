@@ -395,6 +395,9 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
         Raises:
             TrainingDiverged: A loss or gradient became non-finite (``on_nonfinite="raise"``).
             KeyboardInterrupt, SystemExit: after SIGINT, SIGTERM.
+            CheckpointDirectoryInUse: another live process trains into ``checkpoint_dir``.
+            CheckpointSaveFailed: ``checkpoint_dir`` cannot be written (found before the
+                first step) or a save failed (disk full); earlier checkpoints stay.
         """
         if (steps is None) == (until is None):
             raise TypeError(
