@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -121,7 +122,7 @@ class Child:
 def test_a_run_survives_sigint_sigterm_sigkill_a_second_process_and_damage(tmp_path, script):
     """One training carried through the faults a long run meets, each process fresh:
     Ctrl-C, a second process on its directory, a preemption (SIGTERM), kill -9, and a
-    damaged newest checkpoint. It ends bit for bit where an uninterrupted run ends."""
+    damaged newest checkpoints. It ends bit for bit where an uninterrupted run ends."""
     ckpt, far = tmp_path / "ckpt", 10**9
     # SIGINT with no periodic checkpoint due: the checkpoint written on the signal.
     child = Child(script, tmp_path / "int.err", "relobralo", ckpt, far, "-", far)
@@ -146,16 +147,18 @@ def test_a_run_survives_sigint_sigterm_sigkill_a_second_process_and_damage(tmp_p
     child = Child(script, tmp_path / "kill.err", "relobralo", ckpt, far, "-", 5)
     child.wait_until(lambda: checkpoint_steps(ckpt)[-1] >= second + 20)
     child.send(signal.SIGKILL)
-    *_, previous, newest = checkpoint_steps(ckpt)
-    # The newest checkpoint damaged: the next run falls back to the one before it.
+    *_, oldest, previous, newest = checkpoint_steps(ckpt)
+    # The two newest checkpoints damaged (array bytes flipped, metadata removed): the
+    # next run falls back to the one before them.
     flip_array_bytes(ckpt / str(newest))
+    shutil.rmtree(ckpt / str(previous) / "meta")
     target = newest + 10
     resumed = Child(script, tmp_path / "resume.err", "relobralo", ckpt, target, tmp_path / "r.npz")
     straight = Child(script, tmp_path / "full.err", "relobralo", "-", target, tmp_path / "f.npz")
     assert resumed.proc.wait(timeout=240) == 0, resumed.stderr()
     assert straight.proc.wait(timeout=240) == 0, straight.stderr()
-    assert f"checkpoints [{newest}] in {ckpt} cannot be read" in resumed.stderr()
-    assert f"restored step {previous}" in resumed.stderr()
+    assert f"checkpoints [{previous}, {newest}] in {ckpt} cannot be read" in resumed.stderr()
+    assert f"restored step {oldest}" in resumed.stderr()
     full, resumed = np.load(tmp_path / "f.npz"), np.load(tmp_path / "r.npz")
     assert int(resumed["step"]) == target
     for key in [k for k in full.files if k.startswith("arr_")] + ["w", "lr", "hsteps"]:
