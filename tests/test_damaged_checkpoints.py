@@ -14,6 +14,13 @@ from flax import nnx
 from jno.problems import Poisson2D
 from jno.train.checkpoint import CheckpointUnreadable
 
+# pytest installs its own unraisable hook for each test phase, replacing the library's
+# filter: tensorstore's late "Event loop is closed" reports of the aborted reads reach it
+# (a script keeps the filter: tests/test_persistence.py checks its stderr).
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Exception ignored in. None:pytest.PytestUnraisableExceptionWarning"
+)
+
 
 def build(directory):
     return Poisson2D.default(
@@ -44,6 +51,12 @@ def trained(written, tmp_path):
     return tmp_path / "ckpt", at_step_4
 
 
+# pytest installs its own unraisable hook for each test phase, replacing the library's
+# filter: tensorstore's late "Event loop is closed" reports of the aborted reads reach it
+# (a script keeps the filter: tests/test_persistence.py checks its stderr).
+@pytest.mark.filterwarnings(
+    "ignore:Exception ignored in. None:pytest.PytestUnraisableExceptionWarning"
+)
 @pytest.mark.parametrize("damage", ["flipped array bytes", "metadata removed"])
 def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(trained, damage):
     directory, at_step_4 = trained

@@ -96,13 +96,14 @@ def read_newest(
             not damage: no older checkpoint is tried).
     """
     damaged: dict[int, str] = {}
+    # Before reading: a failed read's late callbacks can arrive before its error does.
+    _quiet_closed_loop_callbacks()
     for step in steps:
         try:
             state, meta = checkpointer.restore(like, step=step)
         except CheckpointMismatch:
             raise
         except Exception as err:  # noqa: BLE001 - tensorstore, orbax and JSON raise many types
-            _quiet_closed_loop_callbacks()
             lines = str(err).strip().splitlines()
             damaged[step] = lines[0][:200] if lines else type(err).__name__
             continue
@@ -114,7 +115,8 @@ def _quiet_closed_loop_callbacks() -> None:
     """After a failed read, tensorstore still completes the aborted reads through
     callbacks on orbax's event loop, which is closed by then; Python prints each one's
     ``RuntimeError: Event loop is closed`` as an unraisable exception. Drop those
-    reports (only those) so the warning that names the damaged checkpoint stands out."""
+    reports (only those) so the warning that names the damaged checkpoint stands out.
+    A hook installed later (a test runner's, per test) replaces this filter."""
     previous = sys.unraisablehook
     if getattr(previous, "_jno_quiet", False):
         return
