@@ -1,4 +1,5 @@
-"""Set-up of a :class:`~jno.train.trainer.Trainer`: points, state split, term discovery."""
+"""Set-up of a :class:`~jno.train.trainer.Trainer`: points, state split, term
+discovery, the residual-adaptive plan, and the point sets as trained on."""
 
 from __future__ import annotations
 
@@ -11,13 +12,17 @@ import numpy as np
 from flax import nnx
 
 from jno.nnx._dtype import default_float
+from jno.resampling import ResidualAdaptivePoints
+from jno.train._plotting import pyplot, save_figure
+from jno.train.hooks import LossHooksMixin
 from jno.train.mesh import data_sharding
 from jno.train.term_gradients import TermSources
 from jno.train.validation import net_name
 
 
 class SetupMixin:
-    """Draws the fixed point sets, splits the networks, finds the loss and tracker names."""
+    """Draws the fixed point sets, splits the networks, finds the loss and tracker names;
+    shows the point sets (:meth:`fixed_points`, :meth:`plot_points`)."""
 
     def _fixed_points(self) -> dict[str, jax.Array]:
         if self._fixed is None:
@@ -108,3 +113,63 @@ class SetupMixin:
                         f"{net_name(net, self.nets)} expects in_features={expected}"
                     )
         return "; ".join(problems)
+
+    def _adaptive_plan(self) -> tuple[tuple[str, str, str], ...]:
+        plan = []
+        if self._adaptive_slots and type(self).residuals is LossHooksMixin.residuals:
+            raise NotImplementedError(
+                f"points {list(self._adaptive_slots)} are residual-adaptive: "
+                f"{type(self).__name__} must override residuals(self, net, batch) -> "
+                "{term: per-point residual} for them to follow the residual"
+            )
+        for name, slot in self._adaptive_slots.items():
+            term = self.points[name].term
+            if term is None and name in self.term_names:
+                term = name
+            if term not in self.term_names:
+                raise ValueError(
+                    f"points {name!r} are residual-adaptive: give the loss term whose "
+                    f"residual moves them, term= one of {list(self.term_names)}, got {term!r}"
+                )
+            plan.append((name, slot, term))
+        return tuple(plan)
+
+    def fixed_points(self) -> dict[str, jax.Array]:
+        """The point sets that stay the same every step, as the arrays trained on.
+
+        Arrays given in ``points`` and point sets with ``resample=False`` (drawn once,
+        from the seed), by name; resampled sets are not included.
+        """
+        return dict(self._fixed_points())
+
+    @property
+    def sampling_key(self) -> jax.Array:
+        """The PRNG key of this trainer's point sampling (from ``seed``)."""
+        return self._base_key
+
+    def plot_points(self, name: str, path: str) -> Any:
+        """A scatter of the points of set ``name`` as they are now (first two coordinates)
+        into ``path``; for a residual-adaptive set (:mod:`jno.resampling`), where its
+        points have moved to. Returns the path written.
+
+        Train up to a step and call it to see the points at that step, e.g. gathered at
+        a shock: ``trainer.fit(until=5000); trainer.plot_points("interior", "p.png")``.
+        """
+        if name not in self.points:
+            raise KeyError(f"no point set {name!r}; the sets are {list(self.points)}")
+        ps = self.points[name]
+        if isinstance(ps, jax.Array | np.ndarray):
+            pts = np.asarray(ps)
+        elif isinstance(ps, ResidualAdaptivePoints):
+            pts = np.asarray(ps.points[...])
+        else:
+            pts = np.asarray(ps.sample(jax.random.fold_in(self._base_key, self.step)))
+        plt = pyplot()
+        fig, ax = plt.subplots(figsize=(5, 4))
+        y = pts[:, 1] if pts.shape[1] > 1 else np.zeros(pts.shape[0])
+        ax.scatter(pts[:, 0], y, s=2)
+        ax.set_xlabel("x0")
+        if pts.shape[1] > 1:
+            ax.set_ylabel("x1")
+        ax.set_title(f"points {name!r} at step {self.step} ({pts.shape[0]} points)")
+        return save_figure(fig, path)
