@@ -35,7 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "optim": {"nnx", "optim"},
     "domain": {"nnx"},
     "resampling": {"nnx", "domain"},
-    "ops": {"nnx"},
+    "ops": {"nnx", "ops"},
     "train": {"nnx", "optim", "domain", "resampling", "ops", "train"},
     "frontend": {"nnx", "optim", "domain", "resampling", "ops", "train", "frontend"},
     "problems": {

@@ -46,7 +46,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jno._ops_paths import (
+from jno.nnx._sharing import Request, planned_jet, run_shared
+from jno.nnx.jets import Jet
+from jno.ops._paths import (
     Fn,
     as_points,
     autodiff_divergence,
@@ -62,8 +64,6 @@ from jno._ops_paths import (
     jet_module,
     per_point,
 )
-from jno.nnx._sharing import Request, planned_jet, run_shared
-from jno.nnx.jets import Jet
 
 __all__ = [
     "divergence",
