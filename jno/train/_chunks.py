@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from jno.train.interrupts import StopRequest, deferred_signals
+
 __all__ = ["ChunkedRun"]
 
 
@@ -49,3 +51,30 @@ class ChunkedRun:
             pending = (self.carry, chunk, dispatched, log_due)
         if pending is not None:
             complete(*pending[:3], pending[3] or bool(stop))
+
+    def fit(
+        self,
+        step: Callable[[Any, Any, int], tuple[Any, Any]],
+        complete: Callable[[Any, Any, int, bool], None],
+        empty: Any,
+        start: int,
+        target: int,
+        next_boundary: Callable[[int, int], int],
+        log_every: int,
+        *,
+        save: Callable[[Any], None],
+        hand_back: Callable[[Any], None],
+    ) -> StopRequest:
+        """:meth:`run` with SIGINT and SIGTERM deferred (:func:`deferred_signals`).
+
+        ``save(carry)`` runs once the chunks are done, also after a signal;
+        ``hand_back(carry)`` gets the newest dispatched state whatever happens. Returns
+        the stop request, for :func:`~jno.train.interrupts.raise_for`.
+        """
+        with deferred_signals() as stop:
+            try:
+                self.run(step, complete, empty, start, target, next_boundary, log_every, stop)
+                save(self.carry)
+            finally:
+                hand_back(self.carry)
+        return stop

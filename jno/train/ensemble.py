@@ -49,7 +49,7 @@ from jno.train._ensemble_run import (
 )
 from jno.train.errors import TrainingDiverged
 from jno.train.history import History
-from jno.train.interrupts import deferred_signals, raise_for
+from jno.train.interrupts import raise_for
 from jno.train.logging import ProgressReporter
 from jno.train.trainer import Trainer
 from jno.train.validation import resamples
@@ -269,34 +269,34 @@ class Ensemble:
         writers = [m._tensorboard() for m in self.members]
         progress = ProgressReporter(self.progress)
         progress.start(first.step, target)
-        chunks = ChunkedRun(carry)
-        with deferred_signals() as stop:
-            try:
-                chunks.run(
-                    lambda c, acc, n: loop.run(c, acc, fixed, n),
-                    lambda *done: self._complete(template, *done, writers, progress),
-                    empty, first.step, target, first._next_boundary, first.log_every, stop,
-                )  # fmt: skip
-                carry = chunks.carry
-                if first._checkpointer is not None and first._saved_step != first.step:
-                    self._save(carry)
-            finally:
-                carry = chunks.carry
-                # The state handed back is the newest dispatched one: its step goes with it.
-                steps, diverged, bad = (
-                    np.asarray(a) for a in (carry.step, carry.diverged, carry.bad_step)
-                )
-                for k, member in enumerate(self.members):
-                    # A diverged member's state is that of the step before its bad one.
-                    member.step = int(bad[k] if diverged[k] else steps[k])
-                    member._store(unstack(carry, k))
-                progress.close()
-                for writer in writers:
-                    if writer is not None:
-                        writer.close()
-                for member in self.members:
-                    if member._checkpointer is not None:
-                        member._checkpointer.wait()
+
+        def save(carry: Any) -> None:
+            if first._checkpointer is not None and first._saved_step != first.step:
+                self._save(carry)
+
+        def hand_back(carry: Any) -> None:
+            # The state handed back is the newest dispatched one: its step goes with it.
+            steps, diverged, bad = (
+                np.asarray(a) for a in (carry.step, carry.diverged, carry.bad_step)
+            )
+            for k, member in enumerate(self.members):
+                # A diverged member's state is that of the step before its bad one.
+                member.step = int(bad[k] if diverged[k] else steps[k])
+                member._store(unstack(carry, k))
+            progress.close()
+            for writer in writers:
+                if writer is not None:
+                    writer.close()
+            for member in self.members:
+                if member._checkpointer is not None:
+                    member._checkpointer.wait()
+
+        stop = ChunkedRun(carry).fit(
+            lambda c, acc, n: loop.run(c, acc, fixed, n),
+            lambda *done: self._complete(template, *done, writers, progress),
+            empty, first.step, target, first._next_boundary, first.log_every,
+            save=save, hand_back=hand_back,
+        )  # fmt: skip
         where = None if first.checkpoint_dir is None else str(Path(first.checkpoint_dir).parent)
         raise_for(stop, first.step, where)
         return self.history

@@ -19,7 +19,7 @@ from jno.train.components import ComponentSlots
 from jno.train.errors import TrainingDiverged
 from jno.train.history import History
 from jno.train.hooks import LossHooksMixin
-from jno.train.interrupts import deferred_signals, raise_for
+from jno.train.interrupts import raise_for
 from jno.train.logging import ProgressReporter
 from jno.train.mesh import default_mesh, replicated
 from jno.train.network import Network
@@ -360,28 +360,27 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
         writer = self._tensorboard()
         progress = ProgressReporter(self.progress)
         progress.start(self.step, target)
-        chunks = ChunkedRun(carry)
-        with deferred_signals() as stop:
-            try:
-                chunks.run(
-                    lambda c, acc, n: compiled.run(c, acc, fixed, n),
-                    lambda *done: self._complete(compiled, *done, writer, progress),
-                    compiled.metrics.empty(), self.step, target, self._next_boundary,
-                    self.log_every, stop,
-                )  # fmt: skip
-                carry = chunks.carry
-                if self._checkpointer is not None and self._saved_step != self.step:
-                    self._save(carry)
-            finally:
-                carry = chunks.carry
-                # The state handed back is the newest dispatched one: its step goes with it.
-                self.step = int(jax.device_get(carry.step))
-                self._store(carry)
-                progress.close()
-                if writer is not None:
-                    writer.close()
-                if self._checkpointer is not None:
-                    self._checkpointer.wait()
+
+        def save(carry: StepState) -> None:
+            if self._checkpointer is not None and self._saved_step != self.step:
+                self._save(carry)
+
+        def hand_back(carry: StepState) -> None:
+            # The state handed back is the newest dispatched one: its step goes with it.
+            self.step = int(jax.device_get(carry.step))
+            self._store(carry)
+            progress.close()
+            if writer is not None:
+                writer.close()
+            if self._checkpointer is not None:
+                self._checkpointer.wait()
+
+        stop = ChunkedRun(carry).fit(
+            lambda c, acc, n: compiled.run(c, acc, fixed, n),
+            lambda *done: self._complete(compiled, *done, writer, progress),
+            compiled.metrics.empty(), self.step, target, self._next_boundary, self.log_every,
+            save=save, hand_back=hand_back,
+        )  # fmt: skip
         raise_for(stop, self.step, self.checkpoint_dir)
         return self.history
 
