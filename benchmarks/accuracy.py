@@ -37,10 +37,10 @@ from flax import nnx  # noqa: E402
 
 import jno  # noqa: E402
 from jno.nnx.balancers import DWA, RLW, LbPINNsLossBalancing, ReLoBRaLo, SoftAdapt  # noqa: E402
-from jno.nnx.causal import CausalWeights  # noqa: E402
-from jno.nnx.gradient_balancers import GradNorm, GradNormBalancer, LRAnnealing  # noqa: E402
-from jno.nnx.models import MLP  # noqa: E402
-from jno.nnx.ntk import NTKBalancer  # noqa: E402
+from jno.nnx.balancers.causal import CausalWeights  # noqa: E402
+from jno.nnx.balancers.gradient import GradNorm, GradNormBalancer, LRAnnealing  # noqa: E402
+from jno.nnx.balancers.ntk import NTKBalancer  # noqa: E402
+from jno.nnx.networks.mlp import MLP  # noqa: E402
 from jno.nnx.schedules import LearningRateSchedule  # noqa: E402
 from jno.problems import Burgers1D, Helmholtz2D, KleinGordon1D, Poisson2D  # noqa: E402
 from jno.resampling import R3, RAD  # noqa: E402

@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jno  # noqa: E402
 from jno import ops  # noqa: E402
-from jno.nnx.models import MLP  # noqa: E402
+from jno.nnx.networks.mlp import MLP  # noqa: E402
 
 from common import interleaved, poisson_points, poisson_source  # noqa: E402
 

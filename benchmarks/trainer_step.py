@@ -43,7 +43,7 @@ from jno import (
     ops,  # noqa: E402
 )
 from jno.nnx.balancers import ReLoBRaLo  # noqa: E402
-from jno.nnx.models import MLP  # noqa: E402
+from jno.nnx.networks.mlp import MLP  # noqa: E402
 
 from common import interleaved, poisson_points, poisson_source  # noqa: E402
 

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jno.nnx.gradient_balancers import GradNorm, GradNormBalancer, LRAnnealing, per_term_gradients
+from jno.nnx.balancers.gradient import GradNorm, GradNormBalancer, LRAnnealing, per_term_gradients
 
 TOL = {"rtol": 1e-5, "atol": 1e-6}
 STEPS = 5

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jno.nnx.causal import CausalWeights, chunk_losses
+from jno.nnx.balancers.causal import CausalWeights, chunk_losses
 
 TOL = {"rtol": 2e-5, "atol": 1e-6}
 

@@ -10,7 +10,7 @@ import pytest
 from flax import nnx
 
 import jno
-from jno.nnx.models import MLP
+from jno.nnx.networks.mlp import MLP
 from jno.nnx.state import BalancerState
 from jno.train import Trainer
 from jno.train.checkpoint import Checkpointer

@@ -13,7 +13,7 @@ import jno
 from jno import Crux, core, data, residual
 from jno.domain import Interval
 from jno.nnx.balancers import RLW, ReLoBRaLo, SoftAdapt
-from jno.nnx.models import MLP
+from jno.nnx.networks.mlp import MLP
 from jno.train import Trainer
 
 DOMAIN = Interval(0.0, 1.0)

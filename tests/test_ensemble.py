@@ -12,7 +12,7 @@ from flax import nnx
 
 import jno
 from jno.nnx import CausalWeights, ReLoBRaLo
-from jno.nnx.models import MLP
+from jno.nnx.networks.mlp import MLP
 from jno.nnx.schedules import DLRS
 from jno.problems import Burgers1D
 from jno.resampling import RAD

@@ -25,7 +25,7 @@ import jno
 from jno.domain import Box, PointSet
 from jno.nnx._dtype import default_float
 from jno.nnx.balancers import ReLoBRaLo
-from jno.nnx.models import MLP
+from jno.nnx.networks.mlp import MLP
 from jno.nnx.schedules import DLRS
 from jno.train.checkpoint import Checkpointer, CheckpointMismatch
 

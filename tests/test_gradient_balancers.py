@@ -25,7 +25,7 @@ from gradient_reference import (
     ref_gradnorm,
 )
 
-from jno.nnx.gradient_balancers import GradNorm, GradNormBalancer, LRAnnealing
+from jno.nnx.balancers.gradient import GradNorm, GradNormBalancer, LRAnnealing
 
 NAMES = sorted(CASES)
 

@@ -22,7 +22,7 @@ from gradient_reference import (
     ref_gradnorm,
 )
 
-from jno.nnx.gradient_balancers import (
+from jno.nnx.balancers.gradient import (
     GradientBalancer,
     GradNorm,
     GradNormBalancer,
@@ -49,7 +49,7 @@ def test_per_term_gradients_layouts_agree():
 
 
 def test_per_term_gradients_of_an_nnx_state_and_stop_gradient():
-    from jno.nnx.models import MLP
+    from jno.nnx.networks.mlp import MLP
 
     graphdef, state = nnx.split(MLP(2, [4], 1, rngs=nnx.Rngs(0)), nnx.Param)
 

@@ -9,9 +9,9 @@ from flax import nnx
 
 import jno
 from jno import ops
-from jno.nnx.jets import Jet, concatenate, elementwise
-from jno.nnx.models import MLP, JetModule
-from jno.nnx.modified_mlp import ModifiedMLP
+from jno.nnx.networks.jets import Jet, concatenate, elementwise
+from jno.nnx.networks.mlp import MLP, JetModule
+from jno.nnx.networks.modified_mlp import ModifiedMLP
 
 X = np.random.default_rng(0).uniform(-0.8, 0.9, size=(6, 3)).astype(np.float32)
 

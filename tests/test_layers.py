@@ -13,6 +13,11 @@ module, else ``pkg``). Two rules are checked:
 
 and only the application writes to stdout.
 
+Inside ``jno.nnx`` each concept has its own folder (``networks``, ``balancers``,
+``schedules``); the folders never import each other, only the shared internals at the
+root of ``jno.nnx`` (``state``, ``_checks``, ``_dtype``). A lazy import inside a function
+that would close a cycle is allowed only where ``LAZY_IMPORTS`` names it, with its reason.
+
 A package's ``__init__`` importing its own modules is an edge like any other; the
 implicit import of a parent package when a submodule is imported is not.
 """
@@ -71,6 +76,19 @@ ALLOWED: dict[str, set[str]] = {
         "problems",
         "jno",
     },
+}
+
+# The concept folders of jno.nnx and the shared internals at its root that they may use.
+NNX_CONCEPTS = ("networks", "balancers", "schedules")
+NNX_SHARED = {"jno.nnx.state", "jno.nnx._checks", "jno.nnx._dtype"}
+
+# (module, imported module) -> why the import sits inside a function. These edges are
+# left out of the cycle check; each must be a function-level import.
+LAZY_IMPORTS: dict[tuple[str, str], str] = {
+    ("jno.nnx.schedules.schedule", "jno.nnx.schedules.adaptive"): (
+        "LearningRateSchedule.dlrs / reduce_on_plateau build the loss-adaptive subclasses, "
+        "whose module imports the base class"
+    ),
 }
 
 # The only layer that may write to stdout (the ``jno`` command's output).
@@ -133,7 +151,17 @@ def imports_of(module: str) -> list[tuple[str, int, str]]:
     return found
 
 
-GRAPH = {m: sorted({t for t, _, _ in imports_of(m) if t != m}) for m in SOURCES}
+GRAPH = {
+    m: sorted({t for t, _, _ in imports_of(m) if t != m and (m, t) not in LAZY_IMPORTS})
+    for m in SOURCES
+}
+
+
+def _nnx_concept(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[:2] == ["jno", "nnx"] and len(parts) > 2 and parts[2] in NNX_CONCEPTS:
+        return parts[2]
+    return None
 
 
 def test_every_module_is_in_a_layer():
@@ -155,6 +183,49 @@ def test_layer_imports_only_the_layers_below(layer):
     ]
     allowed = ", ".join(sorted(ALLOWED[layer]))
     assert not bad, f"layer {layer!r} may import only {allowed}:\n  " + "\n  ".join(bad)
+
+
+@pytest.mark.parametrize("concept", NNX_CONCEPTS)
+def test_nnx_concepts_import_only_themselves_and_the_shared_internals(concept):
+    bad = [
+        f"{module} (line {line}: {stmt})"
+        for module in SOURCES
+        if _nnx_concept(module) == concept
+        for target, line, stmt in imports_of(module)
+        if _layer(target) == "nnx" and _nnx_concept(target) != concept and target not in NNX_SHARED
+    ]
+    assert not bad, (
+        f"jno.nnx.{concept} may import only itself and {sorted(NNX_SHARED)}:\n  " + "\n  ".join(bad)
+    )
+
+
+def test_every_concept_folder_exists():
+    for concept in NNX_CONCEPTS:
+        assert f"jno.nnx.{concept}" in SOURCES, f"jno/nnx/{concept}/__init__.py is missing"
+    flat = [m for m in SOURCES if m.startswith("jno.nnx.") and m.count(".") == 2]
+    flat = [m for m in flat if m not in NNX_SHARED and _nnx_concept(m) is None]
+    assert not flat, f"modules at the root of jno.nnx outside a concept folder: {flat}"
+
+
+def _function_level_imports(module: str) -> set[str]:
+    inner = set()
+    for node in ast.walk(TREES[module]):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Import | ast.ImportFrom):
+                    inner.add(sub.lineno)
+    return {t for t, line, _ in imports_of(module) if line in inner}
+
+
+@pytest.mark.parametrize("edge", sorted(LAZY_IMPORTS))
+def test_allowed_lazy_imports_are_inside_functions(edge):
+    module, target = edge
+    found = {t for t, _, _ in imports_of(module)}
+    assert target in found, f"{module} no longer imports {target}: drop it from LAZY_IMPORTS"
+    assert target in _function_level_imports(module), (
+        f"{module} imports {target} at module level, which LAZY_IMPORTS allows only "
+        f"inside a function ({LAZY_IMPORTS[edge]})"
+    )
 
 
 def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
@@ -200,6 +271,9 @@ def test_the_cycle_finder_finds_cycles():
 def test_imports_are_read_at_every_depth():
     # jno.app.cli imports the schedules inside a function: the edge must be seen.
     assert "jno.nnx.schedules" in GRAPH["jno.app.cli"]
+    assert "jno.nnx.schedules.adaptive" in {
+        t for t, _, _ in imports_of("jno.nnx.schedules.schedule")
+    }
     assert "jno.ops" in GRAPH["jno.problems.poisson"]  # `from jno import ops`
 
 

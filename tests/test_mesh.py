@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent(
     import jno
     from jno.domain import Interval
     from jno.nnx.balancers import ReLoBRaLo
-    from jno.nnx.models import MLP
+    from jno.nnx.networks.mlp import MLP
     from jno.nnx.schedules import DLRS
 
     class Poisson(jno.train.Trainer):

@@ -1,4 +1,4 @@
-"""jno.nnx.models: forward pass against numpy, initialisation, fixed Fourier matrix."""
+"""jno.nnx.networks.mlp: forward pass against numpy, initialisation, fixed Fourier matrix."""
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +7,7 @@ import optax
 import pytest
 from flax import nnx
 
-from jno.nnx.models import MLP, Constant, FourierFeatures
+from jno.nnx.networks.mlp import MLP, Constant, FourierFeatures
 
 X = np.random.default_rng(0).uniform(-1.0, 1.0, size=(5, 2)).astype(np.float32)
 

@@ -1,4 +1,4 @@
-"""jno.nnx.modified_mlp: forward vs numpy, one-pass Laplacian vs Hessian, init, training."""
+"""ModifiedMLP: forward vs numpy, one-pass Laplacian vs Hessian, init, training."""
 
 import jax
 import jax.numpy as jnp
@@ -8,9 +8,9 @@ import pytest
 from flax import nnx
 
 from jno import ops
-from jno.nnx.jets import Jet
-from jno.nnx.models import Constant
-from jno.nnx.modified_mlp import ModifiedMLP
+from jno.nnx.networks.jets import Jet
+from jno.nnx.networks.mlp import Constant
+from jno.nnx.networks.modified_mlp import ModifiedMLP
 from jno.train import nn
 
 X = np.random.default_rng(0).uniform(-1.0, 1.0, size=(5, 2)).astype(np.float32)

@@ -8,7 +8,7 @@ import pytest
 from balancer_reference import SEQ, normalize
 from flax import nnx
 
-from jno.nnx.normalize import MODES, LossNormalizer
+from jno.nnx.balancers.normalize import MODES, LossNormalizer
 from jno.nnx.state import BalancerState
 
 

@@ -10,7 +10,7 @@ import pytest
 from flax import nnx
 from jax.flatten_util import ravel_pytree
 
-from jno.nnx.ntk import NTKBalancer, ntk_diagonal
+from jno.nnx.balancers.ntk import NTKBalancer, ntk_diagonal
 from jno.nnx.state import BalancerState
 
 TOL = {"rtol": 2e-5, "atol": 1e-6}

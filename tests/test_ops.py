@@ -143,7 +143,7 @@ def test_divergence_against_jacfwd_and_hand():
 def test_nnx_module_callable_and_param_gradient():
     from flax import nnx
 
-    from jno.nnx.models import MLP
+    from jno.nnx.networks.mlp import MLP
 
     net = MLP(2, [8, 8], 1, rngs=nnx.Rngs(3))
 
@@ -239,7 +239,7 @@ def test_errors():
 def test_mlp_forward_laplacian_equals_hessian_trace(kwargs):
     from flax import nnx
 
-    from jno.nnx.models import MLP
+    from jno.nnx.networks.mlp import MLP
 
     net = MLP(3, [12, 12], 2, rngs=nnx.Rngs(3), **kwargs)
     x = jax.random.uniform(jax.random.PRNGKey(1), (7, 3), minval=-0.5, maxval=2.5)
@@ -256,7 +256,7 @@ def test_laplacian_uses_the_network_forward_laplacian_and_agrees_with_jvp_of_jvp
     from flax import nnx
 
     import jno
-    from jno.nnx.models import MLP
+    from jno.nnx.networks.mlp import MLP
 
     net = MLP(2, [16, 16], 1, rngs=nnx.Rngs(0))
     x = jax.random.uniform(jax.random.PRNGKey(2), (9, 2))

@@ -18,7 +18,7 @@ from checkpoint_faults import flip_array_bytes
 from flax import nnx
 
 from jno.nnx.balancers import ReLoBRaLo
-from jno.nnx.models import MLP
+from jno.nnx.networks.mlp import MLP
 from jno.nnx.schedules import DLRS
 from jno.train import Trainer, TrainingDiverged, nn
 from jno.train.checkpoint import Checkpointer, CheckpointMismatch
@@ -32,7 +32,7 @@ RUN = textwrap.dedent(
     import jno
     from jno.domain import Interval
     from jno.nnx.balancers import RLW, ReLoBRaLo
-    from jno.nnx.models import MLP
+    from jno.nnx.networks.mlp import MLP
     from jno.nnx.schedules import DLRS
 
     class Poisson(jno.train.Trainer):

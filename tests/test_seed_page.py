@@ -23,7 +23,7 @@ from jno import LearningRateSchedule as lrs
 from jno import core
 from jno.domain import Interval
 from jno.nnx.balancers import DWA, RLW, LbPINNsLossBalancing, ReLoBRaLo, SoftAdapt
-from jno.nnx.models import MLP
+from jno.nnx.networks.mlp import MLP
 from jno.nnx.schedules import DLRS
 
 X_IN = np.linspace(0.0, 1.0, 26, dtype=np.float32)[1:-1, None]

@@ -12,7 +12,7 @@ from jno import core
 from jno.frontend._algebra import evaluate, linear_form
 from jno.frontend.terms import Term, Tracker, Weight, balance, data, residual
 from jno.nnx.balancers import DWA, RLW, LbPINNsLossBalancing, ReLoBRaLo, SoftAdapt
-from jno.nnx.models import MLP
+from jno.nnx.networks.mlp import MLP
 
 X = np.linspace(0.0, 1.0, 7, dtype=np.float32)[:, None]
 

@@ -11,7 +11,7 @@ from flax import nnx
 
 import jno
 from jno.nnx.balancers import ReLoBRaLo
-from jno.nnx.models import MLP
+from jno.nnx.networks.mlp import MLP
 from jno.nnx.schedules import DLRS
 from jno.train import Trainer, TrainingDiverged, nn
 

@@ -13,10 +13,10 @@ import pytest
 from flax import nnx
 
 import jno
-from jno.nnx.causal import CausalWeights
-from jno.nnx.gradient_balancers import GradNorm, GradNormBalancer, LRAnnealing
-from jno.nnx.models import MLP
-from jno.nnx.ntk import NTKBalancer
+from jno.nnx.balancers.causal import CausalWeights
+from jno.nnx.balancers.gradient import GradNorm, GradNormBalancer, LRAnnealing
+from jno.nnx.balancers.ntk import NTKBalancer
+from jno.nnx.networks.mlp import MLP
 from jno.problems import Helmholtz2D
 from jno.train.trainer import Trainer
 

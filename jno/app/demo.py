@@ -24,7 +24,7 @@ from flax import nnx
 
 from jno.frontend.network import nn
 from jno.nnx.balancers import ReLoBRaLo
-from jno.nnx.models import MLP
+from jno.nnx.networks.mlp import MLP
 from jno.nnx.schedules import LearningRateSchedule
 from jno.problems import Helmholtz2D, Problem
 from jno.train._plotting import pyplot, save_figure

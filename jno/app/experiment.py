@@ -27,11 +27,11 @@ from flax import nnx
 from jno.frontend.network import nn
 from jno.nnx._checks import check_choice, check_int
 from jno.nnx.balancers import DWA, RLW, LbPINNsLossBalancing, ReLoBRaLo, SoftAdapt
-from jno.nnx.causal import CausalWeights
-from jno.nnx.gradient_balancers import GradNorm, GradNormBalancer, LRAnnealing
-from jno.nnx.models import MLP
-from jno.nnx.modified_mlp import ModifiedMLP
-from jno.nnx.ntk import NTKBalancer
+from jno.nnx.balancers.causal import CausalWeights
+from jno.nnx.balancers.gradient import GradNorm, GradNormBalancer, LRAnnealing
+from jno.nnx.balancers.ntk import NTKBalancer
+from jno.nnx.networks.mlp import MLP
+from jno.nnx.networks.modified_mlp import ModifiedMLP
 from jno.nnx.schedules import DLRS
 from jno.nnx.schedules import LearningRateSchedule as lrs
 from jno.problems import AllenCahn1D, Burgers1D, Helmholtz2D, KleinGordon1D, Poisson2D, Problem
@@ -184,8 +184,8 @@ def build_trainer(
     The network is the problem's default (a tanh MLP, ``hidden`` widths, inputs
     standardised to ``[-1, 1]``, initialised from ``seed``), trained by Adam scaled by
     :func:`make_schedule`. ``seed`` also seeds the point sampling and the random
-    balancers. ``network="modified"`` uses :class:`~jno.nnx.modified_mlp.ModifiedMLP`;
-    ``causal_chunks`` adds :class:`~jno.nnx.causal.CausalWeights` over that many time
+    balancers. ``network="modified"`` uses :class:`~jno.nnx.networks.modified_mlp.ModifiedMLP`;
+    ``causal_chunks`` adds :class:`~jno.nnx.balancers.causal.CausalWeights` over that many time
     chunks (time-dependent problems). ``points``: the PDE points redrawn uniformly
     every step (``"uniform"``), drawn once (``"fixed"``), or residual-adaptive
     (``"rad"``, ``"r3"``, :mod:`jno.resampling`, every ``sampler_every`` steps).

@@ -23,9 +23,9 @@ from collections.abc import Sequence
 
 from jno.frontend.terms import Expr, Weight, balance
 from jno.nnx.balancers import DWA, RLW, LbPINNsLossBalancing, ReLoBRaLo, SoftAdapt
-from jno.nnx.causal import CausalWeights
-from jno.nnx.gradient_balancers import GradNorm, GradNormBalancer, LRAnnealing
-from jno.nnx.ntk import NTKBalancer
+from jno.nnx.balancers.causal import CausalWeights
+from jno.nnx.balancers.gradient import GradNorm, GradNormBalancer, LRAnnealing
+from jno.nnx.balancers.ntk import NTKBalancer
 from jno.nnx.schedules import DLRS, ReduceOnPlateau
 
 
@@ -227,7 +227,7 @@ class adaptive:  # noqa: N801 - a lower-case namespace, used as jno.fn.adaptive.
         eps: float = 1e-8,
     ) -> tuple[Weight, ...]:
         """Inverse gradient-norm weights for ``terms``
-        (:class:`~jno.nnx.gradient_balancers.GradNormBalancer`).
+        (:class:`~jno.nnx.balancers.gradient.GradNormBalancer`).
 
         ``jno.core`` computes the per-term gradients every ``update_every`` steps.
 
@@ -259,7 +259,7 @@ class adaptive:  # noqa: N801 - a lower-case namespace, used as jno.fn.adaptive.
         eps: float = 1e-8,
     ) -> tuple[Weight, ...]:
         """Learning-rate annealing weights for ``terms``
-        (:class:`~jno.nnx.gradient_balancers.LRAnnealing`); ``terms[reference]`` is the
+        (:class:`~jno.nnx.balancers.gradient.LRAnnealing`); ``terms[reference]`` is the
         PDE residual, whose weight stays 1.
 
         Example:
@@ -290,7 +290,7 @@ class adaptive:  # noqa: N801 - a lower-case namespace, used as jno.fn.adaptive.
         eps: float = 1e-8,
     ) -> tuple[Weight, ...]:
         """GradNorm's learnable weights for ``terms``
-        (:class:`~jno.nnx.gradient_balancers.GradNorm`).
+        (:class:`~jno.nnx.balancers.gradient.GradNorm`).
 
         Example:
             >>> import jax.numpy as jnp
@@ -317,7 +317,7 @@ class adaptive:  # noqa: N801 - a lower-case namespace, used as jno.fn.adaptive.
         eps: float = 1e-8,
     ) -> tuple[Weight, ...]:
         """NTK-trace weights ``tr(K) / tr(K_i)`` for ``terms``
-        (:class:`~jno.nnx.ntk.NTKBalancer`); each term must be a plain residual or data
+        (:class:`~jno.nnx.balancers.ntk.NTKBalancer`); each term must be a plain residual or data
         term (its pointwise values give the NTK diagonal).
 
         Example:
@@ -341,7 +341,7 @@ class adaptive:  # noqa: N801 - a lower-case namespace, used as jno.fn.adaptive.
         epsilons: float | Sequence[float] = (1e-2, 1e-1, 1.0, 1e1, 1e2),
         delta: float = 0.99,
     ) -> CausalWeights:
-        """Causal weights in time (:class:`~jno.nnx.causal.CausalWeights`).
+        """Causal weights in time (:class:`~jno.nnx.balancers.causal.CausalWeights`).
 
         Pass the module as ``causal=`` to a :class:`~jno.train.trainer.Trainer` (or a
         time-dependent problem of :mod:`jno.problems`); ``Trainer.causal_loss`` then

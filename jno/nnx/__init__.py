@@ -1,38 +1,75 @@
-"""Device-state building blocks: schedules, balancers, loss normalisation, networks.
+"""Device-state building blocks, one folder per concept.
 
-Networks built on :class:`JetModule` propagate input derivatives forward with
-:class:`Jet` s (:mod:`jno.nnx.jets`), which :mod:`jno.ops` uses for every operator.
+- :mod:`jno.nnx.networks`: networks built on :class:`JetModule`, which propagate input
+  derivatives forward with :class:`Jet` s, the fast path of every :mod:`jno.ops` operator;
+- :mod:`jno.nnx.balancers`: adaptive loss balancers, loss normalisation, causal weights;
+- :mod:`jno.nnx.schedules`: learning-rate schedules, fixed and loss-adaptive.
+
+They never import each other; what they share is at this level: the variable types of
+:mod:`jno.nnx.state` and the private argument checks and dtype helpers.
 
 Every public class here is a :class:`flax.nnx.Module` whose adaptive state lives in
 :mod:`jno.nnx.state` variables.
 """
 
+import importlib
+import sys
+
 from jno.nnx.balancers import (
     DWA,
     RLW,
     Balancer,
-    LbPINNsLossBalancing,
-    LossNormalizer,
-    ReLoBRaLo,
-    SoftAdapt,
-)
-from jno.nnx.causal import CausalWeights, chunk_losses
-from jno.nnx.embeddings import FactorizedDense, PeriodicEmbedding
-from jno.nnx.gradient_balancers import (
+    CausalWeights,
     GradientBalancer,
     GradNorm,
     GradNormBalancer,
+    LbPINNsLossBalancing,
+    LossNormalizer,
     LRAnnealing,
+    NTKBalancer,
+    ReLoBRaLo,
+    SoftAdapt,
+    chunk_losses,
+    ntk_diagonal,
     per_term_gradients,
 )
-from jno.nnx.jets import Jet
-from jno.nnx.models import MLP, Constant, FourierFeatures, JetModule
-from jno.nnx.modified_mlp import ModifiedMLP
-from jno.nnx.ntk import NTKBalancer, ntk_diagonal
-from jno.nnx.piratenet import PirateNet
-from jno.nnx.scaled_schedule import ScaledSchedule
-from jno.nnx.schedules import DLRS, LearningRateSchedule, ReduceOnPlateau
+from jno.nnx.networks import (
+    MLP,
+    Constant,
+    FactorizedDense,
+    FourierFeatures,
+    Jet,
+    JetModule,
+    ModifiedMLP,
+    PeriodicEmbedding,
+    PirateNet,
+)
+from jno.nnx.schedules import DLRS, LearningRateSchedule, ReduceOnPlateau, ScaledSchedule
 from jno.nnx.state import BalancerState, ScheduleState
+
+# Module paths of the flat layout (``from jno.nnx.models import MLP``, ...) name the
+# modules of the concept folders, so imports written against them keep working.
+_MODULE_ALIASES = {
+    "models": "networks.mlp",
+    "jets": "networks.jets",
+    "embeddings": "networks.embeddings",
+    "modified_mlp": "networks.modified_mlp",
+    "piratenet": "networks.piratenet",
+    "balancer_base": "balancers.base",
+    "gradient_base": "balancers.gradient_base",
+    "gradient_balancers": "balancers.gradient",
+    "random_balancers": "balancers.stochastic",
+    "ntk": "balancers.ntk",
+    "causal": "balancers.causal",
+    "normalize": "balancers.normalize",
+    "scaled_schedule": "schedules.scaled",
+    "adaptive_schedules": "schedules.adaptive",
+}
+for _alias, _target in _MODULE_ALIASES.items():
+    sys.modules[f"{__name__}.{_alias}"] = globals()[_alias] = importlib.import_module(
+        f"{__name__}.{_target}"
+    )
+del _alias, _target
 
 __all__ = [
     "DLRS",

@@ -7,7 +7,7 @@ thing: one scalar per point) or, for :func:`divergence`, a vector field ``(n, d)
 How derivatives are taken:
     A network built on :class:`jno.nnx.JetModule` (``MLP``, ``ModifiedMLP``, or ``jno.nn``
     wrapping one) propagates the requested input derivatives forward through its layers
-    in one pass (Taylor mode, see :mod:`jno.nnx.jets`): the primal activations are
+    in one pass (Taylor mode, see :mod:`jno.nnx.networks.jets`): the primal activations are
     computed once and shared by every derivative. Inside a loss function run through
     :func:`share_derivatives` (the ``Trainer`` and ``jno.core`` do this for you), all
     operators called on the same network and the same points array share a single such
@@ -46,8 +46,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jno.nnx._sharing import Request, planned_jet, run_shared
-from jno.nnx.jets import Jet
+from jno.nnx.networks._sharing import Request, planned_jet, run_shared
+from jno.nnx.networks.jets import Jet
 from jno.ops._paths import (
     Fn,
     as_points,

@@ -16,9 +16,9 @@ import jax.numpy as jnp
 
 from jno.nnx._checks import check_bool, check_index
 from jno.nnx._dtype import default_float
-from jno.nnx._sharing import Request, shared_jet
-from jno.nnx.jets import Jet
-from jno.nnx.models import JetModule
+from jno.nnx.networks._sharing import Request, shared_jet
+from jno.nnx.networks.jets import Jet
+from jno.nnx.networks.mlp import JetModule
 
 Fn = Callable[[jax.Array], jax.Array]
 

@@ -15,11 +15,11 @@ from flax import nnx
 from jno.frontend.network import nn
 from jno.nnx._checks import check_bool, check_choice, check_int, check_real
 from jno.nnx._dtype import default_float
-from jno.nnx.causal import CausalWeights
-from jno.nnx.gradient_balancers import GradNormBalancer
-from jno.nnx.models import MLP
-from jno.nnx.modified_mlp import ModifiedMLP
-from jno.nnx.piratenet import PirateNet
+from jno.nnx.balancers.causal import CausalWeights
+from jno.nnx.balancers.gradient import GradNormBalancer
+from jno.nnx.networks.mlp import MLP
+from jno.nnx.networks.modified_mlp import ModifiedMLP
+from jno.nnx.networks.piratenet import PirateNet
 from jno.nnx.schedules import LearningRateSchedule
 from jno.optim import soap
 

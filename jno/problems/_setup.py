@@ -12,8 +12,8 @@ from flax import nnx
 
 from jno.frontend.network import nn
 from jno.nnx._checks import check_bool, check_choice, check_int
-from jno.nnx.models import MLP
-from jno.nnx.modified_mlp import ModifiedMLP
+from jno.nnx.networks.mlp import MLP
+from jno.nnx.networks.modified_mlp import ModifiedMLP
 from jno.nnx.schedules import LearningRateSchedule
 
 __all__ = ["ProblemSetupMixin"]
@@ -82,7 +82,7 @@ class ProblemSetupMixin:
         """A ready trainer: MLP with inputs standardised to ``[-1, 1]``, Adam, decay.
 
         The network is ``MLP(d, hidden, 1, activation)`` (``network="modified"``:
-        :class:`~jno.nnx.modified_mlp.ModifiedMLP`) initialised from ``seed``, with
+        :class:`~jno.nnx.networks.modified_mlp.ModifiedMLP`) initialised from ``seed``, with
         ``input_lo``/``input_hi`` the bounds of ``domain`` and the exact periodic
         embedding of ``periodic_inputs`` (periodic problems). The optimizer is Adam scaled
         by ``lr * decay_rate ** (step / decay_steps)``. ``seed`` also seeds the point

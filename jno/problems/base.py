@@ -160,7 +160,7 @@ class Problem(ProblemSetupMixin, Trainer):
     grid_shape: ClassVar[tuple[int, ...]] = (101, 101)
     default_hidden: ClassVar[tuple[int, ...]] = (50, 50, 50)
     #: ``{input axis: period}`` of a periodic problem: ``default()`` networks embed
-    #: those axes exactly (:class:`~jno.nnx.embeddings.PeriodicEmbedding`).
+    #: those axes exactly (:class:`~jno.nnx.networks.embeddings.PeriodicEmbedding`).
     periodic_inputs: ClassVar[Mapping[int, float] | None] = None
     #: Losses that a network periodic by construction in every axis of
     #: ``periodic_inputs`` (fixed frequencies) satisfies exactly: :meth:`losses` leaves

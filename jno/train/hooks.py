@@ -1,9 +1,9 @@
 """The hooks a :class:`~jno.train.trainer.Trainer` subclass overrides, and their checks.
 
 ``losses`` (required) gives the named scalar losses; ``residuals`` (optional) gives the
-per-point residuals behind them, which :class:`~jno.nnx.ntk.NTKBalancer` needs;
+per-point residuals behind them, which :class:`~jno.nnx.balancers.ntk.NTKBalancer` needs;
 ``causal_loss`` is the residual loss with causal weights in time when the trainer has
-a :class:`~jno.nnx.causal.CausalWeights`, and the plain mean square otherwise;
+a :class:`~jno.nnx.balancers.causal.CausalWeights`, and the plain mean square otherwise;
 ``component`` gives a stateful loss component to the losses.
 """
 
@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jno.nnx._dtype import default_float
-from jno.nnx._sharing import run_shared
+from jno.nnx.networks._sharing import run_shared
 from jno.ops import share_derivatives
 from jno.train.term_gradients import TermSources, call_balancer
 
@@ -50,7 +50,7 @@ class LossHooksMixin:
     def residuals(self, net: Any, batch: Mapping[str, jax.Array]) -> Mapping[str, Any]:
         """Per-point residuals behind each loss; override it for NTK weighting.
 
-        Only :class:`~jno.nnx.ntk.NTKBalancer` calls it: the NTK diagonal of a term is
+        Only :class:`~jno.nnx.balancers.ntk.NTKBalancer` calls it: the NTK diagonal of a term is
         ``||d r(x_p) / d params||^2`` for each entry ``r(x_p)`` of its residual. The
         packaged problems (:mod:`jno.problems`) implement it.
 
@@ -71,7 +71,7 @@ class LossHooksMixin:
         Call it in :meth:`losses` for a time-dependent residual: with causal weights the
         points are split into time chunks of ``[t_min, t_max]`` by their time ``t`` and
         chunk ``k`` weighs ``exp(-epsilon * sum_{j<k} L_j)`` (see
-        :class:`~jno.nnx.causal.CausalWeights`); without, it is ``mean(residual**2)``.
+        :class:`~jno.nnx.balancers.causal.CausalWeights`); without, it is ``mean(residual**2)``.
 
         Args:
             residual: ``(n,)`` or ``(n, 1)`` residual at the points.

@@ -19,7 +19,7 @@ import optax
 from flax import nnx
 
 from jno.nnx._dtype import default_float
-from jno.nnx.ntk import ntk_diagonal
+from jno.nnx.balancers.ntk import ntk_diagonal
 from jno.train.components import ComponentSlots
 from jno.train.evaluations import Evaluation, EvaluationReuse
 from jno.train.mesh import data_sharding

@@ -1,8 +1,8 @@
 """Per-term gradients and NTK diagonals for the balancers that need them.
 
 The one place where balancer kinds are told apart. The kind is the interface a
-balancer implements: a :class:`~jno.nnx.gradient_base.GradientBalancer` needs per-term
-gradients, a :class:`~jno.nnx.ntk.NTKBasedBalancer` per-term NTK diagonals (each every
+balancer implements: a :class:`~jno.nnx.balancers.gradient_base.GradientBalancer` needs per-term
+gradients, a :class:`~jno.nnx.balancers.ntk.NTKBasedBalancer` per-term NTK diagonals (each every
 ``update_every`` steps), and any other module is value-based: its weights come from
 the loss values alone. :class:`BalancerNeeds` reads what a step must compute and
 :func:`call_balancer` calls a balancer with it.
@@ -13,7 +13,7 @@ and its last weights are reused.
 
 Example:
     >>> import jax.numpy as jnp
-    >>> from jno.nnx.gradient_balancers import GradNormBalancer
+    >>> from jno.nnx.balancers.gradient import GradNormBalancer
     >>> b = GradNormBalancer(2, momentum=0.0, update_every=10)
     >>> grads = jnp.array([[3.0, 4.0], [0.5, 0.0]])           # norms 5 and 0.5
     >>> sources = TermSources(step=jnp.asarray(20), grads=grads)
@@ -35,8 +35,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jno.nnx._dtype import default_float
-from jno.nnx.gradient_base import GradientBalancer, per_term_gradients
-from jno.nnx.ntk import NTKBasedBalancer
+from jno.nnx.balancers.gradient_base import GradientBalancer, per_term_gradients
+from jno.nnx.balancers.ntk import NTKBasedBalancer
 
 __all__ = ["BalancerNeeds", "TermSources", "call_balancer", "stacked_term_gradients"]
 

@@ -65,7 +65,7 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
             at the first non-finite loss or gradient; ``"skip"`` drops such steps.
         steps_per_call: Most steps fused into one dispatch (None: up to the next logging
             or checkpoint step).
-        causal: A :class:`~jno.nnx.causal.CausalWeights` used by :meth:`causal_loss`
+        causal: A :class:`~jno.nnx.balancers.causal.CausalWeights` used by :meth:`causal_loss`
             (None: :meth:`causal_loss` is the plain mean square): the component in slot
             ``"causal"``. Its epsilon and smallest chunk weight are logged as
             ``tracker/causal_epsilon`` and ``tracker/causal_min_weight``.

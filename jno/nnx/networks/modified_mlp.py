@@ -15,7 +15,7 @@ network more resilient than a plain MLP to the stiff gradient dynamics of PINN t
 Example:
     >>> import jax.numpy as jnp
     >>> from flax import nnx
-    >>> from jno.nnx.modified_mlp import ModifiedMLP
+    >>> from jno.nnx.networks.modified_mlp import ModifiedMLP
     >>> net = ModifiedMLP(2, [64, 64, 64, 64], 1, rngs=nnx.Rngs(0))
     >>> net(jnp.zeros((5, 2))).shape
     (5, 1)
@@ -30,8 +30,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jno.nnx.jets import elementwise
-from jno.nnx.models import (
+from jno.nnx.networks.jets import elementwise
+from jno.nnx.networks.mlp import (
     JetModule,
     _dense,
     _factorization,
@@ -48,7 +48,7 @@ class ModifiedMLP(JetModule):
 
     With ``hidden = [w] * L`` the network has, on the features ``X`` (the inputs after
     the optional standardisation and Fourier features, as in
-    :class:`~jno.nnx.models.MLP`):
+    :class:`~jno.nnx.networks.mlp.MLP`):
 
     * two encoders ``U = s(X W_U + b_U)`` and ``V = s(X W_V + b_V)`` of width ``w``
       (``encoder_u``, ``encoder_v``);
@@ -66,7 +66,7 @@ class ModifiedMLP(JetModule):
         (p + 1) w * (1 + 2 [L > 1]) + (L - 1)(w + 1) w + (w + 1) out_features
 
     Kernels use Glorot normal initialisation, biases start at zero; the Fourier matrix
-    and input bounds are :class:`~jno.nnx.models.Constant` s, not trained.
+    and input bounds are :class:`~jno.nnx.networks.mlp.Constant` s, not trained.
 
     Args:
         in_features: input dimension ``d``.
@@ -80,7 +80,7 @@ class ModifiedMLP(JetModule):
             ``[input_lo, input_hi]`` is mapped affinely to ``[-1, 1]``.
         input_hi: upper bound of the inputs, given together with ``input_lo``.
         periodic, periodic_trainable, weight_factorization: as for
-            :class:`~jno.nnx.models.MLP`.
+            :class:`~jno.nnx.networks.mlp.MLP`.
 
     Raises:
         ValueError: ``hidden`` is empty or its widths differ, or a bad size / bound.
@@ -89,7 +89,7 @@ class ModifiedMLP(JetModule):
     Example:
         >>> import jax.numpy as jnp
         >>> from flax import nnx
-        >>> from jno.nnx.modified_mlp import ModifiedMLP
+        >>> from jno.nnx.networks.modified_mlp import ModifiedMLP
         >>> net = ModifiedMLP(2, [8, 8, 8], 1, rngs=nnx.Rngs(0), fourier_features=4,
         ...                   input_lo=[0.0, 0.0], input_hi=[1.0, 10.0])
         >>> net(jnp.ones((4, 2))).shape

@@ -17,7 +17,7 @@ attribute ``requires = "grads"`` tells it to).
 
 Example:
     >>> import jax, jax.numpy as jnp
-    >>> from jno.nnx.gradient_balancers import GradNormBalancer
+    >>> from jno.nnx.balancers.gradient import GradNormBalancer
     >>> params = {"a": jnp.array([1.0, 2.0])}
     >>> loss_vector = lambda p: jnp.stack([jnp.sum(p["a"] ** 2), 0.1 * jnp.sum(p["a"])])
     >>> b = GradNormBalancer(2, momentum=0.0)
@@ -33,11 +33,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jno.nnx._adam import adam_step
 from jno.nnx._checks import check_bool, check_int, check_real
 from jno.nnx._dtype import default_float
-from jno.nnx.balancer_base import check_num_losses
-from jno.nnx.gradient_base import GradientBalancer, per_term_gradients
+from jno.nnx.balancers._adam import adam_step
+from jno.nnx.balancers.base import check_num_losses
+from jno.nnx.balancers.gradient_base import GradientBalancer, per_term_gradients
 from jno.nnx.state import BalancerState
 
 __all__ = [
@@ -76,7 +76,7 @@ class GradNormBalancer(GradientBalancer):
 
     Example:
         >>> import jax.numpy as jnp
-        >>> from jno.nnx.gradient_balancers import GradNormBalancer
+        >>> from jno.nnx.balancers.gradient import GradNormBalancer
         >>> b = GradNormBalancer(2, momentum=0.5)
         >>> g = jnp.array([[3.0, 4.0, 0.0], [0.0, 0.0, 1.0]])  # norms 5 and 1, mean 3
         >>> [round(float(v), 4) for v in b(jnp.array([1.0, 1.0]), g)]  # 0.5 + 0.5 * [0.6, 3]
@@ -150,7 +150,7 @@ class LRAnnealing(GradientBalancer):
 
     Example:
         >>> import jax.numpy as jnp
-        >>> from jno.nnx.gradient_balancers import LRAnnealing
+        >>> from jno.nnx.balancers.gradient import LRAnnealing
         >>> b = LRAnnealing(2, weighted_gradients=False)
         >>> g = jnp.array([[1.0, -4.0, 2.0], [0.5, 0.5, -0.5]])  # max |g_0| 4, mean |g_1| 0.5
         >>> [round(float(v), 4) for v in b(jnp.array([1.0, 1.0]), g)]  # 0.1 + 0.9 * 8
@@ -241,7 +241,7 @@ class GradNorm(GradientBalancer):
 
     Example:
         >>> import jax.numpy as jnp
-        >>> from jno.nnx.gradient_balancers import GradNorm
+        >>> from jno.nnx.balancers.gradient import GradNorm
         >>> b = GradNorm(2, alpha=1.5, lr=0.1)
         >>> g = jnp.array([[3.0, 4.0, 0.0], [0.0, 0.0, 1.0]])  # G = [5, 1], T = [3, 3]
         >>> [round(float(v), 4) for v in b(jnp.array([2.0, 1.0]), g)]  # Adam moves w by lr

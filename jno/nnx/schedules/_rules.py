@@ -6,7 +6,7 @@ traceable, and ``params`` the checked arguments for ``config()``. The clamping t
 ``[min_lr, max_lr]`` stays with the schedule.
 
 Example:
-    >>> from jno.nnx._schedule_rules import cosine_rule
+    >>> from jno.nnx.schedules._rules import cosine_rule
     >>> fn, params = cosine_rule(100, 1.0, 0.5)
     >>> float(fn(50, None)), params
     (0.75, {'total_steps': 100, 'lr0': 1.0, 'lr_end': 0.5})
@@ -24,7 +24,7 @@ import numpy as np
 
 from jno.nnx._checks import check_int, check_real, is_real
 from jno.nnx._dtype import default_float
-from jno.nnx._schedule_args import check_rate
+from jno.nnx.schedules._args import check_rate
 
 __all__ = ["cosine_rule", "exponential_rule", "piecewise_constant_rule", "warmup_cosine_rule"]
 

@@ -18,7 +18,7 @@ A derivative that is known to be zero is ``None``.
 
 Example:
     >>> import jax.numpy as jnp
-    >>> from jno.nnx.jets import Jet, elementwise
+    >>> from jno.nnx.networks.jets import Jet, elementwise
     >>> x = jnp.array([[0.5, 2.0]])
     >>> jet = Jet.seed(x, first=(0, 1), second=((0, 1),), laplacian=True)
     >>> y = elementwise(jnp.sin, jet @ jnp.array([[1.0], [3.0]]))  # sin(x0 + 3 x1)

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 
 from jno.nnx._checks import check_real
 from jno.nnx._dtype import default_float
-from jno.nnx.schedules import LearningRateSchedule, as_schedule
+from jno.nnx.schedules.schedule import LearningRateSchedule, as_schedule
 from jno.nnx.state import ScheduleState
 
 __all__ = ["ScaledSchedule"]

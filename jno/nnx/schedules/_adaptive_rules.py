@@ -8,7 +8,7 @@ rate with their own ``[min_lr, max_lr]`` (passed in as ``clamp``).
 
 Example:
     >>> import jax.numpy as jnp
-    >>> from jno.nnx._adaptive_rules import plateau_update
+    >>> from jno.nnx.schedules._adaptive_rules import plateau_update
     >>> state = (jnp.inf, 0, 0, 1.0)  # best, plateau count, cooldown count, rate
     >>> for loss in (2.0, 2.0, 2.0):
     ...     state = plateau_update(

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from jno.nnx._checks import check_real, check_seed
 from jno.nnx._dtype import default_float
-from jno.nnx.balancer_base import Balancer, scaled_softmax
+from jno.nnx.balancers.base import Balancer, scaled_softmax
 from jno.nnx.state import BalancerState
 
 __all__ = ["RLW", "ReLoBRaLo"]

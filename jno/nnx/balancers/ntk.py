@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from jno.nnx._checks import check_positive_int, check_real
 from jno.nnx._dtype import default_float
-from jno.nnx.balancer_base import Balancer
+from jno.nnx.balancers.base import Balancer
 from jno.nnx.state import BalancerState
 
 __all__ = ["NTKBalancer", "NTKBasedBalancer", "ntk_diagonal"]
@@ -54,7 +54,7 @@ def ntk_diagonal(residual_fn: Callable[[Any], Any], params: Any) -> jax.Array:
 
     Example:
         >>> import jax.numpy as jnp
-        >>> from jno.nnx.ntk import ntk_diagonal
+        >>> from jno.nnx.balancers.ntk import ntk_diagonal
         >>> x = jnp.array([[1.0, 2.0], [3.0, 0.0], [0.0, 0.5]])
         >>> params = {"w": jnp.array([0.3, -0.7])}
         >>> ntk_diagonal(lambda p: x @ p["w"], params).tolist()  # linear model: ||x_p||^2
@@ -128,7 +128,7 @@ class NTKBalancer(NTKBasedBalancer):
 
     Example:
         >>> import jax.numpy as jnp
-        >>> from jno.nnx.ntk import NTKBalancer
+        >>> from jno.nnx.balancers.ntk import NTKBalancer
         >>> b = NTKBalancer(2, update_every=10)
         >>> diags = [jnp.array([1.0, 2.0, 1.0]), jnp.array([36.0])]  # traces 4 and 36
         >>> [round(float(v), 4) for v in b(jnp.array([0.5, 0.1]), diags)]  # 40/4, 40/36

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.extend
 
-from jno.nnx.jets import Jet, Pair
+from jno.nnx.networks.jets import Jet, Pair
 
 __all__ = ["Request", "planned_jet", "recording", "run_shared", "shared_jet", "shared_value"]
 

@@ -2,7 +2,7 @@
 
 The base turns the user's losses into a validated vector of the default float dtype
 (:func:`~jno.nnx._dtype.default_float`), preprocesses it
-with a :class:`~jno.nnx.normalize.LossNormalizer`, lets the subclass compute the
+with a :class:`~jno.nnx.balancers.normalize.LossNormalizer`, lets the subclass compute the
 new weights, and guards the result: when a loss, a new weight or a new state value
 is NaN or Inf, every :class:`~jno.nnx.state.BalancerState` variable of the balancer
 keeps its previous value and the previous weights are returned. The guard is a
@@ -22,7 +22,7 @@ from flax import nnx
 
 from jno.nnx._checks import check_positive_int
 from jno.nnx._dtype import default_float
-from jno.nnx.normalize import LossNormalizer
+from jno.nnx.balancers.normalize import LossNormalizer
 from jno.nnx.state import BalancerState
 
 __all__ = ["Balancer", "check_num_losses", "scaled_softmax"]
@@ -74,7 +74,7 @@ class Balancer(nnx.Module):
     Args:
         num_losses: Number of losses N (an integer >= 1).
         mode: Loss preprocessing, ``"raw"``, ``"minmax"`` or ``"l2"``
-            (see :mod:`jno.nnx.normalize`).
+            (see :mod:`jno.nnx.balancers.normalize`).
         eps: Small positive constant that keeps ratios of losses finite.
 
     Attributes:
@@ -83,7 +83,7 @@ class Balancer(nnx.Module):
             NaN or Inf does not count).
         last_weights: ``BalancerState`` with the weights of the last accepted call,
             ones before the first.
-        normalizer: The :class:`~jno.nnx.normalize.LossNormalizer`.
+        normalizer: The :class:`~jno.nnx.balancers.normalize.LossNormalizer`.
 
     Raises:
         ValueError: ``num_losses`` is not an integer >= 1, ``mode`` is unknown or
@@ -92,7 +92,7 @@ class Balancer(nnx.Module):
 
     Example:
         >>> import jax.numpy as jnp
-        >>> from jno.nnx.balancer_base import Balancer
+        >>> from jno.nnx.balancers.base import Balancer
         >>> class Inverse(Balancer):  # weights 1 / L, normalised to sum to N
         ...     def _update(self, x):
         ...         inv = 1.0 / (x + self.eps)
@@ -107,9 +107,9 @@ class Balancer(nnx.Module):
     """
 
     #: What the balancer needs besides the loss values: ``"losses"`` (nothing else),
-    #: ``"grads"`` (per-term gradients, :mod:`jno.nnx.gradient_balancers`) or ``"ntk"``
-    #: (per-term NTK diagonals, :class:`~jno.nnx.ntk.NTKBalancer`). The Trainer reads it to
-    #: decide what to compute.
+    #: ``"grads"`` (per-term gradients, :mod:`jno.nnx.balancers.gradient`) or ``"ntk"``
+    #: (per-term NTK diagonals, :class:`~jno.nnx.balancers.ntk.NTKBalancer`). The Trainer
+    #: reads it to decide what to compute.
     requires: ClassVar[str] = "losses"
 
     def __init__(self, num_losses: int, *, mode: str = "raw", eps: float = 1e-8):

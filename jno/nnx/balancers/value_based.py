@@ -1,22 +1,15 @@
-"""Adaptive loss balancers: every one an ``nnx.Module`` with its state on the device.
+"""The value-based balancers: :class:`SoftAdapt`, :class:`DWA` and :class:`LbPINNsLossBalancing`.
 
-``balancer(losses)`` takes N losses and returns N weights (of the default float dtype,
-``jax.lax.stop_gradient``-ed, always finite) and updates the balancer's
-:class:`~jno.nnx.state.BalancerState` variables in place, so it runs inside a
-compiled training step with no host round trip. See :class:`Balancer` for the
-shared behaviour (loss preprocessing modes, NaN/Inf guard, :meth:`Balancer.config`).
-
-This module holds the value-based balancers (:class:`SoftAdapt`, :class:`DWA`,
-:class:`LbPINNsLossBalancing`) and re-exports the random ones
-(:class:`~jno.nnx.random_balancers.ReLoBRaLo`, :class:`~jno.nnx.random_balancers.RLW`)
-and :class:`~jno.nnx.normalize.LossNormalizer`, and the balancers that need more than
-the loss values: per-term gradients (:class:`~jno.nnx.gradient_balancers.GradNormBalancer`,
-:class:`~jno.nnx.gradient_balancers.LRAnnealing`, :class:`~jno.nnx.gradient_balancers.GradNorm`),
-NTK diagonals (:class:`~jno.nnx.ntk.NTKBalancer`) or time chunks
-(:class:`~jno.nnx.causal.CausalWeights`).
-
+Each weighs the losses from their values alone (their ratios to earlier losses, or a
+learned log-variance per loss); see :class:`~jno.nnx.balancers.base.Balancer` for the
+behaviour all balancers share (loss preprocessing modes, NaN/Inf guard, ``config``).
 Ratios of losses are computed as ``L / (L_ref + eps)``, so zero losses give finite
 weights. Losses are expected to be non-negative.
+
+Example:
+    >>> w = SoftAdapt(2)
+    >>> w([1.0, 1.0]).tolist()  # the first call: ones, and the losses are remembered
+    [1.0, 1.0]
 """
 
 from __future__ import annotations
@@ -28,31 +21,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jno.nnx._adam import adam_step
 from jno.nnx._checks import check_real
 from jno.nnx._dtype import default_float
-from jno.nnx.balancer_base import Balancer, scaled_softmax
-from jno.nnx.causal import CausalWeights
-from jno.nnx.gradient_balancers import GradNorm, GradNormBalancer, LRAnnealing
-from jno.nnx.normalize import LossNormalizer
-from jno.nnx.ntk import NTKBalancer
-from jno.nnx.random_balancers import RLW, ReLoBRaLo
+from jno.nnx.balancers._adam import adam_step
+from jno.nnx.balancers.base import Balancer, scaled_softmax
 from jno.nnx.state import BalancerState
 
-__all__ = [
-    "Balancer",
-    "CausalWeights",
-    "DWA",
-    "GradNorm",
-    "GradNormBalancer",
-    "LRAnnealing",
-    "LbPINNsLossBalancing",
-    "LossNormalizer",
-    "NTKBalancer",
-    "RLW",
-    "ReLoBRaLo",
-    "SoftAdapt",
-]
+__all__ = ["DWA", "LbPINNsLossBalancing", "SoftAdapt"]
 
 
 class SoftAdapt(Balancer):

@@ -20,7 +20,7 @@ import numpy as np
 
 from jno.nnx._checks import check_positive_int, check_real, is_real
 from jno.nnx._dtype import default_float
-from jno.nnx.balancer_base import Balancer
+from jno.nnx.balancers.base import Balancer
 from jno.nnx.state import BalancerState
 
 __all__ = ["CausalWeights", "chunk_losses"]
@@ -72,7 +72,7 @@ def chunk_losses(
 
     Example:
         >>> import jax.numpy as jnp
-        >>> from jno.nnx.causal import chunk_losses
+        >>> from jno.nnx.balancers.causal import chunk_losses
         >>> r = jnp.array([1.0, 3.0, 2.0, 4.0])
         >>> t = jnp.array([0.1, 0.2, 0.5, 1.0])
         >>> chunk_losses(r, t, 2, 0.0, 1.0).tolist()  # (1 + 9) / 2, (4 + 16) / 2
@@ -150,7 +150,7 @@ class CausalWeights(Balancer):
 
     Example:
         >>> import jax.numpy as jnp
-        >>> from jno.nnx.causal import CausalWeights
+        >>> from jno.nnx.balancers.causal import CausalWeights
         >>> cw = CausalWeights(3, epsilons=(1.0, 10.0), delta=0.5)
         >>> [round(float(v), 4) for v in cw(jnp.array([0.1, 0.2, 0.3]))]  # exp(-[0, .1, .3])
         [1.0, 0.9048, 0.7408]
@@ -221,7 +221,7 @@ class CausalWeights(Balancer):
 
         Example:
             >>> import jax.numpy as jnp
-            >>> from jno.nnx.causal import CausalWeights
+            >>> from jno.nnx.balancers.causal import CausalWeights
             >>> cw = CausalWeights(2, epsilons=1.0)
             >>> r, t = jnp.array([1.0, 1.0, 2.0]), jnp.array([0.0, 0.2, 0.9])
             >>> round(float(cw.loss(r, t, 0.0, 1.0)), 4)  # (1 * 1 + exp(-1) * 4) / 2

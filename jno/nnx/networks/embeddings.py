@@ -12,7 +12,7 @@ representations"): the kernel is ``diag(exp(s)) V`` column by column, ``W = V *
 exp(s)``, with ``s ~ N(mu, sigma)`` drawn at initialisation and ``V = W0 / exp(s)`` so
 that the initial kernel is the Glorot-normal ``W0``; ``s`` and ``V`` are trained.
 
-Both run on arrays and on :class:`~jno.nnx.jets.Jet` s, so derivatives of networks that
+Both run on arrays and on :class:`~jno.nnx.networks.jets.Jet` s, so derivatives of networks that
 use them take the fast path of :mod:`jno.ops`.
 
 Example:
@@ -38,7 +38,7 @@ from flax import nnx
 
 from jno.nnx._checks import check_bool, check_int, check_real
 from jno.nnx._dtype import default_float
-from jno.nnx.jets import concatenate, elementwise
+from jno.nnx.networks.jets import concatenate, elementwise
 
 __all__ = ["FactorizedDense", "PeriodicEmbedding"]
 

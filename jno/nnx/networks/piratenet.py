@@ -2,7 +2,7 @@
 "PirateNets: physics-informed deep learning with residual adaptive networks", JMLR 2024).
 
 The input goes through the optional standardisation and periodic embedding of
-:class:`~jno.nnx.models.MLP`, then random Fourier features ``Phi`` (width ``2m``). Two
+:class:`~jno.nnx.networks.mlp.MLP`, then random Fourier features ``Phi`` (width ``2m``). Two
 gates ``U = s(Phi W_u + b_u)`` and ``V = s(Phi W_v + b_v)`` are shared by every block.
 Block ``l`` maps ``x`` (``x_1 = Phi``) to::
 
@@ -36,8 +36,8 @@ from flax import nnx
 
 from jno.nnx._checks import check_int
 from jno.nnx._dtype import default_float
-from jno.nnx.jets import elementwise
-from jno.nnx.models import (
+from jno.nnx.networks.jets import elementwise
+from jno.nnx.networks.mlp import (
     JetModule,
     _dense,
     _factorization,

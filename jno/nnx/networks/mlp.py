@@ -8,7 +8,7 @@ and ``nnx.state(model, nnx.Param)`` leave them out.
 Example:
     >>> import jax.numpy as jnp
     >>> from flax import nnx
-    >>> from jno.nnx.models import MLP
+    >>> from jno.nnx.networks.mlp import MLP
     >>> net = MLP(2, [64, 64, 64, 64], 1, rngs=nnx.Rngs(0))
     >>> net(jnp.zeros((5, 2))).shape
     (5, 1)
@@ -26,9 +26,9 @@ from flax import nnx
 
 from jno.nnx._checks import check_int, check_real
 from jno.nnx._dtype import default_float
-from jno.nnx._sharing import shared_value
-from jno.nnx.embeddings import FactorizedDense, PeriodicEmbedding
-from jno.nnx.jets import Jet, concatenate, elementwise
+from jno.nnx.networks._sharing import shared_value
+from jno.nnx.networks.embeddings import FactorizedDense, PeriodicEmbedding
+from jno.nnx.networks.jets import Jet, concatenate, elementwise
 
 __all__ = ["MLP", "Constant", "FourierFeatures", "JetModule"]
 
@@ -54,7 +54,7 @@ class FourierFeatures(nnx.Module):
     Example:
         >>> import jax.numpy as jnp
         >>> from flax import nnx
-        >>> from jno.nnx.models import FourierFeatures
+        >>> from jno.nnx.networks.mlp import FourierFeatures
         >>> ff = FourierFeatures(2, 8, 1.0, rngs=nnx.Rngs(0))
         >>> y = ff(jnp.zeros((3, 2)))
         >>> y.shape, y[0, :8].tolist() == [1.0] * 8, y[0, 8:].tolist() == [0.0] * 8
@@ -203,7 +203,7 @@ def _factorization(value: Any) -> tuple[float, float] | None:
 
 
 def _input_features(module: nnx.Module, x: Any) -> Any:
-    """The inputs (an array or a :class:`~jno.nnx.jets.Jet`) after the optional
+    """The inputs (an array or a :class:`~jno.nnx.networks.jets.Jet`) after the optional
     standardisation and Fourier features of ``module`` (set up by :func:`_set_up_inputs`)."""
     raw = x
     if module.input_lo is not None:
@@ -223,13 +223,14 @@ def _linear(layer: nnx.Linear, h: Any) -> Any:
 
 
 class JetModule(nnx.Module):
-    """Base of networks whose forward pass also runs on :class:`~jno.nnx.jets.Jet` s.
+    """Base of networks whose forward pass also runs on :class:`~jno.nnx.networks.jets.Jet` s.
 
     A subclass implements :meth:`forward` with operations that jets support (``@``,
-    ``+``, ``*``, :func:`~jno.nnx.jets.elementwise`, :func:`~jno.nnx.jets.concatenate`)
-    and acts row-wise. :mod:`jno.ops` then takes every derivative of the network in one
-    forward pass per set of points, shared by all operators called on the same network
-    and points inside a loss (see :func:`jno.ops.share_derivatives`).
+    ``+``, ``*``, :func:`~jno.nnx.networks.jets.elementwise`,
+    :func:`~jno.nnx.networks.jets.concatenate`) and acts row-wise. :mod:`jno.ops` then
+    takes every derivative of the network in one forward pass per set of points, shared
+    by all operators called on the same network and points inside a loss (see
+    :func:`jno.ops.share_derivatives`).
 
     Example:
         >>> import jax.numpy as jnp
@@ -304,17 +305,17 @@ class MLP(JetModule):
         input_lo: lower bound of the inputs (a number or one per input), or ``None``.
         input_hi: upper bound of the inputs, given together with ``input_lo``.
         periodic: ``{axis: period}``: an exact periodic embedding of those raw input
-            axes (:class:`~jno.nnx.embeddings.PeriodicEmbedding`), before the Fourier
+            axes (:class:`~jno.nnx.networks.embeddings.PeriodicEmbedding`), before the Fourier
             features; the network is then periodic in them with all its derivatives.
         periodic_trainable: train the embedding's frequencies.
         weight_factorization: random weight factorization of every dense layer
-            (:class:`~jno.nnx.embeddings.FactorizedDense`): ``(mean, stddev)`` of
+            (:class:`~jno.nnx.networks.embeddings.FactorizedDense`): ``(mean, stddev)`` of
             ``s``, or ``True`` for ``(1.0, 0.1)``.
 
     Example:
         >>> import jax.numpy as jnp
         >>> from flax import nnx
-        >>> from jno.nnx.models import MLP
+        >>> from jno.nnx.networks.mlp import MLP
         >>> net = MLP(2, [8, 8], 3, rngs=nnx.Rngs(0), fourier_features=4,
         ...           input_lo=[0.0, 0.0], input_hi=[1.0, 10.0])
         >>> net(jnp.ones((4, 2))).shape

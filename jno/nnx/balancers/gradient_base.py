@@ -2,11 +2,11 @@
 
 :func:`per_term_gradients` turns the accepted gradient layouts into one ``(N, P)``
 matrix; :class:`GradientBalancer` is the base of the balancers of
-:mod:`jno.nnx.gradient_balancers`, which re-exports both names.
+:mod:`jno.nnx.balancers.gradient`, which re-exports both names.
 
 Example:
     >>> import jax.numpy as jnp
-    >>> from jno.nnx.gradient_base import per_term_gradients
+    >>> from jno.nnx.balancers.gradient_base import per_term_gradients
     >>> grads = [{"a": jnp.array([1.0, 2.0])}, {"a": jnp.array([0.0, 3.0])}]
     >>> per_term_gradients(grads, 2).tolist()
     [[1.0, 2.0], [0.0, 3.0]]
@@ -22,7 +22,7 @@ import jax.numpy as jnp
 
 from jno.nnx._checks import check_positive_int
 from jno.nnx._dtype import default_float
-from jno.nnx.balancer_base import Balancer, check_num_losses
+from jno.nnx.balancers.base import Balancer, check_num_losses
 
 __all__ = ["GradientBalancer", "per_term_gradients"]
 
@@ -63,7 +63,7 @@ def per_term_gradients(grads: Any, num_losses: int) -> jax.Array:
 
     Example:
         >>> import jax, jax.numpy as jnp
-        >>> from jno.nnx.gradient_balancers import per_term_gradients
+        >>> from jno.nnx.balancers.gradient import per_term_gradients
         >>> params = {"w": jnp.array([1.0, 2.0]), "b": jnp.array(3.0)}
         >>> loss_vector = lambda p: jnp.stack([jnp.sum(p["w"]) * p["b"], p["b"] ** 2])
         >>> per_term_gradients(jax.jacrev(loss_vector)(params), 2).tolist()  # b, then w
@@ -123,7 +123,7 @@ class GradientBalancer(Balancer):
 
     Example:
         >>> import jax.numpy as jnp
-        >>> from jno.nnx.gradient_balancers import GradientBalancer
+        >>> from jno.nnx.balancers.gradient import GradientBalancer
         >>> class InverseNorm(GradientBalancer):  # weights 1 / ||g_i||
         ...     def _update_from_grads(self, x, g):
         ...         return 1.0 / (jnp.linalg.norm(g, axis=1) + self.eps)

@@ -53,7 +53,7 @@ class LossNormalizer(nnx.Module):
 
     Example:
         >>> import jax.numpy as jnp
-        >>> from jno.nnx.normalize import LossNormalizer
+        >>> from jno.nnx.balancers.normalize import LossNormalizer
         >>> norm = LossNormalizer(2, mode="minmax")
         >>> norm(jnp.array([4.0, 1.0])).tolist()  # one value seen so far: top of range
         [1.0, 1.0]
