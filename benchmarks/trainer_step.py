@@ -113,8 +113,8 @@ def core_vs_trainer(points, hidden, rounds: int, k: int) -> None:
 
 def _xla_cost(trainer) -> dict:
     """XLA's static cost analysis of a trainer's compiled multi-step function."""
-    compiled = trainer._prepare()
-    args = (trainer._initial_carry(), compiled.metrics.empty(), trainer._fixed_points(), 1)
+    compiled = trainer.compile()
+    args = (trainer.initial_state(), compiled.metrics.empty(), trainer.fixed_points(), 1)
     cost = compiled._run.lower(*args).compile().cost_analysis()
     return cost[0] if isinstance(cost, list) else cost
 

@@ -96,7 +96,7 @@ def test_a_component_is_checkpointed_and_resumes_exactly(tmp_path):
 def test_the_checkpoint_layout_is_derived_from_the_step_state():
     trainer = build()
     trainer.fit(1)
-    carry = trainer._initial_carry()
+    carry = trainer.initial_state()
     assert isinstance(carry, StepState)
     saved = carry.saved()
     assert set(saved) == {*StepState.saved_names(), "observer"}
@@ -111,7 +111,7 @@ def test_a_checkpoint_of_the_earlier_layout_restores(tmp_path):
     # causal weights) next to the other entries.
     source = build(observer=False)
     source.fit(4)
-    state = {**source._initial_carry().saved(), "causal": None}
+    state = {**source.initial_state().saved(), "causal": None}
     meta = {
         "seed": 0,
         "terms": ["pde", "bc"],

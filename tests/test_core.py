@@ -127,9 +127,9 @@ def test_trackers_log_the_applied_weights_and_change_nothing(runs):
 
 def test_compiled_step_has_no_host_callbacks(runs):
     crux = runs[True][2]
-    compiled = crux._prepare()
-    carry = crux._initial_carry()
-    text = compiled._run.lower(carry, compiled.metrics.empty(), crux._fixed_points(), 3).as_text()
+    compiled = crux.compile()
+    carry = crux.initial_state()
+    text = compiled._run.lower(carry, compiled.metrics.empty(), crux.fixed_points(), 3).as_text()
     assert "callback" not in text.lower() and "stablehlo.while" in text
 
 

@@ -93,12 +93,12 @@ def state_dtypes(trainer) -> dict[str, str]:
     points, the empty metrics accumulators and the history."""
     leaves = {
         f"carry{jax.tree_util.keystr(path)}": leaf
-        for path, leaf in jax.tree_util.tree_flatten_with_path(trainer._initial_carry())[0]
+        for path, leaf in jax.tree_util.tree_flatten_with_path(trainer.initial_state())[0]
     }
-    leaves.update({f"fixed/{k}": v for k, v in trainer._fixed_points().items()})
+    leaves.update({f"fixed/{k}": v for k, v in trainer.fixed_points().items()})
     key = jax.random.key(1)
     leaves.update({f"sampled/{k}": ps.sample(key) for k, ps in trainer.points.items()})
-    metrics = trainer._prepare().metrics.empty()
+    metrics = trainer.compile().metrics.empty()
     for path, leaf in jax.tree_util.tree_flatten_with_path(metrics)[0]:
         leaves[f"metrics{jax.tree_util.keystr(path)}"] = leaf
     leaves.update({f"history/{k}": v for k, v in trainer.history.items()})

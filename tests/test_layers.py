@@ -11,7 +11,10 @@ module, else ``pkg``). Two rules are checked:
   ``jno.app`` (the ``jno`` command); the top-level ``jno`` re-exports all but the app;
 - the graph of modules has no cycle at all, inside a layer included;
 
-and only the application writes to stdout.
+only the application writes to stdout, and no module reaches into another class's
+private attributes: a class reads ``self._x`` only where it (or a base class in its own
+module) defines ``_x``, and ``obj._x`` of another object is read only in the module that
+defines ``_x``. Parts talk through their public interface.
 
 Inside ``jno.nnx`` each concept has its own folder (``networks``, ``balancers``,
 ``schedules``); the folders never import each other, only the shared internals at the
@@ -298,3 +301,115 @@ def test_only_the_application_writes_to_stdout():
         "only jno.app writes to stdout (progress and diagnostics go to stderr):\n  "
         + "\n  ".join(bad)
     )
+
+
+# ----------------------------------------------------------- private attributes
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _class_defines(cls: ast.ClassDef) -> set[str]:
+    """Names a class defines: in its body, or by assigning ``self.x`` / ``cls.x``."""
+    names = set()
+    for node in cls.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    for node in ast.walk(cls):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.ctx, ast.Store | ast.Del)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in ("self", "cls")
+        ):
+            names.add(node.attr)
+    return names
+
+
+def private_reads(tree: ast.Module, module: str) -> list[str]:
+    """Reads of private attributes that the reading class (``self._x``) or module
+    (``obj._x``) does not define."""
+    classes = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+    defines = {name: _class_defines(c) for name, c in classes.items()}
+
+    def own(cls: ast.ClassDef) -> set[str]:  # the class and its bases in this module
+        out, todo, seen = set(), [cls], set()
+        while todo:
+            c = todo.pop()
+            if c.name not in seen:
+                seen.add(c.name)
+                out |= defines[c.name]
+                todo += [classes[b.id] for b in c.bases if getattr(b, "id", None) in classes]
+        return out
+
+    in_module = set().union(*defines.values())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported |= {a.asname or a.name for a in node.names}
+    found = []
+
+    def visit(node: ast.AST, cls: ast.ClassDef | None) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                visit(child, child)
+                continue
+            if (
+                isinstance(child, ast.Attribute)
+                and isinstance(child.ctx, ast.Load)
+                and _is_private(child.attr)
+            ):
+                owner = child.value
+                selfish = (isinstance(owner, ast.Name) and owner.id in ("self", "cls")) or (
+                    isinstance(owner, ast.Call) and getattr(owner.func, "id", None) == "super"
+                )
+                where = f"{module} line {child.lineno}: {ast.unparse(child)}"
+                if selfish and (cls is None or child.attr not in own(cls)):
+                    found.append(f"{where} (not defined by {getattr(cls, 'name', 'a class')})")
+                elif (
+                    not selfish
+                    and child.attr not in in_module
+                    and not (isinstance(owner, ast.Name) and owner.id in imported)
+                ):
+                    found.append(f"{where} (another class's private attribute)")
+            visit(child, cls)
+
+    visit(tree, None)
+    return found
+
+
+def test_no_module_reads_another_class_private_attributes():
+    bad = [r for m in SOURCES for r in private_reads(TREES[m], m)]
+    assert not bad, "private attributes read from outside their class:\n  " + "\n  ".join(bad)
+
+
+def test_the_private_attribute_scan_finds_reads():
+    source = """
+class Part:
+    def __init__(self):
+        self._state = 0
+
+class Mixin:
+    def peek(self):
+        return self._state          # defined by another class
+
+class Owner(Part):
+    def read(self, part):
+        return part._state + self._state + self._helper()
+
+    def _helper(self):
+        return 1
+
+def outside(owner):
+    return owner._hidden            # no class here defines _hidden
+"""
+    found = private_reads(ast.parse(source), "m")
+    assert [f.split(": ", 1)[1] for f in found] == [
+        "self._state (not defined by Mixin)",
+        "owner._hidden (another class's private attribute)",
+    ]

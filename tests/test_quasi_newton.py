@@ -143,7 +143,7 @@ def test_trainer_phase_follows_the_plain_optimizer_loop():
         ours = nnx.state(net.module, nnx.Param)
         for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(params)):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
-        opt = trainer._opt_states[0]
+        opt = trainer.trained.opt_states[0]
         assert isinstance(opt, QuasiNewtonState) and int(opt.count) > 0
         # The losses logged for the last step are those it started from.
         history = trainer.history
@@ -174,7 +174,9 @@ def test_a_resumed_quasi_newton_phase_continues_bit_for_bit(tmp_path):
         jax.tree.leaves(nnx.state(split.nets[0].module)),
     ):
         np.testing.assert_array_equal(a, b)
-    for a, b in zip(jax.tree.leaves(whole._opt_states), jax.tree.leaves(split._opt_states)):
+    for a, b in zip(
+        jax.tree.leaves(whole.trained.opt_states), jax.tree.leaves(split.trained.opt_states)
+    ):
         np.testing.assert_array_equal(a, b)
 
 
@@ -187,7 +189,7 @@ def test_recipe_phases_and_resume(tmp_path):
         whole = recipe.trainer(Poisson2D, seed=3, progress=False)
         recipe.run(whole)
         assert whole.step == 22
-        assert isinstance(whole._opt_states[0], QuasiNewtonState)
+        assert isinstance(whole.trained.opt_states[0], QuasiNewtonState)
         # Interrupted in the Adam phase and resumed by a fresh trainer on the same
         # directory: the same parameters (a resume inside the quasi-Newton phase:
         # tests/test_cli.py).
@@ -224,4 +226,4 @@ def test_a_quasi_newton_phase_in_jno_core():
         assert crux.step == 15
         np.testing.assert_allclose(crux.eval(net, jnp.ones((1, 1)))[0, 0], 1.75, atol=1e-8)
         np.testing.assert_allclose(history["weight/b"][-1], 3.0)
-        assert isinstance(crux._opt_states[0], QuasiNewtonState)
+        assert isinstance(crux.trained.opt_states[0], QuasiNewtonState)

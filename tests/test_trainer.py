@@ -273,9 +273,7 @@ def test_changing_terms_is_an_error(poisson1d_points):
     net.optimizer(optax.adam(1e-3))
     trainer = Changing(net, points=poisson1d_points)
     trainer.fit(1)
+    assert trainer.term_book.term_names == ("pde", "bc")
     trainer.extra = True
-    net.optimizer(optax.adam(1e-3))  # forces a new trace
-    trainer._compiled = None
-    trainer._term_names = ("pde", "bc")
     with pytest.raises(ValueError, match="must be the same every step"):
-        trainer._terms([net.module], poisson1d_points)
+        trainer.term_book.losses(trainer.losses, [net.module], poisson1d_points)

@@ -33,10 +33,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jno.frontend._algebra import BalancerSet, add, evaluate, linear_form, order_groups
-from jno.frontend._crux_hooks import CruxStepHooks
-from jno.frontend._terms_expr import default_tracker_name, label, walk
-from jno.frontend.terms import BalancerGroup, Const, Expr, Term, Tracker, Weight, balance
+from jno.frontend._algebra import BalancerSet, evaluate
+from jno.frontend._crux_plan import CruxPlan
+from jno.frontend._terms_expr import label, walk
+from jno.frontend.terms import Expr, Term, Tracker, Weight, balance
 from jno.nnx._dtype import default_float
 from jno.train.history import History
 from jno.train.network import Network
@@ -46,7 +46,7 @@ __all__ = ["Crux", "core"]
 
 
 # -------------------------------------------------------------------------- crux
-class Crux(CruxStepHooks, Trainer):
+class Crux(Trainer):
     """A :class:`~jno.train.trainer.Trainer` whose losses, weights and trackers are terms.
 
     Built by :func:`core`; ``solve`` is ``fit``. See the module docstring.
@@ -98,113 +98,29 @@ class Crux(CruxStepHooks, Trainer):
         if balancer is not None:
             weights = balance(balancer, losses)
             losses = [w * e for w, e in zip(weights, losses)]
-        self._plan(losses, trackers)
-        self._source_keys = self._name_points(points)
+        self.term_plan = plan = CruxPlan(losses, trackers, points)
+        self.terms, self.tracked, self.groups = plan.terms, plan.tracked, plan.groups
         modules = [g.module for g in self.groups]
         super().__init__(
-            list(self.nets),
-            points=self._points,
-            balancer=BalancerSet(modules, self._group_inputs) if modules else None,
+            list(plan.nets),
+            points=plan.points,
+            balancer=BalancerSet(modules, plan.group_inputs) if modules else None,
             **kwargs,
         )
         self.check()  # errors in the terms show at jno.core time; sets term_names
 
-    # ------------------------------------------------------------------ planning
-    def _plan(self, losses: list[Expr], trackers: list[Tracker]) -> None:
-        def terms_of(exprs):
-            out = {}
-            for e in exprs:
-                for n in walk(e):
-                    if isinstance(n, Term):
-                        out.setdefault(id(n), n)
-            return list(out.values())
+    # ------------------------------------------------------------------ hooks
+    def losses(self, net: Any, batch: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+        """Every term's loss by name (:meth:`CruxPlan.losses`)."""
+        return self.term_plan.losses(net, batch, self.track, self.point_weights)
 
-        groups: dict[int, BalancerGroup] = {}
-        pending = [*losses, *(t.expr for t in trackers)]
-        while pending:
-            for n in walk(pending.pop(0)):
-                if isinstance(n, Weight) and id(n.group) not in groups:
-                    groups[id(n.group)] = n.group
-                    pending.extend(n.group.inputs)
-        weighted = [t for t in trackers if any(isinstance(n, Weight) for n in walk(t.expr))]
-        vector = terms_of(
-            [*losses, *(e for g in groups.values() for e in g.inputs), *(t.expr for t in weighted)]
-        )
-        tracked = [t for t in terms_of(t.expr for t in trackers) if t not in vector]
-        self._names = self._name_terms([*vector, *tracked])
-        self.groups = order_groups(list(groups.values()), self._names)
-        self._group_inputs = [[label(e, self._names) for e in g.inputs] for g in self.groups]
-        self.terms, self.tracked = tuple(vector), tuple(tracked)
+    def residuals(self, net: Any, batch: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+        """The pointwise values of every term (:meth:`CruxPlan.residuals`)."""
+        return self.term_plan.residuals(net, batch)
 
-        coefs: dict[int, list] = {id(t): [t, None] for t in vector}
-        for e in losses:
-            part, const = linear_form(e, self._names)
-            if const is not None:
-                raise ValueError(
-                    f"the loss entry {label(e, self._names)} has a part without a term "
-                    f"({label(const, self._names)}): it would add a constant with no gradient; "
-                    "multiply weights with terms (w * term) or log them with .tracker()"
-                )
-            for k, (_, c) in part.items():
-                coefs[k][1] = add(coefs[k][1], c)
-        self._coefs = [Const(0.0) if c is None else c for _, c in coefs.values()]
-
-        self._trackers: list[tuple[str, Expr, bool]] = []
-        seen: set[str] = set()
-        for t in trackers:
-            name = t.name or default_tracker_name(t.expr, self._names)
-            if name in seen:
-                raise ValueError(f"two trackers are named {name!r}: pass .tracker(name=...)")
-            seen.add(name)
-            self._trackers.append((name, t.expr, t in weighted))
-        self.nets = tuple({id(n): n for t in (*vector, *tracked) for n in t.nets}.values())
-        self._net_index = {id(n): i for i, n in enumerate(self.nets)}
-
-    @staticmethod
-    def _name_terms(terms: list[Term]) -> dict[int, str]:
-        names: dict[int, str] = {}
-        used = {t.name for t in terms if t.name is not None}
-        for t in terms:
-            if t.name is not None:
-                if any(o.name == t.name and o is not t for o in terms):
-                    raise ValueError(
-                        f"two different terms are named {t.name!r}: give each term its own name="
-                    )
-                names[id(t)] = t.name
-                continue
-            name, k = t.kind, 0
-            while name in used:
-                k += 1
-                name = f"{t.kind}_{k}"
-            used.add(name)
-            names[id(t)] = name
-        return names
-
-    def _name_points(self, override: Mapping[str, Any] | None) -> dict[int, tuple[str, ...]]:
-        points: dict[str, Any] = {}
-        by_source: dict[int, str] = {}
-        keys: dict[int, tuple[str, ...]] = {}
-        for t in (*self.terms, *self.tracked):
-            name = self._names[id(t)]
-            tk = []
-            for j, src in enumerate(t.sources):
-                if j == 0 and override is not None and name in override:
-                    src = override[name]
-                if id(src) not in by_source:
-                    key = name if j == 0 else f"{name}/{'y' if j == 1 else j}"
-                    while key in points:  # a term may be named like another's targets
-                        key += "_"
-                    by_source[id(src)] = key
-                    points[key] = src
-                tk.append(by_source[id(src)])
-            keys[id(t)] = tuple(tk)
-        unknown = sorted(
-            set(override or {}) - {self._names[id(t)] for t in self.terms + self.tracked}
-        )
-        if unknown:
-            raise ValueError(f"points names no term of this crux: {unknown}")
-        self._points = points
-        return keys
+    def weigh(self, balancer: Any, losses: jax.Array, sources: Any) -> jax.Array:
+        """The coefficient of each term (:meth:`CruxPlan.weigh`)."""
+        return self.term_plan.weigh(balancer, losses, sources, self.track)
 
     # ------------------------------------------------------------------ public
     def solve(self, steps: int | None = None, *, until: int | None = None) -> History:
@@ -236,8 +152,8 @@ class Crux(CruxStepHooks, Trainer):
         nodes = list(walk(target))
         if any(isinstance(n, Weight) for n in nodes):
             raise TypeError(
-                f"{label(target, self._names)} holds weight placeholders: their values exist "
-                "only inside the training step; log them with .tracker() instead"
+                f"{label(target, self.term_plan.names)} holds weight placeholders: their "
+                "values exist only inside the training step; log them with .tracker() instead"
             )
         terms = list({id(n): n for n in nodes if isinstance(n, Term)}.values())
         nets = tuple({id(n): n for t in terms for n in t.nets}.values())
@@ -254,13 +170,13 @@ class Crux(CruxStepHooks, Trainer):
         return _jit_on(nets, value, arrays)
 
     def _eval_points(self, term: Term, points: Any) -> list[jax.Array]:
-        name = self._names.get(id(term), term.name)
+        name = self.term_plan.names.get(id(term), term.name)
         if isinstance(points, Mapping):
             points = points.get(name)
         if points is None:
-            if id(term) in self._source_keys:
+            if id(term) in self.term_plan.source_keys:
                 fixed = self.fixed_points()
-                keys = self._source_keys[id(term)]
+                keys = self.term_plan.source_keys[id(term)]
                 if all(k in fixed for k in keys):
                     return [fixed[k] for k in keys]
             return [

@@ -61,10 +61,19 @@ class ProblemSetupMixin:
             out[k] = check_int(label, n, minimum=1)
         return out
 
-    def _default_points(self, batch_size: Any, resample: bool) -> dict[str, Any]:
+    @classmethod
+    def default_points(cls, batch_size: Any = None, resample: bool = True) -> dict[str, Any]:
+        """The problem's point sets from its ``domain``, ``batch_sizes(batch_size)`` points
+        each, drawn anew every step when ``resample``.
+
+        Example:
+            >>> from jno.problems import Poisson2D
+            >>> {k: ps.n for k, ps in Poisson2D.default_points({"interior": 64}).items()}
+            {'interior': 64, 'boundary': 128}
+        """
         resample = check_bool("resample", resample)
-        sizes = self.batch_sizes(batch_size)
-        return {k: getattr(self.domain, k)(sizes[k], resample=resample) for k in self.point_sets}
+        sizes = cls.batch_sizes(batch_size)
+        return {k: getattr(cls.domain, k)(sizes[k], resample=resample) for k in cls.point_sets}
 
     @classmethod
     def default(

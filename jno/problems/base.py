@@ -192,7 +192,7 @@ class Problem(ProblemSetupMixin, Trainer):
                 f"net must be one network wrapped with jno.nn(module), got {type(net).__name__}"
             )
         if points is None:
-            points = self._default_points(batch_size, resample)
+            points = self.default_points(batch_size, resample)
         else:
             if batch_size is not None:
                 raise ValueError(

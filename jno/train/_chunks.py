@@ -5,9 +5,54 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from jno.nnx._checks import check_int
 from jno.train.interrupts import StopRequest, deferred_signals
 
-__all__ = ["ChunkedRun"]
+__all__ = ["ChunkedRun", "check_fit", "fit_target", "next_boundary"]
+
+
+def check_fit(steps: Any, until: Any) -> tuple[int | None, int | None]:
+    """The arguments of ``fit(steps)`` / ``fit(until=...)``, checked: exactly one given,
+    a non-negative int."""
+    if (steps is None) == (until is None):
+        raise TypeError(
+            f"fit takes exactly one of steps and until, got steps={steps!r}, until={until!r}"
+        )
+    if until is not None:
+        return None, check_int("until", until, minimum=0)
+    return check_int("steps", steps, minimum=0), None
+
+
+def fit_target(steps: int | None, until: int | None, current: int) -> int:
+    """The step a fit that starts at step ``current`` trains to.
+
+    Example:
+        >>> fit_target(5, None, 10), fit_target(None, 3, 10), fit_target(None, 30, 10)
+        (15, 10, 30)
+    """
+    return current + steps if until is None else max(until, current)
+
+
+def next_boundary(
+    step: int,
+    target: int,
+    log_every: int,
+    checkpoint_every: int | None,
+    steps_per_call: int | None,
+) -> int:
+    """Where a chunk of fused steps that starts at ``step`` ends: at ``target``, the next
+    logged or checkpointed step, or after ``steps_per_call`` steps, whichever is first.
+
+    Example:
+        >>> next_boundary(0, 1000, 100, None, None), next_boundary(120, 1000, 100, 50, 10)
+        (100, 130)
+    """
+    stops = [target, (step // log_every + 1) * log_every]
+    if checkpoint_every is not None:
+        stops.append((step // checkpoint_every + 1) * checkpoint_every)
+    if steps_per_call is not None:
+        stops.append(step + steps_per_call)
+    return min(stops)
 
 
 class ChunkedRun:

@@ -55,8 +55,8 @@ def first_difference(members: Sequence[Any], seeds: Sequence[int]) -> str | None
     """
     first = members[0]
     config0 = {k: v for k, v in first.config().items() if k not in _PER_MEMBER}
-    graphs0 = first._split_nets()[0]
-    shapes0 = _shapes(first._initial_carry())
+    graphs0 = first.trained.split()[0]
+    shapes0 = _shapes(first.initial_state())
     settings = ("log_every", "checkpoint_every", "steps_per_call", "keep", "on_nonfinite")
     for k, member in enumerate(members[1:], start=1):
         who = f"member {k} (seed {seeds[k]}) differs from member 0 (seed {seeds[0]})"
@@ -71,12 +71,12 @@ def first_difference(members: Sequence[Any], seeds: Sequence[int]) -> str | None
         for name in settings:
             if getattr(member, name) != getattr(first, name):
                 return f"{who} in {name}: {getattr(member, name)!r} and {getattr(first, name)!r}"
-        shapes = _shapes(member._initial_carry())
+        shapes = _shapes(member.initial_state())
         for a, b in zip(shapes0, shapes):
             if a != b:
                 return f"{who} in its state {b[0]}: shape {b[1]} {b[2]}, member 0 {a[1]} {a[2]}"
         if len(shapes) != len(shapes0):
             return f"{who} in the structure of its state"
-        if member._split_nets()[0] != graphs0:
+        if member.trained.split()[0] != graphs0:
             return f"{who} in its network graphs (layers, activations or static attributes)"
     return None

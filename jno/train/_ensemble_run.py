@@ -82,7 +82,7 @@ class MemberLoop:
         step = carry.step[0]
 
         def one(c, a, f):
-            return self.step._run_steps(c, a, f, n)
+            return self.step.run_steps(c, a, f, n)
 
         carry, accumulated = jax.vmap(one, in_axes=(axes, 0, 0), out_axes=(axes, 0))(
             carry.replace(step=step), accumulated, fixed
@@ -91,7 +91,7 @@ class MemberLoop:
 
     def _run_all(self, carry: StepState, accumulated: Any, fixed: Any, n: jax.Array):
         if self.per_batch == 1:
-            return jax.lax.map(lambda xs: self.step._run_steps(*xs, n), (carry, accumulated, fixed))
+            return jax.lax.map(lambda xs: self.step.run_steps(*xs, n), (carry, accumulated, fixed))
         if self.batches == 1:
             return self._batched(carry, accumulated, fixed, n)
         # Member j * B + b runs in batch b: each batch then holds members from every

@@ -23,7 +23,7 @@ from typing import Any
 import jax
 from flax import nnx
 
-__all__ = ["ComponentSlots"]
+__all__ = ["ComponentSlots", "with_causal"]
 
 # Slot names must not shadow the other top-level entries of a checkpoint.
 _RESERVED = ("step", "params", "rest", "opt", "schedules", "balancer", "components")
@@ -89,6 +89,31 @@ class ComponentSlots:
         """Writes carried states back into the components the user holds."""
         for name, module in self.modules.items():
             nnx.update(module, states[name])
+
+
+def with_causal(components: Any, causal: Any) -> dict[str, Any]:
+    """The ``components=`` of a trainer with its ``causal=`` weights put in slot
+    ``"causal"``.
+
+    Raises:
+        TypeError: ``components`` is not a mapping, or ``causal`` has no ``loss``.
+        ValueError: the causal weights are given twice.
+
+    Example:
+        >>> from jno.nnx import CausalWeights
+        >>> sorted(with_causal(None, CausalWeights(4)))
+        ['causal']
+    """
+    if causal is not None and not callable(getattr(causal, "loss", None)):
+        raise TypeError(f"causal must be a jno.nnx.CausalWeights or None, got {causal!r}")
+    if components is not None and not isinstance(components, Mapping):
+        raise TypeError(f"components must be a dict {{name: nnx.Module}}, got {components!r}")
+    components = dict(components or {})
+    if causal is not None:
+        if "causal" in components:
+            raise ValueError("give the causal weights once: causal= or components['causal']")
+        components["causal"] = causal
+    return components
 
 
 def _trackers(module: Any) -> dict[str, Any]:

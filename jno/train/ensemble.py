@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jno.nnx._checks import check_bool, check_int
-from jno.train._chunks import ChunkedRun
+from jno.train._chunks import ChunkedRun, check_fit, fit_target
 from jno.train._ensemble_checks import first_difference
 from jno.train._ensemble_run import (
     MemberLoop,
@@ -174,7 +174,7 @@ class Ensemble:
                 )
         self._members_per_batch = members_per_batch
         for member in self.members:
-            member._prepare()
+            member.compile()
         difference = first_difference(self.members, self.seeds)
         if difference:
             raise ValueError(f"ensemble members must share their structure: {difference}")
@@ -197,9 +197,9 @@ class Ensemble:
             return self._members_per_batch
         if self._work is None:  # the sizes are fixed: measured once
             member = self.members[0]
-            points = sum(int(np.shape(x)[0]) for x in member._fixed_points().values())
+            points = sum(int(np.shape(x)[0]) for x in member.fixed_points().values())
             points += sum(ps.n for ps in member.points.values() if resamples(ps))
-            self._work = parameter_count(member._initial_carry()) * max(points, 1)
+            self._work = parameter_count(member.initial_state()) * max(points, 1)
         return default_members_per_batch(len(self), self._work)
 
     @property
@@ -242,36 +242,26 @@ class Ensemble:
             CheckpointDirectoryInUse, CheckpointSaveFailed: as :meth:`Trainer.fit`,
                 for any member's directory.
         """
-        if (steps is None) == (until is None):
-            raise TypeError(
-                f"fit takes exactly one of steps and until, got steps={steps!r}, until={until!r}"
-            )
-        if until is not None:
-            until = check_int("until", until, minimum=0)
-        else:
-            steps = check_int("steps", steps, minimum=0)
-        template = [member._prepare() for member in self.members][0]
+        steps, until = check_fit(steps, until)
+        template = [member.compile() for member in self.members][0]
         with contextlib.ExitStack() as locks:
             for member in self.members:
-                locks.enter_context(member._checkpoint_lock())
-            return self._fit(template, steps, until)
+                locks.enter_context(member.checkpoints.lock())
+            self.restore()
+            return self._fit(template, fit_target(steps, until, self.step))
 
-    def _fit(self, template: Any, steps: int | None, until: int | None) -> EnsembleHistory:
-        self.restore()
+    def _fit(self, template: Any, target: int) -> EnsembleHistory:
         first = self.members[0]
-        if until is not None:
-            steps = max(0, until - first.step)
         loop = self._member_loop(template)
-        fixed = loop.place(stack([m._fixed_points() for m in self.members]))
-        carry = loop.place(stack([m._initial_carry() for m in self.members]))
+        fixed = loop.place(stack([m.fixed_points() for m in self.members]))
+        carry = loop.place(stack([m.initial_state() for m in self.members]))
         empty = loop.place(stack([template.metrics.empty()] * len(self)))
-        target = first.step + steps
-        writers = [m._tensorboard() for m in self.members]
+        writers = [m.open_log() for m in self.members]
         progress = ProgressReporter(self.progress)
         progress.start(first.step, target)
 
         def save(carry: Any) -> None:
-            if first._checkpointer is not None and first._saved_step != first.step:
+            if first.checkpoints.due_final_save(first.step):
                 self._save(carry)
 
         def hand_back(carry: Any) -> None:
@@ -282,19 +272,18 @@ class Ensemble:
             for k, member in enumerate(self.members):
                 # A diverged member's state is that of the step before its bad one.
                 member.step = int(bad[k] if diverged[k] else steps[k])
-                member._store(unstack(carry, k))
+                member.load_state(unstack(carry, k))
             progress.close()
             for writer in writers:
                 if writer is not None:
                     writer.close()
             for member in self.members:
-                if member._checkpointer is not None:
-                    member._checkpointer.wait()
+                member.checkpoints.wait()
 
         stop = ChunkedRun(carry).fit(
             lambda c, acc, n: loop.run(c, acc, fixed, n),
             lambda *done: self._complete(template, *done, writers, progress),
-            empty, first.step, target, first._next_boundary, first.log_every,
+            empty, first.step, target, first.chunk_end, first.log_every,
             save=save, hand_back=hand_back,
         )  # fmt: skip
         where = None if first.checkpoint_dir is None else str(Path(first.checkpoint_dir).parent)
@@ -311,7 +300,8 @@ class Ensemble:
             self._log(template, chunk, writers, progress)
         if bad.size:
             k = int(bad[0])
-            error = self.members[k]._diverged(unstack(carry, k))
+            state = unstack(carry, k)
+            error = TrainingDiverged.at(state.bad_step, state.bad_terms, self.members[k].term_names)
             self.members[k].step = error.step  # as alone: stopped before the bad step
             raise MemberDiverged(k, self.seeds[k], error.step, error.terms)
         first = self.members[0]
@@ -329,8 +319,7 @@ class Ensemble:
 
     def _save(self, carry) -> None:
         for k, member in enumerate(self.members):
-            if member._checkpointer is not None:
-                member._save(unstack(carry, k))
+            member.save_checkpoint(unstack(carry, k))
 
 
 class MemberDiverged(TrainingDiverged):

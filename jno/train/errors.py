@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 
 __all__ = ["TrainingDiverged"]
 
@@ -26,6 +29,23 @@ class TrainingDiverged(RuntimeError):
         >>> str(err)
         "training diverged at step 12: non-finite value in ['pde']"
     """
+
+    @classmethod
+    def at(cls, bad_step: Any, bad: Any, term_names: Sequence[str]) -> TrainingDiverged:
+        """The error of a step state's first non-finite step ``bad_step``, where ``bad``
+        flags the non-finite losses (in the order of ``term_names``), then the gradient,
+        then the learning rate.
+
+        Example:
+            >>> TrainingDiverged.at(7, [False, True, True, False], ["pde", "bc"]).terms
+            ('bc',)
+        """
+        names = [*term_names, "gradient", "learning rate"]
+        terms = [names[j] for j in np.flatnonzero(np.asarray(bad))]
+        if any(t in term_names for t in terms):
+            # A non-finite loss makes the gradient non-finite too: name the cause.
+            terms = [t for t in terms if t in term_names]
+        return cls(int(bad_step), terms)
 
     def __init__(self, step: int, terms: Sequence[str]):
         self.step = int(step)

@@ -11,14 +11,16 @@ optimizer state and the value function for it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from jno.optim import QuasiNewton, QuasiNewtonState
+from jno.train.optim import OptimizerSpec
 from jno.train.state import StepState
+from jno.train.step_plan import StepPlan
 
 __all__ = ["Evaluation", "EvaluationReuse"]
 
@@ -33,9 +35,30 @@ class Evaluation(NamedTuple):
 
 
 class EvaluationReuse:
-    """Mixin of :class:`~jno.train.step.CompiledStep` (which provides ``specs``,
-    ``plan``, ``components``, ``sample_batch``, ``loss_vector`` and
-    ``_adaptive_points``)."""
+    """The evaluation reuse of a compiled step (a part of
+    :class:`~jno.train.step.CompiledStep`).
+
+    Args:
+        specs: The optimizer spec of each network.
+        plan: The step's :class:`~jno.train.step_plan.StepPlan`.
+        component_names: The slots of the step's stateful components.
+        loss_vector: ``(params, rest, components, batch) -> (losses, (trackers, ...))``.
+        batch_of: ``(carry, fixed) -> batch``: the points of the step ``carry`` is at.
+    """
+
+    def __init__(
+        self,
+        specs: Sequence[OptimizerSpec],
+        plan: StepPlan,
+        component_names: Sequence[str],
+        loss_vector: Callable[..., Any],
+        batch_of: Callable[[StepState, Mapping[str, jax.Array]], dict[str, jax.Array]],
+    ):
+        self.specs = tuple(specs)
+        self.plan = plan
+        self.component_names = tuple(component_names)
+        self.loss_vector = loss_vector
+        self.batch_of = batch_of
 
     def reuses_evaluations(self, index: int) -> bool:
         """Whether network ``index``'s optimizer keeps the line search's last evaluation
@@ -47,7 +70,7 @@ class EvaluationReuse:
             isinstance(self.specs[index].tx, QuasiNewton)
             and len(self.specs) == 1
             and not any(self.plan.resampled)
-            and set(self.components.names) <= adaptive_slots
+            and set(self.component_names) <= adaptive_slots
         )
 
     def init_optimizer(self, index: int, carry: StepState, fixed: Mapping[str, jax.Array]):
@@ -57,8 +80,7 @@ class EvaluationReuse:
             return tx.init(params)
 
         def evaluation():
-            batch = self.sample_batch(fixed, carry.step, carry.key)
-            self._adaptive_points(carry.components, batch)
+            batch = self.batch_of(carry, fixed)
             losses, (trackers, _, _) = self.loss_vector(
                 carry.params, carry.rest, carry.components, batch
             )
@@ -67,7 +89,7 @@ class EvaluationReuse:
         like = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), jax.eval_shape(evaluation))
         return tx.init(params, aux_like=like)
 
-    def _cached_evaluation(self, carry: StepState, redrawn: jax.Array):
+    def cached(self, carry: StepState, redrawn: jax.Array):
         """``(optimizer state, usable)`` when the step may start from the last line
         search's evaluation, or None when this trainer never reuses one."""
         if not self.reuses_evaluations(0):
@@ -77,7 +99,7 @@ class EvaluationReuse:
             raise TypeError(f"expected a QuasiNewtonState, got {type(state).__name__}")
         return state, jnp.isfinite(state.value) & ~redrawn
 
-    def _evaluation_fn(self, carry: StepState, batch, weights: jax.Array):
+    def value_fn(self, carry: StepState, batch, weights: jax.Array):
         """``params -> (weighted total, Evaluation)`` of the only network."""
 
         def value_fn(params):

@@ -35,6 +35,20 @@ class TensorBoardWriter:
         self.logdir = logdir
         self._writer = SummaryWriter(logdir, purge_step=purge_step, flush_secs=30)
 
+    @classmethod
+    def for_run(
+        cls, logdir: str | None, step: int, config: Mapping[str, Any]
+    ) -> TensorBoardWriter | None:
+        """A writer for one ``fit`` that starts at ``step`` (None without ``logdir``),
+        with the run's ``config``; closing it at the end is what puts every event on
+        disk. Events at or after the first step it writes are purged, so a run resumed
+        after a crash joins its curves instead of doubling them."""
+        if logdir is None:
+            return None
+        writer = cls(logdir, purge_step=step + 1 if step else None)
+        writer.write_config(config, step=step)
+        return writer
+
     def write_scalars(self, step: int, values: Mapping[str, float]) -> None:
         """One scalar per tag; NaN values (nothing finite in the interval) are left out."""
         for tag, value in values.items():

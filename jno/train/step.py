@@ -9,7 +9,6 @@ in it calls back to Python: the host only decides how many steps to run per call
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -23,55 +22,15 @@ from jno.nnx.balancers.ntk import ntk_diagonal
 from jno.train.components import ComponentSlots
 from jno.train.evaluations import Evaluation, EvaluationReuse
 from jno.train.mesh import data_sharding
-from jno.train.metrics import StepMetrics
 from jno.train.optim import OptimizerSpec
 from jno.train.state import StepState
-from jno.train.term_gradients import BalancerNeeds, TermSources, stacked_term_gradients
+from jno.train.step_plan import StepPlan
+from jno.train.term_gradients import TermSources, stacked_term_gradients
 
-__all__ = ["CompiledStep", "StepPlan"]
-
-
-@dataclasses.dataclass(frozen=True)
-class StepPlan:
-    """The static layout of a step: what is computed and logged under which names."""
-
-    term_names: tuple[str, ...]
-    tracker_names: tuple[str, ...]
-    net_names: tuple[str, ...]
-    point_names: tuple[str, ...]
-    resampled: tuple[bool, ...]
-    scaled: tuple[bool, ...]
-    raise_on_nonfinite: bool
-    #: What the balancers need besides the losses, and how often.
-    needs: BalancerNeeds = BalancerNeeds()
-    #: Residual entry p depends on point p alone (per-point NTK gradients are then cheap).
-    pointwise_residuals: bool = True
-    #: ``(point-set name, component slot, loss term)`` of each residual-adaptive set.
-    adaptive: tuple[tuple[str, str, str], ...] = ()
-    #: The step counter advances on every step, also after a divergence (ensembles:
-    #: the counter is then one value for all members, outside their vectorised axis).
-    uniform_step: bool = False
-
-    @property
-    def lr_tags(self) -> tuple[str, ...]:
-        if len(self.net_names) == 1:
-            return ("lr",) if self.scaled[0] else ()
-        return tuple(f"lr/{n}" for n, s in zip(self.net_names, self.scaled) if s)
-
-    def metrics(self) -> StepMetrics:
-        return StepMetrics(
-            mean_tags=["loss/total", *(f"loss/{t}" for t in self.term_names), "grad_norm"],
-            last_tags=[
-                *(f"weight/{t}" for t in self.term_names),
-                *self.lr_tags,
-                *(f"tracker/{t}" for t in self.tracker_names),
-                *(f"grad_norm/{t}" for t in self.term_names if self.needs.gradients),
-            ],
-            sum_tags=["skipped_steps"],
-        )
+__all__ = ["CompiledStep"]
 
 
-class CompiledStep(EvaluationReuse):
+class CompiledStep:
     """Builds and runs the compiled multi-step function of a trainer.
 
     Args:
@@ -121,7 +80,14 @@ class CompiledStep(EvaluationReuse):
         self.components = ComponentSlots({}) if components is None else components
         self.component_graphdefs = self.components.graphdefs()
         self.metrics = plan.metrics()
-        self._run = jax.jit(self._run_steps)
+        self.evaluations = EvaluationReuse(
+            self.specs, plan, self.components.names, self.loss_vector, self.batch_of
+        )
+        self._run = jax.jit(self.run_steps)
+
+    def init_optimizer(self, index: int, carry: StepState, fixed: Mapping[str, jax.Array]):
+        """The initial optax state of network ``index`` (``carry.opt`` is not read)."""
+        return self.evaluations.init_optimizer(index, carry, fixed)
 
     # ----------------------------------------------------------------- sampling
     def sample_batch(
@@ -144,6 +110,12 @@ class CompiledStep(EvaluationReuse):
         if self.mesh is None:
             return points
         return jax.lax.with_sharding_constraint(points, data_sharding(self.mesh, points.shape[0]))
+
+    def batch_of(self, carry: StepState, fixed: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+        """The points of the step ``carry`` is at, residual-adaptive sets included."""
+        batch = self.sample_batch(fixed, carry.step, carry.key)
+        self.adaptive_points(carry.components, batch)
+        return batch
 
     # --------------------------------------------------------------- one step
     def loss_vector(
@@ -259,10 +231,10 @@ class CompiledStep(EvaluationReuse):
             due = (carry.step > 0) & (carry.step % every == 0)
             redrawn = redrawn | due
             components[slot] = jax.lax.cond(due, redraw, lambda s: s, components[slot])
-            self._adaptive_points({slot: components[slot]}, batch, only=point_name)
+            self.adaptive_points({slot: components[slot]}, batch, only=point_name)
         return carry.replace(components=components), redrawn
 
-    def _adaptive_points(
+    def adaptive_points(
         self, components: Mapping[str, Any], batch: dict[str, jax.Array], only: str | None = None
     ) -> None:
         """Puts the current points of the residual-adaptive sets (or set ``only``) into
@@ -283,7 +255,7 @@ class CompiledStep(EvaluationReuse):
         def losses_of(params):
             return self.loss_vector(params, carry.rest, carry.components, batch)
 
-        cache = self._cached_evaluation(carry, redrawn)
+        cache = self.evaluations.cached(carry, redrawn)
         if cache is None:
             # The weights are constants of the gradient, so the gradient of sum(w * L) is
             # the vector-Jacobian product of L with cotangent w: one forward and one
@@ -339,7 +311,7 @@ class CompiledStep(EvaluationReuse):
                     "value_fn": self._value_fn(carry, batch, weights, i),
                 }
                 if cache is not None:
-                    extra["value_fn"] = self._evaluation_fn(carry, batch, weights)
+                    extra["value_fn"] = self.evaluations.value_fn(carry, batch, weights)
                     extra["aux"] = Evaluation(losses, trackers, weights)
             updates, opt_state = spec.tx.update(grads[i], carry.opt[i], carry.params[i], **extra)
             if rate is not None:
@@ -407,7 +379,7 @@ class CompiledStep(EvaluationReuse):
         return value_fn
 
     # ------------------------------------------------------------ fused steps
-    def _run_steps(self, carry: StepState, accumulated: Any, fixed: Mapping[str, jax.Array], n):
+    def run_steps(self, carry: StepState, accumulated: Any, fixed: Mapping[str, jax.Array], n):
         def body(_, state):
             carry, accumulated = state
             carry, values, mask = self.one_step(carry, fixed)

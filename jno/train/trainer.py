@@ -1,4 +1,13 @@
-"""``Trainer``: the compiled training loop; subclass it for a new PDE."""
+"""``Trainer``: the compiled training loop; subclass it for a new PDE.
+
+A trainer is made of parts, each with its own state and interface: the point plan
+(:class:`~jno.train.point_plan.PointPlan`), what it trains (networks, optimizers,
+schedules, balancer, components: :class:`~jno.train.trained.Trained`), the term
+bookkeeping (:class:`~jno.train.term_book.TermBook`), the checkpoints
+(:class:`~jno.train.run_checkpoints.RunCheckpoints`) and the compiled step
+(:class:`~jno.train.step.CompiledStep`); its host loop is a
+:class:`~jno.train._chunks.ChunkedRun`.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +15,36 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from jno.nnx._checks import check_choice, check_int
-from jno.nnx._dtype import default_float
-from jno.resampling import ResidualAdaptivePoints
-from jno.train._chunks import ChunkedRun
-from jno.train.checkpoint import Checkpointer
-from jno.train.components import ComponentSlots
-from jno.train.errors import TrainingDiverged
+from jno.train._chunks import check_fit, fit_target, next_boundary
+from jno.train.components import ComponentSlots, with_causal
+from jno.train.fit_loop import FitLoop
 from jno.train.history import History
-from jno.train.hooks import LossHooksMixin
-from jno.train.interrupts import raise_for
-from jno.train.logging import ProgressReporter
-from jno.train.mesh import default_mesh, replicated
+from jno.train.hooks import TrainerHooks
+from jno.train.logging import TensorBoardWriter
+from jno.train.mesh import default_mesh
 from jno.train.network import Network
-from jno.train.persistence import PersistenceMixin
-from jno.train.setup import SetupMixin
+from jno.train.point_plan import PointPlan
+from jno.train.run_checkpoints import RunCheckpoints
 from jno.train.state import StepState
-from jno.train.step import CompiledStep, StepPlan
-from jno.train.term_gradients import BalancerNeeds
-from jno.train.validation import as_networks, check_points, net_name, resamples
+from jno.train.step import CompiledStep
+from jno.train.step_builder import StepBuilder
+from jno.train.term_book import TermBook
+from jno.train.trained import Trained
+from jno.train.validation import as_networks, check_points, config_of, describe_points, net_name
 
 __all__ = ["Trainer"]
 
 _NONFINITE_MODES = ("raise", "skip")
 
 
-class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
+def _every(name: str, value: int | None) -> int | None:
+    return None if value is None else check_int(name, value, minimum=1)
+
+
+class Trainer(TrainerHooks):
     """Trains networks on named losses with one compiled step per iteration.
 
     Subclass it and override :meth:`losses`. Each step samples the point sets, evaluates
@@ -115,126 +124,123 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
         causal: nnx.Module | None = None,
         components: Mapping[str, nnx.Module] | None = None,
     ):
-        self._single = isinstance(net, Network)
-        self.nets: tuple[Network, ...] = as_networks(net)
-        self.points: dict[str, Any] = check_points(points)
+        nets = as_networks(net)
+        points = check_points(points)
         if balancer is not None and not (isinstance(balancer, nnx.Module) and callable(balancer)):
             raise TypeError(f"balancer must be a balancer nnx.Module or None, got {balancer!r}")
-        self.balancer = balancer
-        if causal is not None and not callable(getattr(causal, "loss", None)):
-            raise TypeError(f"causal must be a jno.nnx.CausalWeights or None, got {causal!r}")
-        if components is not None and not isinstance(components, Mapping):
-            raise TypeError(f"components must be a dict {{name: nnx.Module}}, got {components!r}")
-        components = dict(components or {})
-        if causal is not None:
-            if "causal" in components:
-                raise ValueError("give the causal weights once: causal= or components['causal']")
-            components["causal"] = causal
-        # Residual-adaptive point sets carry state: each is a component of its own.
-        self._adaptive_slots: dict[str, str] = {}
-        for name, ps in self.points.items():
-            if isinstance(ps, ResidualAdaptivePoints):
-                slot = "points_" + "".join(ch if ch.isalnum() else "_" for ch in name)
-                if slot in components:
-                    raise ValueError(f"component slot {slot!r} is taken by points {name!r}")
-                components[slot] = ps
-                self._adaptive_slots[name] = slot
-        self.components = ComponentSlots(components)
-        self._live_components: dict[str, nnx.Module] | None = None
+        components = with_causal(components, causal)
         self.mesh = default_mesh() if mesh is None else mesh
         if "data" not in self.mesh.axis_names:
             raise ValueError(f"mesh must have a 'data' axis, got axes {self.mesh.axis_names}")
         self.seed = check_int("seed", seed)
+        self.point_plan = PointPlan(points, self.mesh, self.seed)
+        # Residual-adaptive point sets carry state: each is a component of its own.
+        components.update(self.point_plan.components(components))
+        self.trained = Trained(nets, balancer, ComponentSlots(components))
+        # The parts' objects, under the names users know.
+        self.nets, self.balancer, self.points = nets, balancer, self.point_plan.sets
+        self.components = self.trained.components
+        self.term_book = TermBook(single=isinstance(net, Network))
         self.log_every = check_int("log_every", log_every, minimum=1)
-        self.checkpoint_every = (
-            None
-            if checkpoint_every is None
-            else check_int("checkpoint_every", checkpoint_every, minimum=1)
-        )
+        self.checkpoint_every = _every("checkpoint_every", checkpoint_every)
         self.keep = check_int("keep", keep, minimum=1)
-        self.steps_per_call = (
-            None
-            if steps_per_call is None
-            else check_int("steps_per_call", steps_per_call, minimum=1)
-        )
+        self.checkpoints = RunCheckpoints(checkpoint_dir, self.keep)
+        self.steps_per_call = _every("steps_per_call", steps_per_call)
         self.on_nonfinite = check_choice("on_nonfinite", on_nonfinite, _NONFINITE_MODES)
+        self.step_builder = StepBuilder(
+            self, self.trained, self.point_plan, self.term_book, self.mesh,
+            raise_on_nonfinite=self.on_nonfinite == "raise",
+        )  # fmt: skip
         self.logdir = logdir
-        self.checkpoint_dir = checkpoint_dir
         self.progress = progress
         self.step = 0
         self.history = History()
-        self._base_key = jax.random.PRNGKey(self.seed)
-        self._fixed: dict[str, jax.Array] | None = None
-        self._specs: list[Any] = [None] * len(self.nets)
-        self._opt_states: list[Any] = [None] * len(self.nets)
-        self._term_names: tuple[str, ...] | None = None
-        self._tracker_names: tuple[str, ...] = ()
-        self._compiled: CompiledStep | None = None
-        self._compiled_key: tuple | None = None
-        self._ckpt: Checkpointer | None = None
-        self._saved_step: int | None = None
-        self._resume_checked = False
+
+    @property
+    def checkpoint_dir(self) -> str | None:
+        """The checkpoint directory (None: no checkpoints)."""
+        return self.checkpoints.directory
+
+    @checkpoint_dir.setter
+    def checkpoint_dir(self, directory: str | None) -> None:
+        self.checkpoints = RunCheckpoints(directory, self.keep)
 
     @property
     def term_names(self) -> tuple[str, ...]:
         """The loss-term names (known after the first ``fit``)."""
-        return self._term_names or ()
+        return self.term_book.term_names or ()
 
-    def _prepare(self) -> CompiledStep:
-        for i, net in enumerate(self.nets):
-            spec = net.optimizer_spec
-            if spec is None:
-                raise RuntimeError(
-                    f"network {net_name(net, self.nets)} has no optimizer: call "
-                    "net.optimizer(optax.adam(1e-3)) (optionally .scale(...)) before fit"
-                )
-            if spec is not self._specs[i]:
-                self._specs[i] = spec
-                self._opt_states[i] = None
-        schedules = [spec.schedule for spec in self._specs]
-        owned = [id(s) for s in schedules if s is not None and s.stateful]
-        if len(owned) != len(set(owned)):
-            raise ValueError("each network needs its own loss-adaptive schedule instance")
-        graphdefs, params, rest = self._split_nets()
-        sched_gds = [None if s is None else nnx.split(s)[0] for s in schedules]
-        bal_gd = None if self.balancer is None else nnx.split(self.balancer)[0]
-        key = (
-            tuple(graphdefs),
-            tuple(id(s) for s in self._specs),
-            tuple(sched_gds),
-            bal_gd,
-            self.components.graphdefs(),
-        )
-        if self._compiled is None or key != self._compiled_key:
-            self._discover(graphdefs, params, rest)
-            plan = StepPlan(
-                term_names=self._term_names,
-                tracker_names=self._tracker_names,
-                net_names=tuple(net_name(n, self.nets, quote=False) for n in self.nets),
-                point_names=tuple(self.points),
-                resampled=tuple(resamples(ps) for ps in self.points.values()),
-                scaled=tuple(s is not None for s in schedules),
-                raise_on_nonfinite=self.on_nonfinite == "raise",
-                needs=BalancerNeeds.of(self.balancer),
-                pointwise_residuals=bool(self.pointwise_residuals),
-                adaptive=self._adaptive_plan(),
-            )
-            self._compiled = CompiledStep(
-                plan,
-                graphdefs,
-                self._specs,
-                sched_gds,
-                bal_gd,
-                self._terms,
-                self._weigh,
-                self.points,
-                self.mesh,
-                residuals_fn=self._residuals,
-                components=self.components,
-            )
-            self._compiled_key = key
-        return self._compiled
+    # ------------------------------------------------------- hooks for losses
+    def track(self, name: str, value: Any) -> None:
+        """Logs ``value`` (a scalar) under ``tracker/<name>`` at every logged step.
 
+        Call it inside :meth:`losses` or :meth:`weigh`: the value is computed in the
+        compiled step like the losses and adds nothing to them. Outside a step it does
+        nothing.
+
+        Example:
+            >>> import jax.numpy as jnp, optax
+            >>> from flax import nnx
+            >>> import jno
+            >>> class Fit(jno.Trainer):
+            ...     def losses(self, net, batch):
+            ...         r = net(batch["x"])[:, 0] - 1.0
+            ...         self.track("max_residual", jnp.max(jnp.abs(r)))
+            ...         return {"data": jnp.mean(r**2)}
+            >>> net = jno.nn(nnx.Linear(1, 1, rngs=nnx.Rngs(0)))
+            >>> _ = net.optimizer(optax.adam(0.1))
+            >>> h = Fit(net, points={"x": jnp.ones((4, 1))}, progress=False).fit(3)
+            >>> h["tracker/max_residual"].shape
+            (1,)
+        """
+        self.term_book.track(name, value)
+
+    def component(self, name: str) -> nnx.Module | None:
+        """The stateful loss component in slot ``name`` (None when there is none).
+
+        Inside :meth:`losses` during a step this is the step's live module, whose state
+        updates are carried to the next step; elsewhere the module the trainer holds.
+        """
+        if self.term_book.in_step:
+            return self.term_book.live_component(name)
+        return self.components.modules.get(name)
+
+    def point_weights(self, name: str) -> jax.Array | None:
+        """Per-point weights of point set ``name`` for the mean of its loss, or None.
+
+        A :class:`~jno.resampling.RARD` buffer has empty slots: inside :meth:`losses` this
+        is its live mask as ``0``/``1`` weights, so that the loss of the set is
+        ``sum(w * r**2) / sum(w)``; for every other set it is None (all points count).
+        """
+        slot = self.point_plan.adaptive_slots.get(name)
+        weights = getattr(None if slot is None else self.component(slot), "weights", None)
+        return weights() if callable(weights) else None
+
+    # ---------------------------------------------------------------- points
+    def fixed_points(self) -> dict[str, jax.Array]:
+        """The point sets that stay the same every step, as the arrays trained on.
+
+        Arrays given in ``points`` and point sets with ``resample=False`` (drawn once,
+        from the seed), by name; resampled sets are not included.
+        """
+        return dict(self.point_plan.fixed())
+
+    @property
+    def sampling_key(self) -> jax.Array:
+        """The PRNG key of this trainer's point sampling (from ``seed``)."""
+        return self.point_plan.key
+
+    def plot_points(self, name: str, path: str) -> Any:
+        """A scatter of the points of set ``name`` as they are now (first two coordinates)
+        into ``path``; for a residual-adaptive set (:mod:`jno.resampling`), where its
+        points have moved to. Returns the path written.
+
+        Train up to a step and call it to see the points at that step, e.g. gathered at
+        a shock: ``trainer.fit(until=5000); trainer.plot_points("interior", "p.png")``.
+        """
+        return self.point_plan.plot(name, path, self.step)
+
+    # ------------------------------------------------------ the compiled step
     def check(self) -> tuple[str, ...]:
         """Evaluates the losses and their weights once, abstractly (nothing is compiled
         or trained), so that a mistake in :meth:`losses` shows now; returns the loss
@@ -252,62 +258,99 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
             >>> Fit(net, points={"x": jnp.ones((4, 1))}, progress=False).check()
             ('data',)
         """
-        self._discover(*self._split_nets())
-        return self.term_names
+        return self.step_builder.check()
 
-    @property
-    def causal(self) -> nnx.Module | None:
-        """The causal weights (the component in slot ``"causal"``), or None."""
-        return self.components.modules.get("causal")
+    def compile(self) -> CompiledStep:
+        """The compiled step for the networks' current optimizers, built again only when
+        they or the modules' structure changed (finding the loss names first)."""
+        return self.step_builder.compile()
 
-    def _initial_carry(self) -> StepState:
-        _, params, rest = self._split_nets()
-        compiled = self._prepare()
-        schedules = tuple(
-            None if spec.schedule is None else nnx.state(spec.schedule) for spec in self._specs
-        )
-        carry = StepState(
-            step=jnp.asarray(self.step, jnp.int32),
-            params=params,
-            rest=rest,
-            opt=(),
-            schedules=schedules,
-            balancer=None if self.balancer is None else nnx.state(self.balancer),
-            components=self.components.states(),
-            key=self._base_key,
-            term_grad_norms=jnp.full(len(self.term_names), jnp.nan, default_float()),
-            diverged=jnp.asarray(False),
-            bad_step=jnp.asarray(-1, jnp.int32),
-            bad_terms=jnp.zeros(len(self.term_names) + 2, bool),
-        )
-        fixed = self._fixed_points()
-        for i in range(len(self._specs)):
-            if self._opt_states[i] is None:
-                self._opt_states[i] = compiled.init_optimizer(i, carry, fixed)
-        carry = carry.replace(opt=tuple(self._opt_states))
-        return jax.device_put(carry, replicated(self.mesh))
+    def initial_state(self) -> StepState:
+        """The step state of the modules as they are now, replicated over the mesh."""
+        return self.step_builder.initial_state(self.step)
 
-    def _store(self, carry: StepState) -> None:
-        """Writes the carry back into the modules the user holds."""
-        for net, params, rest in zip(self.nets, carry.params, carry.rest):
-            nnx.update(net.module, params, rest)
-        for i, spec in enumerate(self._specs):
-            if spec.schedule is not None and carry.schedules[i] is not None:
-                nnx.update(spec.schedule, carry.schedules[i])
-        if self.balancer is not None:
-            nnx.update(self.balancer, carry.balancer)
-        self.components.store(carry.components)
-        self._opt_states = list(carry.opt)
+    def load_state(self, state: StepState) -> None:
+        """Writes a step state back into the modules the user holds."""
+        self.trained.store(state)
 
-    # --------------------------------------------------------------- loop
-    def _next_boundary(self, step: int, target: int) -> int:
-        stops = [target, (step // self.log_every + 1) * self.log_every]
-        if self.checkpoint_every is not None:
-            stops.append((step // self.checkpoint_every + 1) * self.checkpoint_every)
-        if self.steps_per_call is not None:
-            stops.append(step + self.steps_per_call)
-        return min(stops)
+    # ------------------------------------------------------------ persistence
+    def config(self) -> dict[str, Any]:
+        """The run's hyper-parameters (JSON-serialisable), as written to TensorBoard."""
+        return {
+            "trainer": type(self).__name__,
+            "seed": self.seed,
+            "log_every": self.log_every,
+            "on_nonfinite": self.on_nonfinite,
+            "devices": int(self.mesh.shape["data"]),
+            "networks": {
+                net_name(net, self.nets, quote=False): (
+                    None if net.optimizer_spec is None else net.optimizer_spec.config()
+                )
+                for net in self.nets
+            },
+            "balancer": None if self.balancer is None else config_of(self.balancer),
+            **{name: config_of(m) for name, m in self.components.modules.items()},
+            "points": {name: describe_points(ps) for name, ps in self.points.items()},
+        }
 
+    def open_log(self) -> TensorBoardWriter | None:
+        """A TensorBoard writer for one ``fit`` (:meth:`TensorBoardWriter.for_run`)."""
+        return TensorBoardWriter.for_run(self.logdir, self.step, self.config())
+
+    def save_checkpoint(self, state: StepState) -> None:
+        """Writes ``state`` as the checkpoint of the current step (with ``checkpoint_dir``)."""
+        if self.checkpoints.enabled:
+            self.checkpoints.save(
+                self.step, state, seed=self.seed, term_names=self.term_names, history=self.history
+            )
+
+    def latest_checkpoint_step(self) -> int | None:
+        """The step of the newest checkpoint in ``checkpoint_dir`` (None without one).
+
+        Multi-phase scripts read it before :meth:`restore` to set the optimizer of the
+        phase the checkpoint was written in (its state is restored into that optimizer).
+        """
+        return self.checkpoints.latest_step()
+
+    def restore(self, step: int | None = None, *, strict: bool = False) -> int | None:
+        """Restores the newest checkpoint of ``checkpoint_dir`` into this fresh trainer.
+
+        ``fit`` does this by itself the first time it runs; call it earlier to know the
+        step a run resumes from (e.g. to ``fit(total - trainer.step)``). Returns the
+        restored step, or None when there is nothing to restore.
+
+        A checkpoint that cannot be read (damaged or partial files) is skipped with a
+        warning that names it, and the newest readable one is restored instead; the
+        unreadable one is renamed ``<step>.damaged`` (kept, not deleted) so that the
+        run can write that step again.
+
+        Args:
+            step: restore this checkpoint, no other (default: the newest readable).
+            strict: raise instead of falling back to an older checkpoint.
+
+        Raises:
+            CheckpointMismatch: the checkpoint was written by a differently shaped
+                trainer (network shapes, loss terms, seed), or with another float dtype
+                (a float32 checkpoint in a ``jax_enable_x64`` process, or the reverse:
+                arrays are never cast).
+            CheckpointUnreadable: ``step`` (or, with ``strict``, the newest checkpoint)
+                cannot be read, or no checkpoint can; the message names the directory,
+                the damaged steps and the other checkpoints.
+            ValueError: ``step`` is not a checkpoint of ``checkpoint_dir``.
+        """
+        self.compile()
+        found = self.checkpoints.restore(
+            self.initial_state, current_step=self.step, seed=self.seed,
+            term_names=self.term_names, step=step, strict=strict,
+        )  # fmt: skip
+        if found is None:
+            return None
+        state, self.history = found
+        self.step = int(state.step)
+        self.load_state(state)
+        return self.step
+
+    # -------------------------------------------------------------- the loop
     def fit(self, steps: int | None = None, *, until: int | None = None) -> History:
         """Trains ``steps`` more steps, or up to step ``until`` in total.
 
@@ -338,76 +381,14 @@ class Trainer(LossHooksMixin, SetupMixin, PersistenceMixin):
             CheckpointSaveFailed: ``checkpoint_dir`` cannot be written (found before the
                 first step) or a save failed (disk full); earlier checkpoints stay.
         """
-        if (steps is None) == (until is None):
-            raise TypeError(
-                f"fit takes exactly one of steps and until, got steps={steps!r}, until={until!r}"
-            )
-        if until is not None:
-            until = check_int("until", until, minimum=0)
-        else:
-            steps = check_int("steps", steps, minimum=0)
-        compiled = self._prepare()
-        with self._checkpoint_lock():
-            return self._fit(compiled, steps, until)
+        steps, until = check_fit(steps, until)
+        compiled = self.compile()
+        with self.checkpoints.lock():
+            self.restore()
+            return FitLoop(self, compiled, fit_target(steps, until, self.step)).run()
 
-    def _fit(self, compiled: CompiledStep, steps: int | None, until: int | None) -> History:
-        self.restore()
-        if until is not None:
-            steps = max(0, until - self.step)
-        fixed = self._fixed_points()
-        carry = self._initial_carry()
-        target = self.step + steps
-        writer = self._tensorboard()
-        progress = ProgressReporter(self.progress)
-        progress.start(self.step, target)
-
-        def save(carry: StepState) -> None:
-            if self._checkpointer is not None and self._saved_step != self.step:
-                self._save(carry)
-
-        def hand_back(carry: StepState) -> None:
-            # The state handed back is the newest dispatched one: its step goes with it.
-            self.step = int(jax.device_get(carry.step))
-            self._store(carry)
-            progress.close()
-            if writer is not None:
-                writer.close()
-            if self._checkpointer is not None:
-                self._checkpointer.wait()
-
-        stop = ChunkedRun(carry).fit(
-            lambda c, acc, n: compiled.run(c, acc, fixed, n),
-            lambda *done: self._complete(compiled, *done, writer, progress),
-            compiled.metrics.empty(), self.step, target, self._next_boundary, self.log_every,
-            save=save, hand_back=hand_back,
-        )  # fmt: skip
-        raise_for(stop, self.step, self.checkpoint_dir)
-        return self.history
-
-    def _complete(self, compiled, carry, chunk_metrics, end_step, log_due, writer, progress):
-        """Host side of a finished chunk: divergence check, logging, checkpoint."""
-        step, diverged = jax.device_get((carry.step, carry.diverged))
-        self.step = int(step)
-        if diverged:
-            self._log(compiled, chunk_metrics, writer, progress)
-            raise self._diverged(carry)
-        if log_due:
-            self._log(compiled, chunk_metrics, writer, progress)
-        if self.checkpoint_every and end_step % self.checkpoint_every == 0:
-            self._save(carry)
-
-    def _diverged(self, carry: StepState) -> TrainingDiverged:
-        bad_step, bad = jax.device_get((carry.bad_step, carry.bad_terms))
-        names = [*self.term_names, "gradient", "learning rate"]
-        terms = [names[j] for j in np.flatnonzero(bad)]
-        if any(t in self.term_names for t in terms):
-            # A non-finite loss makes the gradient non-finite too: name the cause.
-            terms = [t for t in terms if t in self.term_names]
-        return TrainingDiverged(int(bad_step), terms)
-
-    def _log(self, compiled: CompiledStep, accumulated: Any, writer, progress) -> None:
-        values = compiled.metrics.compute(accumulated)
-        self.history.append(self.step, values)
-        if writer is not None:
-            writer.write_scalars(self.step, values)
-        progress.update(self.step, values)
+    def chunk_end(self, step: int, target: int) -> int:
+        """Where the chunk of fused steps that starts at ``step`` ends: at ``target``, the
+        next logged or checkpointed step, or after ``steps_per_call`` steps."""
+        every = (self.log_every, self.checkpoint_every, self.steps_per_call)
+        return next_boundary(step, target, *every)

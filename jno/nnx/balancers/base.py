@@ -143,7 +143,14 @@ class Balancer(nnx.Module):
             "eps": self.eps,
         }
 
-    def _as_vector(self, losses: jax.Array | Sequence[Any]) -> jax.Array:
+    def loss_vector(self, losses: jax.Array | Sequence[Any]) -> jax.Array:
+        """``losses`` as the ``(num_losses,)`` vector of the default float, without
+        gradient; for a subclass whose ``__call__`` takes more than the losses (with
+        :meth:`guarded`).
+
+        Raises:
+            ValueError: not ``num_losses`` scalars.
+        """
         n = self.num_losses
         if isinstance(losses, (list, tuple)):
             items = [jnp.asarray(item) for item in losses]
@@ -166,19 +173,20 @@ class Balancer(nnx.Module):
 
     def __call__(self, losses: jax.Array | Sequence[Any]) -> jax.Array:
         """Returns the ``(N,)`` weights (default float) for ``losses``; updates the state."""
-        vec = self._as_vector(losses)
-        return self._guarded(vec, lambda: self._update(self.normalizer(vec)))
+        vec = self.loss_vector(losses)
+        return self.guarded(vec, lambda: self._update(self.normalizer(vec)))
 
-    def _guarded(
+    def guarded(
         self,
         vec: jax.Array,
         compute: Callable[[], jax.Array],
         inputs_ok: jax.Array | bool = True,
     ) -> jax.Array:
         """Runs ``compute()`` (new weights, updating the state in place) under the NaN
-        guard: when ``vec``, ``inputs_ok`` (extra inputs such as gradients), the new
-        weights or any new state value is not finite, every ``BalancerState`` keeps its
-        old value and the previous weights are returned."""
+        guard, as every call does; a subclass with its own ``__call__`` uses it. When
+        ``vec``, ``inputs_ok`` (extra inputs such as gradients), the new weights or any new
+        state value is not finite, every ``BalancerState`` keeps its old value and the
+        previous weights are returned."""
         variables = [v for _, v in nnx.iter_graph(self) if isinstance(v, BalancerState)]
         old = [v[...] for v in variables]
         previous_weights = self.last_weights[...]

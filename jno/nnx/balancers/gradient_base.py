@@ -157,9 +157,9 @@ class GradientBalancer(Balancer):
         self, losses: jax.Array | Sequence[Any], grads: Any
     ) -> jax.Array:
         """Returns the ``(N,)`` weights (default float dtype) and updates the state."""
-        vec = self._as_vector(losses)
+        vec = self.loss_vector(losses)
         g = per_term_gradients(grads, self.num_losses)
-        return self._guarded(
+        return self.guarded(
             vec,
             lambda: self._update_from_grads(self.normalizer(vec), g),
             inputs_ok=jnp.all(jnp.isfinite(g)),

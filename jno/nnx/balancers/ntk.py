@@ -186,7 +186,7 @@ class NTKBalancer(NTKBasedBalancer):
     ) -> jax.Array:
         """Returns the ``(N,)`` weights from the per-term NTK diagonals (a list of N
         1-D arrays) or traces (an ``(N,)`` array) and updates the state."""
-        vec = self._as_vector(losses)
+        vec = self.loss_vector(losses)
         traces = self._traces(ntk_diagonals)
 
         def compute() -> jax.Array:
@@ -194,4 +194,4 @@ class NTKBalancer(NTKBasedBalancer):
             self.traces[...] = traces
             return self.momentum * self.last_weights[...] + (1.0 - self.momentum) * lam_hat
 
-        return self._guarded(vec, compute, inputs_ok=jnp.all(jnp.isfinite(traces)))
+        return self.guarded(vec, compute, inputs_ok=jnp.all(jnp.isfinite(traces)))
