@@ -295,6 +295,8 @@ class Trainer(TrainerHooks):
 
     def open_log(self) -> TensorBoardWriter | None:
         """A TensorBoard writer for one ``fit`` (:meth:`TensorBoardWriter.for_run`)."""
+        if self.logdir is None:
+            return None
         return TensorBoardWriter.for_run(self.logdir, self.step, self.config())
 
     def save_checkpoint(self, state: StepState) -> None:
