@@ -18,7 +18,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flax import nnx
@@ -35,6 +35,8 @@ class TermNetwork(Network):
     Args:
         module: The wrapped ``nnx.Module``.
         name: Name used in logs when a trainer has several networks.
+        fields: Names of the module's outputs: ``fn(u, x)`` of its residuals then gets
+            their :class:`~jno.ops.FieldSet` as ``u`` (``u.p``, ``u, v, p = U``).
     """
 
     def residual(
@@ -60,7 +62,9 @@ class TermNetwork(Network):
         return residual(fn, points, nets=self, name=name, reduce=reduce)
 
 
-def nn(module: nnx.Module, *, name: str | None = None) -> TermNetwork:
+def nn(
+    module: nnx.Module, *, name: str | None = None, fields: Sequence[str] | None = None
+) -> TermNetwork:
     """Wraps ``module`` as a trainable network with ``.residual`` (``jno.nn``).
 
     Example:
@@ -69,4 +73,4 @@ def nn(module: nnx.Module, *, name: str | None = None) -> TermNetwork:
         >>> type(net).__name__, net.name
         ('TermNetwork', 'u')
     """
-    return TermNetwork(module, name=name)
+    return TermNetwork(module, name=name, fields=fields)

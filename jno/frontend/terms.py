@@ -58,7 +58,7 @@ class Residual(Term):
         super().__init__(nets, (as_points(points, "points"),), name, reduce)
 
     def values(self, modules: Sequence[nnx.Module], x: jax.Array) -> jax.Array:
-        r = jnp.asarray(self.fn(*modules, x))
+        r = jnp.asarray(self.fn(*(net.view(m) for net, m in zip(self.nets, modules)), x))
         n = x.shape[0]
         if r.ndim == 2 and r.shape == (n, n) and n > 1:
             raise ValueError(

@@ -4,6 +4,12 @@ Every operator takes a callable ``u`` (a function, an :class:`flax.nnx.Module`, 
 and points ``x`` of shape ``(n, d)``. ``u(x)`` returns ``(n,)`` or ``(n, 1)`` (the same
 thing: one scalar per point) or, for :func:`divergence`, a vector field ``(n, d)``.
 
+A network with several outputs (``u``, ``v``, ``p`` of a flow) is differentiated per
+output: ``output=k`` picks column ``k``, or pass one of its fields
+(:func:`fields`, :mod:`jno.ops.fields`); ``divergence(U, x, outputs=("u", "v"))`` takes
+the vector field from chosen outputs. Inside a shared run one Taylor pass per (network,
+points) carries the derivatives of every output the loss asks for.
+
 How derivatives are taken:
     A network built on :class:`jno.nnx.JetModule` (``MLP``, ``ModifiedMLP``, or ``jno.nn``
     wrapping one) propagates the requested input derivatives forward through its layers
@@ -40,7 +46,7 @@ Example:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -60,13 +66,21 @@ from jno.ops._paths import (
     axis_index,
     check_callable,
     column,
+    columns_of,
+    divergence_columns,
     from_jet,
     jet_module,
     per_point,
+    resolve_output,
+    select,
 )
+from jno.ops.fields import Field, FieldSet, fields
 
 __all__ = [
+    "Field",
+    "FieldSet",
     "divergence",
+    "fields",
     "grad",
     "hessian",
     "laplacian",
@@ -78,12 +92,15 @@ __all__ = [
 # ------------------------------------------------------------------- public API
 
 
-def grad(u: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
+def grad(u: Fn, x: Any, *, output: int | str | None = None, pointwise: bool = True) -> jax.Array:
     """Gradient of a scalar-output network at every point.
 
     Args:
         u: callable mapping points ``(n, d)`` to ``(n,)`` or ``(n, 1)``.
         x: points, shape ``(n, d)``.
+        output: For a network with several outputs, the output column to differentiate
+            (or, for a :class:`FieldSet`, a field name); None for one output. A
+            :class:`Field` is already one output.
         pointwise: ``True`` (default) if ``u`` acts row-wise, which lets all points be
             differentiated in one batched pass; ``False`` evaluates ``u`` one point at
             a time (for networks that mix rows).
@@ -101,9 +118,10 @@ def grad(u: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
         [[2.0, -4.0]]
     """
     check_callable(u, "u", pointwise)
+    u, output = resolve_output(u, output)
     x = as_points(x)
     if not pointwise:
-        return per_point(autodiff_grad, u, x)
+        return per_point(autodiff_grad, select(u, output), x)
     module = jet_module(u)
     if module is not None:
         # One reverse pass beats d forward tangents, unless the other operators on
@@ -114,19 +132,25 @@ def grad(u: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
                 module,
                 x,
                 Request.of(first=range(x.shape[1])),
-                lambda jet: jnp.stack([column(jet, jet.first[i]) for i in range(x.shape[1])], -1),
+                lambda jet: jnp.stack(
+                    [column(jet, jet.first[i], output) for i in range(x.shape[1])], -1
+                ),
                 x.shape,
+                columns=columns_of(output),
             )
-    return autodiff_grad(u, x)
+    return autodiff_grad(select(u, output), x)
 
 
-def partial(u: Fn, x: Any, i: int, *, pointwise: bool = True) -> jax.Array:
+def partial(
+    u: Fn, x: Any, i: int, *, output: int | str | None = None, pointwise: bool = True
+) -> jax.Array:
     """First partial derivative ``du/dx_i`` at every point, shape ``(n,)``.
 
     Args:
         u: callable mapping points ``(n, d)`` to ``(n,)`` or ``(n, 1)``.
         x: points, shape ``(n, d)``.
         i: coordinate index (negative counts from the end, ``-1`` is the last axis).
+        output: the output column or field name (see :func:`grad`).
         pointwise: see :func:`grad`.
 
     Example:
@@ -137,18 +161,22 @@ def partial(u: Fn, x: Any, i: int, *, pointwise: bool = True) -> jax.Array:
         [12.0]
     """
     check_callable(u, "u", pointwise)
+    u, output = resolve_output(u, output)
     x = as_points(x)
     i = axis_index(i, x.shape[1], "i")
     if not pointwise:
-        return per_point(autodiff_partial, u, x, i)
+        return per_point(autodiff_partial, select(u, output), x, i)
     module = jet_module(u)
     if module is None:
-        return autodiff_partial(u, x, i)
-    pick = lambda jet: column(jet, jet.first[i])
-    return from_jet(module, x, Request.of(first=(i,)), pick, (x.shape[0],))
+        return autodiff_partial(select(u, output), x, i)
+    pick = lambda jet: column(jet, jet.first[i], output)
+    request = Request.of(first=(i,))
+    return from_jet(module, x, request, pick, (x.shape[0],), columns=columns_of(output))
 
 
-def partial2(u: Fn, x: Any, i: int, j: int, *, pointwise: bool = True) -> jax.Array:
+def partial2(
+    u: Fn, x: Any, i: int, j: int, *, output: int | str | None = None, pointwise: bool = True
+) -> jax.Array:
     """Second partial derivative ``d^2 u / (dx_i dx_j)`` at every point, shape ``(n,)``.
 
     Args:
@@ -156,6 +184,7 @@ def partial2(u: Fn, x: Any, i: int, j: int, *, pointwise: bool = True) -> jax.Ar
         x: points, shape ``(n, d)``.
         i: first coordinate index.
         j: second coordinate index (``i == j`` gives ``d^2 u / dx_i^2``).
+        output: the output column or field name (see :func:`grad`).
         pointwise: see :func:`grad`.
 
     Example:
@@ -167,20 +196,24 @@ def partial2(u: Fn, x: Any, i: int, j: int, *, pointwise: bool = True) -> jax.Ar
         ([60.0], [12.0])
     """
     check_callable(u, "u", pointwise)
+    u, output = resolve_output(u, output)
     x = as_points(x)
     i = axis_index(i, x.shape[1], "i")
     j = axis_index(j, x.shape[1], "j")
     if not pointwise:
-        return per_point(autodiff_partial2, u, x, i, j)
+        return per_point(autodiff_partial2, select(u, output), x, i, j)
     module = jet_module(u)
     if module is None:
-        return autodiff_partial2(u, x, i, j)
+        return autodiff_partial2(select(u, output), x, i, j)
     pair = (min(i, j), max(i, j))
-    pick = lambda jet: column(jet, jet.second[pair])
-    return from_jet(module, x, Request.of(second=(pair,)), pick, (x.shape[0],))
+    pick = lambda jet: column(jet, jet.second[pair], output)
+    request = Request.of(second=(pair,))
+    return from_jet(module, x, request, pick, (x.shape[0],), columns=columns_of(output))
 
 
-def laplacian(u: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
+def laplacian(
+    u: Fn, x: Any, *, output: int | str | None = None, pointwise: bool = True
+) -> jax.Array:
     """Laplacian ``sum_i d^2 u / dx_i^2`` at every point, shape ``(n,)``.
 
     A :class:`~jno.nnx.JetModule` network propagates the Laplacian itself through its
@@ -191,6 +224,7 @@ def laplacian(u: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
     Args:
         u: callable mapping points ``(n, d)`` to ``(n,)`` or ``(n, 1)``.
         x: points, shape ``(n, d)``.
+        output: the output column or field name (see :func:`grad`).
         pointwise: see :func:`grad`.
 
     Example:
@@ -201,17 +235,19 @@ def laplacian(u: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
         [16.0]
     """
     check_callable(u, "u", pointwise)
+    u, output = resolve_output(u, output)
     x = as_points(x)
     if not pointwise:
-        return per_point(autodiff_laplacian, u, x)
+        return per_point(autodiff_laplacian, select(u, output), x)
     module = jet_module(u)
     if module is None:
-        return autodiff_laplacian(u, x)
-    pick = lambda jet: column(jet, jet.laplacian)
-    return from_jet(module, x, Request.of(laplacian=True), pick, (x.shape[0],))
+        return autodiff_laplacian(select(u, output), x)
+    pick = lambda jet: column(jet, jet.laplacian, output)
+    request = Request.of(laplacian=True)
+    return from_jet(module, x, request, pick, (x.shape[0],), columns=columns_of(output))
 
 
-def hessian(u: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
+def hessian(u: Fn, x: Any, *, output: int | str | None = None, pointwise: bool = True) -> jax.Array:
     """Hessian of a scalar-output network at every point, shape ``(n, d, d)``.
 
     ``hessian(u, x)[k, i, j]`` is ``d^2 u / (dx_i dx_j)`` at point ``k``. Costs
@@ -221,6 +257,7 @@ def hessian(u: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
     Args:
         u: callable mapping points ``(n, d)`` to ``(n,)`` or ``(n, 1)``.
         x: points, shape ``(n, d)``.
+        output: the output column or field name (see :func:`grad`).
         pointwise: see :func:`grad`.
 
     Example:
@@ -231,30 +268,38 @@ def hessian(u: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
         [[[4.0, 6.0], [6.0, 0.0]]]
     """
     check_callable(u, "u", pointwise)
+    u, output = resolve_output(u, output)
     x = as_points(x)
     if not pointwise:
-        return per_point(autodiff_hessian, u, x)
+        return per_point(autodiff_hessian, select(u, output), x)
     module = jet_module(u)
     if module is None:
-        return autodiff_hessian(u, x)
+        return autodiff_hessian(select(u, output), x)
     n, d = x.shape
     pairs = [(i, j) for i in range(d) for j in range(i, d)]
 
     def pick(jet: Jet) -> jax.Array:
         rows = [
-            [column(jet, jet.second[(min(i, j), max(i, j))]) for j in range(d)] for i in range(d)
+            [column(jet, jet.second[(min(i, j), max(i, j))], output) for j in range(d)]
+            for i in range(d)
         ]
         return jnp.stack([jnp.stack(r, axis=-1) for r in rows], axis=-2)
 
-    return from_jet(module, x, Request.of(second=pairs), pick, (n, d, d))
+    request = Request.of(second=pairs)
+    return from_jet(module, x, request, pick, (n, d, d), columns=columns_of(output))
 
 
-def divergence(v: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
+def divergence(
+    v: Fn, x: Any, *, outputs: Sequence[int | str] | None = None, pointwise: bool = True
+) -> jax.Array:
     """Divergence ``sum_i dv_i / dx_i`` of a vector field at every point, shape ``(n,)``.
 
     Args:
         v: callable mapping points ``(n, d)`` to a field of shape ``(n, d)``.
         x: points, shape ``(n, d)``.
+        outputs: For a network with several outputs, the ``d`` output columns (or
+            field names of a :class:`FieldSet`) that form the vector field, one per
+            coordinate (``("u", "v")`` of ``(u, v, p)``); None: every output.
         pointwise: see :func:`grad`.
 
     Raises:
@@ -269,17 +314,20 @@ def divergence(v: Fn, x: Any, *, pointwise: bool = True) -> jax.Array:
     """
     check_callable(v, "v", pointwise)
     x = as_points(x)
+    n, d = x.shape
+    v, cols = divergence_columns(v, outputs, d)
     if not pointwise:
-        return per_point(autodiff_divergence, v, x)
+        return per_point(autodiff_divergence, v, x, cols)
     module = jet_module(v)
     if module is None:
-        return autodiff_divergence(v, x)
-    n, d = x.shape
+        return autodiff_divergence(v, x, cols)
+    take = range(d) if cols is None else cols
 
     def pick(jet: Jet) -> jax.Array:
-        return sum(jet.full(jet.first[i])[:, i] for i in range(d))
+        return sum(jet.full(jet.first[i])[:, k] for i, k in enumerate(take))
 
-    return from_jet(module, x, Request.of(first=range(d)), pick, (n,), outputs=d)
+    request = Request.of(first=range(d))
+    return from_jet(module, x, request, pick, (n,), outputs=d, columns=cols or ())
 
 
 def share_derivatives(fn: Callable[..., Any]) -> Callable[..., Any]:

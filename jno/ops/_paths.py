@@ -14,11 +14,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jno.nnx._checks import check_bool, check_index
+from jno.nnx._checks import check_bool, check_index, check_int
 from jno.nnx._dtype import default_float
 from jno.nnx.networks._sharing import Request, shared_jet
 from jno.nnx.networks.jets import Jet
 from jno.nnx.networks.mlp import JetModule
+from jno.ops.fields import Field, FieldSet
 
 Fn = Callable[[jax.Array], jax.Array]
 
@@ -45,6 +46,40 @@ def axis_index(i: Any, d: int, name: str) -> int:
     return check_index(name, i, d, rule=f"in [{-d}, {d}) for points of dimension {d}")
 
 
+def resolve_output(u: Any, output: Any) -> tuple[Any, int | None]:
+    """The network to differentiate and the output column: a :class:`Field` gives both,
+    a :class:`FieldSet` takes ``output`` by name."""
+    if isinstance(u, Field):
+        if output is not None:
+            raise ValueError(f"u is the field {u!r} already: drop output={output!r}")
+        return u.net, u.index
+    if isinstance(u, FieldSet):
+        return u.net, None if output is None else u.index(output)
+    if output is None:
+        return u, None
+    if isinstance(output, str):
+        raise TypeError(
+            f"output={output!r} names a field, but u has no field names: pass its index, or "
+            "take the fields with jno.ops.fields(net, names)"
+        )
+    return u, check_int("output", output, minimum=0)
+
+
+def select(u: Fn, output: int | None) -> Fn:
+    """``u`` itself, or its output column ``output`` (with a clear error for a network
+    that does not have it)."""
+    if output is None:
+        return u
+
+    def column_of(x: jax.Array) -> jax.Array:
+        y = jnp.asarray(u(x))
+        if y.ndim != 2 or output >= y.shape[1]:
+            raise ValueError(f"output={output} but u returns shape {tuple(y.shape)}")
+        return y[:, output]
+
+    return column_of
+
+
 def scalar_fn(u: Fn, n: int) -> Fn:
     """Wrap ``u`` so it returns ``(n,)``; any other output shape is an error."""
 
@@ -55,7 +90,8 @@ def scalar_fn(u: Fn, n: int) -> Fn:
         if y.shape != (n,):
             raise ValueError(
                 "u must return one scalar per point, shape (n,) or (n, 1) with "
-                f"n={n}; got output shape {y.shape}"
+                f"n={n}; got output shape {y.shape}; for a network with several outputs "
+                "pass output=k or take its fields (jno.ops.fields)"
             )
         return y
 
@@ -121,11 +157,32 @@ def autodiff_hessian(u: Fn, x: jax.Array) -> jax.Array:
     return jnp.stack([jnp.stack(r, axis=-1) for r in rows], axis=-2)
 
 
-def autodiff_divergence(v: Fn, x: jax.Array) -> jax.Array:
+def divergence_columns(v: Any, outputs: Any, d: int) -> tuple[Any, tuple[int, ...] | None]:
+    """The network of a divergence and the output columns of its vector field (None:
+    every output, which must then be ``d`` of them)."""
+    if isinstance(v, Field):
+        raise TypeError(f"v must be a vector field, got the single field {v!r}")
+    if outputs is None:
+        return (v.net if isinstance(v, FieldSet) else v), None
+    if isinstance(outputs, str) or len(outputs) != d:
+        raise ValueError(
+            f"outputs must name one output per coordinate ({d} for points of dimension {d}), "
+            f"got {outputs!r}"
+        )
+    if isinstance(v, FieldSet):
+        return v.net, tuple(v.index(k) for k in outputs)
+    return v, tuple(check_int("outputs", k, minimum=0) for k in outputs)
+
+
+def autodiff_divergence(v: Fn, x: jax.Array, columns: tuple[int, ...] | None = None) -> jax.Array:
     n, d = x.shape
 
     def field(y: jax.Array) -> jax.Array:
         out = jnp.asarray(v(y))
+        if columns is not None:
+            if out.ndim != 2 or max(columns) >= out.shape[1]:
+                raise ValueError(f"outputs={list(columns)} but v returns shape {tuple(out.shape)}")
+            out = out[:, list(columns)]
         if out.shape != (n, d):
             raise ValueError(
                 f"v must return a vector field of shape (n, d) = ({n}, {d}), "
@@ -158,17 +215,27 @@ def from_jet(
     pick: Callable[[Jet], jax.Array],
     shape: tuple[int, ...],
     outputs: int = 1,
+    columns: tuple[int, ...] = (),
 ) -> jax.Array:
-    """``pick(jet)`` of the (shared) jet of ``module`` at ``x``; zeros while recording."""
+    """``pick(jet)`` of the (shared) jet of ``module`` at ``x``; zeros while recording.
+
+    The network must return one scalar per point (``outputs=1``, no ``columns``), a
+    vector field of ``outputs`` columns, or have every output column in ``columns``."""
     jet = shared_jet(module, x, request)
     if jet is None:
         return jnp.zeros(shape, x.dtype)
     n = x.shape[0]
     out_shape = jet.value.shape
+    if columns:
+        if len(out_shape) != 2 or max(columns) >= out_shape[1]:
+            which = f"output={columns[0]}" if len(columns) == 1 else f"outputs={list(columns)}"
+            raise ValueError(f"{which} but u returns shape {tuple(out_shape)}")
+        return pick(jet)
     if outputs == 1 and out_shape not in ((n,), (n, 1)):
         raise ValueError(
             "u must return one scalar per point, shape (n,) or (n, 1) with "
-            f"n={n}; got output shape {out_shape}"
+            f"n={n}; got output shape {out_shape}; for a network with several outputs "
+            "pass output=k or take its fields (jno.ops.fields)"
         )
     if outputs > 1 and out_shape != (n, outputs):
         raise ValueError(
@@ -178,6 +245,13 @@ def from_jet(
     return pick(jet)
 
 
-def column(jet: Jet, a: jax.Array | None) -> jax.Array:
-    """A scalar-output derivative as ``(n,)``."""
+def column(jet: Jet, a: jax.Array | None, output: int | None = None) -> jax.Array:
+    """A derivative of the only output, or of output column ``output``, as ``(n,)``."""
+    if output is not None:
+        return jet.full(a)[:, output]
     return jnp.reshape(jet.full(a), (jet.value.shape[0],))
+
+
+def columns_of(output: int | None) -> tuple[int, ...]:
+    """The output columns a one-field operator checks (none for a one-output network)."""
+    return () if output is None else (output,)

@@ -6,12 +6,14 @@ The engine's network knows nothing of terms; ``jno.nn`` (the front end's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import optax
 from flax import nnx
 
+from jno.ops.fields import FieldSet
 from jno.optim import QuasiNewton
 from jno.train.optim import OptimizerSpec
 
@@ -28,6 +30,9 @@ class Network(nnx.Module):
     Args:
         module: The wrapped ``nnx.Module`` (parameters are its ``nnx.Param`` variables).
         name: Name used in logs (``lr/<name>``) when a trainer has several networks.
+        fields: Names of the module's outputs (``("u", "v", "p")``), one per output
+            column: ``Trainer.losses`` and the terms then get a
+            :class:`~jno.ops.FieldSet` of the module (``u, v, p = net``) in its place.
 
     Example:
         >>> import jax.numpy as jnp, optax
@@ -40,17 +45,33 @@ class Network(nnx.Module):
         True
     """
 
-    def __init__(self, module: nnx.Module, *, name: str | None = None):
+    def __init__(
+        self, module: nnx.Module, *, name: str | None = None, fields: Sequence[str] | None = None
+    ):
         if not isinstance(module, nnx.Module):
             raise TypeError(f"module must be a flax.nnx.Module, got {type(module).__name__}")
         if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(f"name must be a non-empty string, got {name!r}")
         self.module = module
         self.name = name
+        self.fields: tuple[str, ...] | None = None
+        if fields is not None:
+            self.fields = FieldSet(module, fields).names
+            width = getattr(module, "out_features", None)
+            if isinstance(width, int) and width != len(self.fields):
+                raise ValueError(
+                    f"fields names {len(self.fields)} outputs {list(self.fields)}, but the "
+                    f"module has out_features={width}"
+                )
         self.optimizer_spec: OptimizerSpec | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.module(*args, **kwargs)
+
+    def view(self, module: nnx.Module) -> Any:
+        """What the losses get for this network's (live) ``module``: the module, or its
+        :class:`~jno.ops.FieldSet` when the network has named fields."""
+        return module if self.fields is None else FieldSet(module, self.fields)
 
     def optimizer(self, tx: optax.GradientTransformation) -> OptimizerSpec:
         """Sets (or replaces) the optimizer; returns a spec whose ``.scale(s)`` sets the rate.
@@ -67,7 +88,9 @@ class Network(nnx.Module):
         return spec
 
 
-def nn(module: nnx.Module, *, name: str | None = None) -> Network:
+def nn(
+    module: nnx.Module, *, name: str | None = None, fields: Sequence[str] | None = None
+) -> Network:
     """Wraps ``module`` as a trainable :class:`Network` (``jno.train.nn``).
 
     Example:
@@ -76,4 +99,4 @@ def nn(module: nnx.Module, *, name: str | None = None) -> Network:
         >>> net.name
         'u'
     """
-    return Network(module, name=name)
+    return Network(module, name=name, fields=fields)

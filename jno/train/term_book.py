@@ -42,6 +42,8 @@ class TermBook:
 
     Args:
         single: The trainer has one network (the hooks get the module, not a tuple).
+        views: Per network, what the hooks get for its module (the module itself, or
+            its :class:`~jno.ops.FieldSet`); None: the modules.
 
     Attributes:
         term_names: The loss names in the order of :meth:`losses` (None before
@@ -50,15 +52,18 @@ class TermBook:
             and the components).
     """
 
-    def __init__(self, single: bool):
+    def __init__(self, single: bool, views: Sequence[Callable[[Any], Any]] | None = None):
         self.single = single
+        self.views = None if views is None else tuple(views)
         self.term_names: tuple[str, ...] | None = None
         self.tracker_names: tuple[str, ...] = ()
         self._tracked: dict[str, jax.Array] | None = None
         self._live: dict[str, nnx.Module] | None = None
 
     def nets(self, modules: Sequence[nnx.Module]) -> Any:
-        """The networks as the hooks take them: the module, or a tuple of modules."""
+        """The networks as the hooks take them: the module (or its fields), or a tuple."""
+        if self.views is not None:
+            modules = [view(m) for view, m in zip(self.views, modules)]
         return modules[0] if self.single else tuple(modules)
 
     # ------------------------------------------------------------- in the hooks

@@ -140,7 +140,7 @@ class Trainer(TrainerHooks):
         # The parts' objects, under the names users know.
         self.nets, self.balancer, self.points = nets, balancer, self.point_plan.sets
         self.components = self.trained.components
-        self.term_book = TermBook(single=isinstance(net, Network))
+        self.term_book = TermBook(isinstance(net, Network), [n.view for n in nets])
         self.log_every = check_int("log_every", log_every, minimum=1)
         self.checkpoint_every = _every("checkpoint_every", checkpoint_every)
         self.keep = check_int("keep", keep, minimum=1)
