@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jno.nnx._checks import check_bool, check_int
-from jno.train._chunks import ChunkedRun, check_fit, fit_target
+from jno.train._chunks import ChunkedRun, check_fit, fit_target, next_boundary
 from jno.train._ensemble_checks import first_difference
 from jno.train._ensemble_run import (
     MemberLoop,
@@ -257,6 +257,7 @@ class Ensemble:
         carry = loop.place(stack([m.initial_state() for m in self.members]))
         empty = loop.place(stack([template.metrics.empty()] * len(self)))
         writers = [m.open_log() for m in self.members]
+        every = (first.log_every, first.checkpoint_every, first.steps_per_call)
         progress = ProgressReporter(self.progress)
         progress.start(first.step, target)
 
@@ -283,7 +284,7 @@ class Ensemble:
         stop = ChunkedRun(carry).fit(
             lambda c, acc, n: loop.run(c, acc, fixed, n),
             lambda *done: self._complete(template, *done, writers, progress),
-            empty, first.step, target, first.chunk_end, first.log_every,
+            empty, first.step, target, lambda s, t: next_boundary(s, t, *every), first.log_every,
             save=save, hand_back=hand_back,
         )  # fmt: skip
         where = None if first.checkpoint_dir is None else str(Path(first.checkpoint_dir).parent)

@@ -21,6 +21,7 @@ from jno.optim import QuasiNewton, QuasiNewtonState
 from jno.train.optim import OptimizerSpec
 from jno.train.state import StepState
 from jno.train.step_plan import StepPlan
+from jno.train.trained import full_params, group_params
 
 __all__ = ["Evaluation", "EvaluationReuse"]
 
@@ -39,7 +40,8 @@ class EvaluationReuse:
     :class:`~jno.train.step.CompiledStep`).
 
     Args:
-        specs: The optimizer spec of each network.
+        specs: The spec of each optimizer.
+        groups: The networks each optimizer updates.
         plan: The step's :class:`~jno.train.step_plan.StepPlan`.
         component_names: The slots of the step's stateful components.
         loss_vector: ``(params, rest, components, batch) -> (losses, (trackers, ...))``.
@@ -49,22 +51,25 @@ class EvaluationReuse:
     def __init__(
         self,
         specs: Sequence[OptimizerSpec],
+        groups: Sequence[tuple[int, ...]],
         plan: StepPlan,
         component_names: Sequence[str],
         loss_vector: Callable[..., Any],
         batch_of: Callable[[StepState, Mapping[str, jax.Array]], dict[str, jax.Array]],
     ):
         self.specs = tuple(specs)
+        self.groups = tuple(groups)
         self.plan = plan
         self.component_names = tuple(component_names)
         self.loss_vector = loss_vector
         self.batch_of = batch_of
 
     def reuses_evaluations(self, index: int) -> bool:
-        """Whether network ``index``'s optimizer keeps the line search's last evaluation
-        for the next step: a :class:`~jno.optim.QuasiNewton` optimizer of the only
-        network, on an objective that changes only when adaptive points are redrawn
-        (no point set redrawn every step, no component but residual-adaptive samplers)."""
+        """Whether optimizer ``index`` keeps the line search's last evaluation for the
+        next step: a :class:`~jno.optim.QuasiNewton` optimizer, the only one (of the
+        only network, or joint over all), on an objective that changes only when
+        adaptive points are redrawn (no point set redrawn every step, no component but
+        residual-adaptive samplers)."""
         adaptive_slots = {slot for _, slot, _ in self.plan.adaptive}
         return (
             isinstance(self.specs[index].tx, QuasiNewton)
@@ -75,7 +80,7 @@ class EvaluationReuse:
 
     def init_optimizer(self, index: int, carry: StepState, fixed: Mapping[str, jax.Array]):
         """The initial optax state of network ``index`` (``carry.opt`` is not read)."""
-        tx, params = self.specs[index].tx, carry.params[index]
+        tx, params = self.specs[index].tx, group_params(carry.params, self.groups[index])
         if not self.reuses_evaluations(index):
             return tx.init(params)
 
@@ -100,12 +105,11 @@ class EvaluationReuse:
         return state, jnp.isfinite(state.value) & ~redrawn
 
     def value_fn(self, carry: StepState, batch, weights: jax.Array):
-        """``params -> (weighted total, Evaluation)`` of the only network."""
+        """``params -> (weighted total, Evaluation)`` of the only optimizer."""
 
-        def value_fn(params):
-            vector, (trackers, _, _) = self.loss_vector(
-                (params,), carry.rest, carry.components, batch
-            )
+        def value_fn(group):
+            params = full_params(carry.params, self.groups[0], group)
+            vector, (trackers, _, _) = self.loss_vector(params, carry.rest, carry.components, batch)
             return jnp.sum(weights * vector), Evaluation(vector, trackers, weights)
 
         return value_fn

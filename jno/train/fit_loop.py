@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import jax
 
-from jno.train._chunks import ChunkedRun
+from jno.train._chunks import ChunkedRun, next_boundary
 from jno.train.errors import TrainingDiverged
 from jno.train.history import History
 from jno.train.interrupts import raise_for
@@ -55,7 +55,8 @@ class Fittable(Protocol):
     def load_state(self, state: StepState) -> None: ...
     def open_log(self) -> Any: ...
     def save_checkpoint(self, state: StepState) -> None: ...
-    def chunk_end(self, step: int, target: int) -> int: ...
+
+    steps_per_call: int | None
 
 
 class FitLoop:
@@ -87,10 +88,16 @@ class FitLoop:
         stop = ChunkedRun(carry).fit(
             lambda c, acc, n: compiled.run(c, acc, fixed, n),
             self._complete, compiled.metrics.empty(), trainer.step, self.target,
-            trainer.chunk_end, trainer.log_every, save=self._final_save, hand_back=self._hand_back,
+            self.chunk_end, trainer.log_every, save=self._final_save, hand_back=self._hand_back,
         )  # fmt: skip
         raise_for(stop, trainer.step, trainer.checkpoint_dir)
         return trainer.history
+
+    def chunk_end(self, step: int, target: int) -> int:
+        """Where the chunk of fused steps that starts at ``step`` ends (:func:`next_boundary`
+        with the trainer's ``log_every``, ``checkpoint_every`` and ``steps_per_call``)."""
+        t = self.trainer
+        return next_boundary(step, target, t.log_every, t.checkpoint_every, t.steps_per_call)
 
     def _final_save(self, carry: StepState) -> None:
         if self.trainer.checkpoints.due_final_save(self.trainer.step):

@@ -26,6 +26,7 @@ from jno.train.optim import OptimizerSpec
 from jno.train.state import StepState
 from jno.train.step_plan import StepPlan
 from jno.train.term_gradients import TermSources, stacked_term_gradients
+from jno.train.trained import full_params, group_params
 
 __all__ = ["CompiledStep"]
 
@@ -36,8 +37,8 @@ class CompiledStep:
     Args:
         plan: Names and flags of this step.
         graphdefs: ``nnx.GraphDef`` of each network module.
-        specs: The optimizer spec of each network.
-        schedule_graphdefs: ``nnx.GraphDef`` of each network's scale schedule (or None).
+        specs: The spec of each optimizer.
+        schedule_graphdefs: ``nnx.GraphDef`` of each optimizer's scale schedule (or None).
         balancer_graphdef: ``nnx.GraphDef`` of the balancer (or None for unit weights).
         terms_fn: ``(modules, batch, components) -> (losses, trackers)``: named scalar
             losses and tracked values of the networks, with the live stateful
@@ -51,6 +52,7 @@ class CompiledStep:
         residuals_fn: ``(modules, batch) -> {term: residual}`` (``Trainer._residuals``),
             used for NTK diagonals.
         components: The trainer's stateful loss components.
+        groups: The networks each optimizer updates (default: one optimizer each).
     """
 
     def __init__(
@@ -66,10 +68,14 @@ class CompiledStep:
         mesh: jax.sharding.Mesh | None,
         residuals_fn: Callable[..., Any] | None = None,
         components: ComponentSlots | None = None,
+        groups: Sequence[Sequence[int]] | None = None,
     ):
         self.plan = plan
         self.graphdefs = tuple(graphdefs)
         self.specs = tuple(specs)
+        self.groups = tuple(
+            tuple(g) for g in (groups or [(i,) for i in range(len(self.graphdefs))])
+        )
         self.schedule_graphdefs = tuple(schedule_graphdefs)
         self.balancer_graphdef = balancer_graphdef
         self.terms_fn = terms_fn
@@ -81,13 +87,9 @@ class CompiledStep:
         self.component_graphdefs = self.components.graphdefs()
         self.metrics = plan.metrics()
         self.evaluations = EvaluationReuse(
-            self.specs, plan, self.components.names, self.loss_vector, self.batch_of
+            self.specs, self.groups, plan, self.components.names, self.loss_vector, self.batch_of
         )
         self._run = jax.jit(self.run_steps)
-
-    def init_optimizer(self, index: int, carry: StepState, fixed: Mapping[str, jax.Array]):
-        """The initial optax state of network ``index`` (``carry.opt`` is not read)."""
-        return self.evaluations.init_optimizer(index, carry, fixed)
 
     # ----------------------------------------------------------------- sampling
     def sample_batch(
@@ -286,7 +288,7 @@ class CompiledStep:
             same = valid & jnp.all(weights == state.aux.weights)
             grads = jax.lax.cond(
                 same,
-                lambda: (state.grad,),
+                lambda: full_params(carry.params, self.groups[0], state.grad),
                 lambda: jax.vjp(lambda p: losses_of(p)[0], carry.params)[1](weights)[0],
             )
         total = jnp.sum(weights * losses)
@@ -294,8 +296,10 @@ class CompiledStep:
         term_ok = jnp.isfinite(losses)
         finite = jnp.all(term_ok) & jnp.isfinite(grad_norm) & jnp.isfinite(total)
 
-        new_params, new_opt, new_sched, rates = [], [], [], []
-        for i, spec in enumerate(self.specs):
+        new_opt, new_sched, rates = [], [], []
+        new_params = list(carry.params)
+        for i, (spec, members) in enumerate(zip(self.specs, self.groups)):
+            params, grad = group_params(carry.params, members), group_params(grads, members)
             rate = None
             sched_state = carry.schedules[i]
             if self.schedule_graphdefs[i] is not None:
@@ -307,16 +311,18 @@ class CompiledStep:
             if spec.uses_extra_args:
                 extra = {
                     "value": total,
-                    "grad": grads[i],
-                    "value_fn": self._value_fn(carry, batch, weights, i),
+                    "grad": grad,
+                    "value_fn": self._value_fn(carry, batch, weights, members),
                 }
                 if cache is not None:
                     extra["value_fn"] = self.evaluations.value_fn(carry, batch, weights)
                     extra["aux"] = Evaluation(losses, trackers, weights)
-            updates, opt_state = spec.tx.update(grads[i], carry.opt[i], carry.params[i], **extra)
+            updates, opt_state = spec.tx.update(grad, carry.opt[i], params, **extra)
             if rate is not None:
                 updates = jax.tree.map(lambda u, r=rate: (r * u).astype(u.dtype), updates)
-            new_params.append(optax.apply_updates(carry.params[i], updates))
+            new_params = list(
+                full_params(new_params, members, optax.apply_updates(params, updates))
+            )
             new_opt.append(opt_state)
             new_sched.append(sched_state)
 
@@ -367,13 +373,13 @@ class CompiledStep:
         values["skipped_steps"] = jnp.where(carry.diverged, 0.0, skipped)
         return new_carry, values, apply
 
-    def _value_fn(self, carry: StepState, batch, weights: jax.Array, index: int):
-        """Weighted total loss as a function of network ``index``'s parameters."""
+    def _value_fn(self, carry: StepState, batch, weights: jax.Array, members: tuple[int, ...]):
+        """Weighted total loss as a function of the parameters of the networks
+        ``members`` (one optimizer's), the others held."""
 
-        def value_fn(params_i):
-            params = list(carry.params)
-            params[index] = params_i
-            vector, _ = self.loss_vector(tuple(params), carry.rest, carry.components, batch)
+        def value_fn(group):
+            params = full_params(carry.params, members, group)
+            vector, _ = self.loss_vector(params, carry.rest, carry.components, batch)
             return jnp.sum(weights * vector)
 
         return value_fn

@@ -123,7 +123,9 @@ class StepBuilder:
         plan = StepPlan(
             term_names=names,
             tracker_names=book.tracker_names,
-            net_names=tuple(net_name(n, nets, quote=False) for n in nets),
+            net_names=tuple(
+                "+".join(net_name(nets[i], nets, quote=False) for i in g) for g in trained.groups()
+            ),
             point_names=tuple(self.point_plan.sets),
             resampled=self.point_plan.resampled,
             scaled=tuple(s is not None for s in trained.schedules()),
@@ -146,6 +148,7 @@ class StepBuilder:
             self.mesh,
             residuals_fn=functools.partial(book.residuals, hooks.residuals),
             components=trained.components,
+            groups=trained.groups(),
         )
 
     def initial_state(self, step: int) -> StepState:
@@ -157,6 +160,6 @@ class StepBuilder:
             step,
             self.point_plan.key,
             len(compiled.plan.term_names),
-            lambda i, carry: compiled.init_optimizer(i, carry, fixed),
+            lambda i, carry: compiled.evaluations.init_optimizer(i, carry, fixed),
         )
         return jax.device_put(carry, replicated(self.mesh))

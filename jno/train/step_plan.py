@@ -26,6 +26,7 @@ class StepPlan:
 
     term_names: tuple[str, ...]
     tracker_names: tuple[str, ...]
+    #: One name per optimizer: the network's, or one for a joint optimizer.
     net_names: tuple[str, ...]
     point_names: tuple[str, ...]
     resampled: tuple[bool, ...]

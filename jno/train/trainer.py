@@ -15,10 +15,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
+import optax
 from flax import nnx
 
 from jno.nnx._checks import check_choice, check_int
-from jno.train._chunks import check_fit, fit_target, next_boundary
+from jno.train._chunks import check_fit, fit_target
 from jno.train.components import ComponentSlots, with_causal
 from jno.train.fit_loop import FitLoop
 from jno.train.history import History
@@ -26,6 +27,7 @@ from jno.train.hooks import TrainerHooks
 from jno.train.logging import TensorBoardWriter
 from jno.train.mesh import default_mesh
 from jno.train.network import Network
+from jno.train.optim import OptimizerSpec
 from jno.train.point_plan import PointPlan
 from jno.train.run_checkpoints import RunCheckpoints
 from jno.train.state import StepState
@@ -33,7 +35,7 @@ from jno.train.step import CompiledStep
 from jno.train.step_builder import StepBuilder
 from jno.train.term_book import TermBook
 from jno.train.trained import Trained
-from jno.train.validation import as_networks, check_points, config_of, describe_points, net_name
+from jno.train.validation import as_networks, check_points, describe_points
 
 __all__ = ["Trainer"]
 
@@ -269,6 +271,17 @@ class Trainer(TrainerHooks):
         """The step state of the modules as they are now, replicated over the mesh."""
         return self.step_builder.initial_state(self.step)
 
+    def optimizer(self, tx: optax.GradientTransformation | None) -> OptimizerSpec | None:
+        """One optimizer over the parameters of every network, in place of each one's
+        own (``None`` returns to those); ``.scale(...)`` on the result sets its rate.
+
+        A quasi-Newton ``tx`` then takes one line search and keeps one inverse Hessian
+        over all the parameters: a field network and a module of unknown coefficients
+        train as one problem. With each network's own optimizer, each line search moves
+        one network with the others held.
+        """
+        return self.trained.set_joint(tx)
+
     def load_state(self, state: StepState) -> None:
         """Writes a step state back into the modules the user holds."""
         self.trained.store(state)
@@ -282,14 +295,7 @@ class Trainer(TrainerHooks):
             "log_every": self.log_every,
             "on_nonfinite": self.on_nonfinite,
             "devices": int(self.mesh.shape["data"]),
-            "networks": {
-                net_name(net, self.nets, quote=False): (
-                    None if net.optimizer_spec is None else net.optimizer_spec.config()
-                )
-                for net in self.nets
-            },
-            "balancer": None if self.balancer is None else config_of(self.balancer),
-            **{name: config_of(m) for name, m in self.components.modules.items()},
+            **self.trained.config(),
             "points": {name: describe_points(ps) for name, ps in self.points.items()},
         }
 
@@ -388,9 +394,3 @@ class Trainer(TrainerHooks):
         with self.checkpoints.lock():
             self.restore()
             return FitLoop(self, compiled, fit_target(steps, until, self.step)).run()
-
-    def chunk_end(self, step: int, target: int) -> int:
-        """Where the chunk of fused steps that starts at ``step`` ends: at ``target``, the
-        next logged or checkpointed step, or after ``steps_per_call`` steps."""
-        every = (self.log_every, self.checkpoint_every, self.steps_per_call)
-        return next_boundary(step, target, *every)
