@@ -16,6 +16,7 @@ from jno.problems.base import Problem
 from jno.problems.burgers import Burgers1D, cole_hopf
 from jno.problems.helmholtz import Helmholtz2D
 from jno.problems.klein_gordon import KleinGordon1D
+from jno.problems.kovasznay import Kovasznay2D
 from jno.problems.poisson import Poisson2D
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Burgers1D",
     "Helmholtz2D",
     "KleinGordon1D",
+    "Kovasznay2D",
     "Poisson2D",
     "Problem",
     "allen_cahn_reference",

@@ -120,14 +120,14 @@ class ProblemSetupMixin:
         module = _NETWORKS[check_choice("network", network, tuple(_NETWORKS))](
             cls.domain.dim,
             hidden,
-            1,
+            len(cls.fields),
             activation,
             rngs=nnx.Rngs(seed),
             input_lo=lo,
             input_hi=hi,
             periodic=cls.periodic_inputs,
         )
-        net = nn(module)
+        net = nn(module, fields=cls.fields if len(cls.fields) > 1 else None)
         schedule = LearningRateSchedule.exponential(lr, decay_rate, decay_steps)
         net.optimizer(optax.adam(1.0)).scale(schedule)
         return cls(net, seed=seed, **kwargs)

@@ -28,8 +28,8 @@ import numpy as np
 from flax import nnx
 
 from jno.domain import Box, PointSet
-from jno.nnx._checks import check_real
-from jno.nnx._dtype import default_float
+from jno.problems._evaluation import FieldEvaluation, apply
+from jno.problems._residuals import Residual, embeds_periods, mean_square, real_parameter, values
 from jno.problems._setup import ProblemSetupMixin
 from jno.problems.recipes import FirstOrderRecipe, QuasiNewtonRecipe
 from jno.resampling import ResidualAdaptivePoints
@@ -37,64 +37,6 @@ from jno.train.network import Network
 from jno.train.trainer import Trainer
 
 __all__ = ["Problem", "real_parameter", "values"]
-
-Residual = jax.Array | tuple[jax.Array, ...]
-
-
-def real_parameter(name: str, value: Any, *, positive: bool = False) -> float:
-    """A finite real problem parameter as a float; raises naming ``name`` otherwise
-    (:func:`jno.nnx._checks.check_real`, in the words of a physical parameter).
-
-    Example:
-        >>> real_parameter("k", 2)
-        2.0
-        >>> real_parameter("nu", 0.0, positive=True)
-        Traceback (most recent call last):
-        ...
-        ValueError: nu must be a finite number > 0, got 0.0
-    """
-    if positive:
-        return check_real(name, value, minimum=0.0, min_open=True, rule="a finite number > 0")
-    return check_real(name, value, rule="a finite number")
-
-
-def values(u: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
-    """``u(x)`` as shape ``(n,)``: networks return ``(n, 1)``, exact solutions ``(n,)``.
-
-    Example:
-        >>> import jax.numpy as jnp
-        >>> values(lambda x: 2 * x, jnp.ones((3, 1))).shape
-        (3,)
-    """
-    return jnp.reshape(u(x), (x.shape[0],))
-
-
-@nnx.jit
-def _apply(module: nnx.Module, x: jax.Array) -> jax.Array:
-    # Compiled once per network structure and shape: evaluating a grid op by op costs more.
-    return module(x)
-
-
-def _embeds(module: Any, periods: Mapping[int, float] | None) -> bool:
-    """Whether ``module`` embeds every axis of ``periods`` with its period, fixed."""
-    embedding = getattr(module, "periodic", None)
-    if not periods or embedding is None or isinstance(embedding.frequencies, nnx.Param):
-        return False
-    frequencies = dict(zip(embedding.axes, np.asarray(embedding.frequencies[...]).tolist()))
-    return all(
-        axis in frequencies and np.isclose(frequencies[axis], 2.0 * np.pi / period)
-        for axis, period in periods.items()
-    )
-
-
-def _mean_square(r: Residual, weights: jax.Array | None = None) -> jax.Array:
-    parts = r if isinstance(r, tuple) else (r,)
-    if weights is None:
-        return sum(jnp.mean(jnp.square(jnp.reshape(p, (p.shape[0], -1)))) for p in parts)
-    w = weights / jnp.sum(weights)
-    return sum(
-        jnp.sum(w * jnp.mean(jnp.square(jnp.reshape(p, (p.shape[0], -1))), axis=1)) for p in parts
-    )
 
 
 class Problem(ProblemSetupMixin, Trainer):
@@ -114,7 +56,8 @@ class Problem(ProblemSetupMixin, Trainer):
             (a trainer keyword; time-dependent problems) and the point set it lives on.
 
     Args:
-        net: the network (``jno.nn(module)``); the module maps ``(n, d)`` to ``(n, 1)``.
+        net: the network (``jno.nn(module)``); the module maps ``(n, d)`` to ``(n, m)``,
+            one output per field.
         batch_size: points per set and step: an int for every set or ``{set: n}`` for
             some of them (the others keep ``default_batch_size``). Not with ``points``.
         resample: draw new points every step (the default) or one fixed set.
@@ -152,6 +95,12 @@ class Problem(ProblemSetupMixin, Trainer):
     """
 
     domain: ClassVar[Box]
+    #: The names of the network's outputs: one field, ``u``, or a system's, e.g.
+    #: ``("u", "v", "p")`` (``default()`` builds that many outputs, and ``residuals``
+    #: then gets their :class:`~jno.ops.FieldSet`).
+    fields: ClassVar[tuple[str, ...]] = ("u",)
+    #: Fields defined up to a constant (a pressure): compared after removing their mean.
+    zero_mean_fields: ClassVar[tuple[str, ...]] = ()
     point_sets: ClassVar[tuple[str, ...]] = ("interior", "boundary")
     default_batch_size: ClassVar[int | Mapping[str, int]] = 128
     #: The loss that ``causal=CausalWeights(...)`` weighs in time, and its point set.
@@ -208,7 +157,13 @@ class Problem(ProblemSetupMixin, Trainer):
         if adaptive_points is not None:
             points = self._adapt(dict(points), adaptive_points)
         super().__init__(net, points=points, **trainer_kwargs)
-        self._grid: jax.Array | None = None
+        self.evaluation = FieldEvaluation(
+            self.domain,
+            self.grid_shape,
+            self.fields,
+            self.zero_mean_fields,
+            self.reference if self.has_reference() else None,
+        )
 
     def _adapt(self, points: dict[str, Any], make: Callable[[PointSet], Any]) -> dict[str, Any]:
         """Replaces the residual's point set by ``make(fixed draw of it)``."""
@@ -249,7 +204,9 @@ class Problem(ProblemSetupMixin, Trainer):
         raise NotImplementedError(f"{type(self).__name__} must implement residuals(u, batch)")
 
     def reference(self, x: Any) -> jax.Array:
-        """The exact (or reference) solution at points ``x`` ``(n, d)``, shape ``(n,)``."""
+        """The exact (or reference) solution at points ``x`` ``(n, d)``: shape ``(n,)``
+        for one field, ``(n, m)`` for ``m`` (in the order of :attr:`fields`). A problem
+        without one trains and logs its losses; it has no errors to report."""
         raise NotImplementedError(f"{type(self).__name__} must implement reference(x)")
 
     def parameters(self) -> dict[str, Any]:
@@ -275,10 +232,10 @@ class Problem(ProblemSetupMixin, Trainer):
             {'pde': 389.636, 'bc': 0.0}
         """
         residuals = self._trained_residuals(net, batch)
-        losses = {name: _mean_square(r) for name, r in residuals.items()}
+        losses = {name: mean_square(r) for name, r in residuals.items()}
         weights = self.point_weights(self.causal_points)
         if weights is not None:  # a RAR-D buffer: the mean over its live points
-            losses[self.causal_term] = _mean_square(residuals[self.causal_term], weights)
+            losses[self.causal_term] = mean_square(residuals[self.causal_term], weights)
         if self.causal is not None:
             losses[self.causal_term] = self._causal_term_loss(residuals[self.causal_term], batch)
         return losses
@@ -286,7 +243,9 @@ class Problem(ProblemSetupMixin, Trainer):
     def _trained_residuals(self, net: Any, batch: Mapping[str, jax.Array]) -> dict[str, Any]:
         """:meth:`residuals` less the ``periodic_terms`` the networks satisfy exactly."""
         residuals = self.residuals(net, batch)
-        if self.periodic_terms and all(_embeds(n.module, self.periodic_inputs) for n in self.nets):
+        if self.periodic_terms and all(
+            embeds_periods(n.module, self.periodic_inputs) for n in self.nets
+        ):
             residuals = {k: r for k, r in residuals.items() if k not in self.periodic_terms}
         return residuals
 
@@ -313,6 +272,11 @@ class Problem(ProblemSetupMixin, Trainer):
         return out
 
     # ------------------------------------------------------------ evaluation
+    @classmethod
+    def has_reference(cls) -> bool:
+        """Whether the problem defines :meth:`reference` (a problem may have none)."""
+        return cls.reference is not Problem.reference
+
     def evaluation_points(self) -> jax.Array:
         """The fixed evaluation grid ``domain.grid(grid_shape)``, shape ``(n, d)``.
 
@@ -322,12 +286,15 @@ class Problem(ProblemSetupMixin, Trainer):
             >>> g.shape, g[:2].tolist()
             ((10201, 2), [[0.0, 0.0], [0.0, 0.009999999776482582]])
         """
-        if self._grid is None:
-            self._grid = self.domain.grid(list(self.grid_shape))
-        return self._grid
+        return self.evaluation.points()
+
+    def _shaped(self, values: Any) -> Any:
+        # One field: (n,) as always; several: (n, m).
+        return values[:, 0] if len(self.fields) == 1 else values
 
     def reference_values(self) -> np.ndarray:
-        """:meth:`reference` on :meth:`evaluation_points`, as float64.
+        """:meth:`reference` on :meth:`evaluation_points`, as float64: ``(n,)`` for one
+        field, ``(n, m)`` for ``m``.
 
         Example:
             >>> from jno.problems import Poisson2D
@@ -335,10 +302,11 @@ class Problem(ProblemSetupMixin, Trainer):
             >>> ref.dtype, round(float(ref.max()), 6)
             (dtype('float64'), 1.0)
         """
-        return np.asarray(self.reference(self.evaluation_points()), np.float64)
+        return self._shaped(self.evaluation.reference_values())
 
     def predict(self, x: Any = None) -> jax.Array:
-        """The network at points ``x`` (default: the evaluation grid), shape ``(n,)``.
+        """The network at points ``x`` (default: the evaluation grid): ``(n,)`` for one
+        field, ``(n, m)`` for ``m``.
 
         Example:
             >>> import jax.numpy as jnp
@@ -347,11 +315,33 @@ class Problem(ProblemSetupMixin, Trainer):
             >>> t.predict(jnp.zeros((3, 2))).shape, t.predict().shape
             ((3,), (10201,))
         """
-        x = self.evaluation_points() if x is None else self._as_points(x)
-        return jnp.reshape(_apply(self.nets[0].module, x), (x.shape[0],))
+        x = self.evaluation.as_points(x)
+        out = jnp.reshape(apply(self.nets[0].module, x), (x.shape[0], -1))
+        return self._shaped(out)
 
-    def relative_l2(self, points: Any = None) -> float:
+    def field_errors(self, points: Any = None) -> dict[str, float]:
+        """``{field: relative L2 error}`` on the grid, or on ``points`` ``(n, d)``; a field
+        of ``zero_mean_fields`` is compared after removing its mean.
+
+        Raises:
+            ValueError: the problem has no reference, or it is zero on the points.
+        """
+        if not self.has_reference():
+            raise ValueError(f"{type(self).__name__} has no reference solution to compare with")
+        if points is None:
+            reference = self.reference_values()
+        else:
+            reference = self.evaluation.reference_values(points)
+        return self.evaluation.errors(self.predict(points), reference)
+
+    def relative_l2(self, points: Any = None, *, field: str | None = None) -> Any:
         """``||u_net - u_ref||_2 / ||u_ref||_2`` on the grid, or on ``points`` ``(n, d)``.
+
+        A float for a one-field problem or for ``field``; ``{field: error}`` for a
+        problem with several fields (:meth:`field_errors`).
+
+        Raises:
+            ValueError: the problem has no reference, or it is zero on the points.
 
         Example:
             >>> import jax.numpy as jnp
@@ -361,23 +351,21 @@ class Problem(ProblemSetupMixin, Trainer):
             >>> isinstance(e, float)
             True
         """
-        if points is None:
-            ref = self.reference_values()
-            pred = self.predict()
-        else:
-            x = self._as_points(points)
-            ref = np.asarray(self.reference(x), np.float64)
-            pred = self.predict(x)
-        pred = np.asarray(pred, np.float64)
-        norm = np.linalg.norm(ref)
-        if norm == 0:
-            raise ValueError("relative_l2 is undefined: the reference is zero on these points")
-        return float(np.linalg.norm(pred - ref) / norm)
+        errors = self.field_errors(points)
+        if field is not None:
+            if field not in errors:
+                raise KeyError(f"no field {field!r}; the fields are {list(self.fields)}")
+            return errors[field]
+        return errors[self.fields[0]] if len(self.fields) == 1 else errors
 
-    def _as_points(self, x: Any) -> jax.Array:
-        x = jnp.asarray(x, default_float())
-        if x.ndim != 2 or x.shape[1] != self.domain.dim:
-            raise ValueError(
-                f"points must have shape (n, {self.domain.dim}), got shape {tuple(x.shape)}"
-            )
-        return x
+    def evaluate(self, state: Any) -> dict[str, float]:
+        """The relative L2 error of each field on the grid, ``error/<field>``, logged
+        with the losses (none without a reference)."""
+        if not self.has_reference():
+            return {}
+        graphdef = self.trained.split()[0][0]
+        module = nnx.merge(graphdef, state.params[0], state.rest[0])
+        x = self.evaluation.points()
+        predicted = jnp.reshape(apply(module, x), (x.shape[0], -1))
+        errors = self.evaluation.errors(predicted, self.reference_values())
+        return {f"error/{k}": v for k, v in errors.items()}

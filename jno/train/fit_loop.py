@@ -55,6 +55,7 @@ class Fittable(Protocol):
     def load_state(self, state: StepState) -> None: ...
     def open_log(self) -> Any: ...
     def save_checkpoint(self, state: StepState) -> None: ...
+    def evaluate(self, state: StepState) -> dict[str, float]: ...
 
     steps_per_call: int | None
 
@@ -119,6 +120,8 @@ class FitLoop:
         trainer.step = int(step)
         if diverged or log_due:
             values = self.compiled.metrics.compute(chunk)
+            if not diverged:
+                values.update(trainer.evaluate(carry))
             trainer.history.append(trainer.step, values)
             if self.writer is not None:
                 self.writer.write_scalars(trainer.step, values)

@@ -127,6 +127,12 @@ class TrainerHooks:
             return jnp.mean(jnp.square(jnp.reshape(residual, (-1,))))
         return causal.loss(residual, t, t_min, t_max)
 
+    def evaluate(self, state: Any) -> dict[str, float]:
+        """Host-side metrics of a step state (``jno.train.StepState``), logged with the
+        losses at every logged step; override to add some (``Problem`` adds the error of
+        each field against its reference, ``error/<field>``). None here."""
+        return {}
+
     @classmethod
     def defines_residuals(cls) -> bool:
         """Whether this class overrides :meth:`residuals`."""

@@ -393,4 +393,7 @@ class Trainer(TrainerHooks):
         compiled = self.compile()
         with self.checkpoints.lock():
             self.restore()
-            return FitLoop(self, compiled, fit_target(steps, until, self.step)).run()
+            target = fit_target(steps, until, self.step)
+            if target == self.step:  # nothing to do: no progress bar, no event file
+                return self.history
+            return FitLoop(self, compiled, target).run()
