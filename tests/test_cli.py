@@ -174,6 +174,22 @@ def test_train_a_recipe_prints_the_error_and_resumes_its_quasi_newton_phase(tmp_
     assert all((out / name).read_bytes()[:8] == PNG for name in ("history.png", "solution.png"))
 
 
+def test_train_a_system_prints_the_error_of_each_field(tmp_path, capsys):
+    import jax
+
+    out = tmp_path / "figs"
+    argv = ["train", "Kovasznay2D", "--recipe", "quasi-newton", "--hidden", "6"]
+    argv += ["--batch-size", "32", "--adam-steps", "10", "--qn-steps", "10"]
+    argv += ["--out", str(out), "--quiet"]
+    with jax.enable_x64(True):
+        assert main(argv) == 0
+    printed = capsys.readouterr().out
+    errors = re.findall(r"relative L2 error (\w): ([0-9.e+-]+)", printed)
+    assert [name for name, _ in errors] == ["u", "v", "p"]
+    assert all(0 < float(value) < 10 for _, value in errors)
+    assert (out / "solution.png").read_bytes()[:8] == PNG
+
+
 def test_train_the_soap_recipe_and_refuse_options_of_the_other(tmp_path, capsys, monkeypatch):
     from jno.problems.recipes import FirstOrderRecipe
 

@@ -45,6 +45,11 @@ __all__ = [
 ]
 
 
+def _worst_field(error: Any) -> float:
+    """A run's error: the relative L2 error, or the largest over a system's fields."""
+    return max(error.values()) if isinstance(error, dict) else error
+
+
 def _eval_steps(steps: int, evals: int) -> list[int]:
     """The steps after which the error is measured: ``evals`` even chunks, ending at ``steps``."""
     chunk = math.ceil(steps / min(evals, steps))
@@ -116,12 +121,12 @@ def run_compare(
         members = ensemble(
             make, seeds=range(seeds), logdir=None if logdir is None else Path(logdir) / name
         )
-        errors, wall = [[m.relative_l2() for m in members.members]], 0.0
+        errors, wall = [[_worst_field(m.relative_l2()) for m in members.members]], 0.0
         for target in _eval_steps(steps, evals):
             start = time.perf_counter()
             members.fit(until=target)
             wall += time.perf_counter() - start
-            errors.append([m.relative_l2() for m in members.members])
+            errors.append([_worst_field(m.relative_l2()) for m in members.members])
         for k, member in enumerate(members.members):
             runs.append(
                 {

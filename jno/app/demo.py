@@ -108,7 +108,8 @@ def plot_problem(trainer: Problem, path: str | Path, title: str | None = None) -
     """Draws a 2-D problem's reference, prediction and error on its grid into ``path``.
 
     The axes are ``x, y`` (or ``x, t`` for a space-time domain); the title reports the
-    relative L2 error.
+    relative L2 error. A problem of several fields gets a row per field, each with its
+    own error; a field of ``zero_mean_fields`` is drawn with its mean removed.
 
     Example:
         >>> import tempfile
@@ -123,14 +124,29 @@ def plot_problem(trainer: Problem, path: str | Path, title: str | None = None) -
     labels = ("x", "t") if domain.time_axis is not None else ("x", "y")
     error = trainer.relative_l2()
     head = f"{title}: " if title else ""
+    predicted = np.array(trainer.predict(), np.float64)  # copies: shifted below
+    reference = np.array(trainer.reference_values(), np.float64)
+    if predicted.ndim == 1:
+        names, text = None, f"{head}relative L2 error {error:.3e}"
+    else:
+        names = []
+        for k, name in enumerate(trainer.fields):
+            if name in trainer.zero_mean_fields:
+                predicted[:, k] -= predicted[:, k].mean()
+                reference[:, k] -= reference[:, k].mean()
+                name = f"{name} (mean removed)"
+            names.append(name)
+        text = head + ", ".join(f"{k} {v:.3e}" for k, v in error.items())
+        text = f"{text} (relative L2 errors)"
     return plot_solution(
         path,
         trainer.evaluation_points(),
-        np.asarray(trainer.predict()),
-        trainer.reference_values(),
+        predicted,
+        reference,
         trainer.grid_shape,
         labels=labels,
-        title=f"{head}relative L2 error {error:.3e}",
+        title=text,
+        names=names,
     )
 
 
@@ -142,17 +158,20 @@ def plot_solution(
     shape: Sequence[int],
     labels: Sequence[str] = ("x", "y"),
     title: str | None = None,
+    names: Sequence[str] | None = None,
 ) -> Path:
-    """Draws reference, prediction and ``|error|`` on a regular 2-D grid into ``path``.
+    """Draws reference, prediction and ``|error|`` on a regular 2-D grid into ``path``;
+    with several fields (``(n, m)`` values and their ``names``), a row per field.
 
     Args:
         path: PNG file to write (its folder must exist).
         points: grid points ``(n, 2)``, the last coordinate varying fastest.
-        predicted: the network's values ``(n,)``.
-        reference: the exact (or reference) values ``(n,)``.
+        predicted: the network's values ``(n,)``, or ``(n, m)`` for ``m`` fields.
+        reference: the exact (or reference) values, the same shape.
         shape: points per axis, ``shape[0] * shape[1] == n``.
         labels: the two axis names.
         title: figure title.
+        names: the field names, with ``(n, m)`` values.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
@@ -168,19 +187,18 @@ def plot_solution(
     plt = pyplot()
     shape = tuple(int(s) for s in shape)
     points = np.asarray(points)
-    predicted = np.reshape(np.asarray(predicted, np.float64), shape)
-    reference = np.reshape(np.asarray(reference, np.float64), shape)
+    predicted = np.asarray(predicted, np.float64).reshape(points.shape[0], -1)
+    reference = np.asarray(reference, np.float64).reshape(points.shape[0], -1)
+    rows = names or [""] * predicted.shape[1]
     a, b = points[:, 0].reshape(shape), points[:, 1].reshape(shape)
-    panels = [
-        ("reference", reference),
-        ("prediction", predicted),
-        ("|error|", np.abs(predicted - reference)),
-    ]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.0))
-    for ax, (name, values) in zip(axes, panels):
-        image = ax.pcolormesh(a, b, values, shading="auto", cmap="viridis")
-        fig.colorbar(image, ax=ax)
-        ax.set(title=name, xlabel=labels[0], ylabel=labels[1])
+    fig, axes = plt.subplots(len(rows), 3, figsize=(14, 4.0 * len(rows)), squeeze=False)
+    for k, row in enumerate(rows):
+        p, r = predicted[:, k].reshape(shape), reference[:, k].reshape(shape)
+        panels = [("reference", r), ("prediction", p), ("|error|", np.abs(p - r))]
+        for ax, (name, values) in zip(axes[k], panels):
+            image = ax.pcolormesh(a, b, values, shading="auto", cmap="viridis")
+            fig.colorbar(image, ax=ax)
+            ax.set(title=f"{row}: {name}" if row else name, xlabel=labels[0], ylabel=labels[1])
     if title:
         fig.suptitle(title)
     fig.tight_layout()

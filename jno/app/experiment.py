@@ -34,7 +34,15 @@ from jno.nnx.networks.mlp import MLP
 from jno.nnx.networks.modified_mlp import ModifiedMLP
 from jno.nnx.schedules import DLRS
 from jno.nnx.schedules import LearningRateSchedule as lrs
-from jno.problems import AllenCahn1D, Burgers1D, Helmholtz2D, KleinGordon1D, Poisson2D, Problem
+from jno.problems import (
+    AllenCahn1D,
+    Burgers1D,
+    Helmholtz2D,
+    KleinGordon1D,
+    Kovasznay2D,
+    Poisson2D,
+    Problem,
+)
 from jno.resampling import R3, RAD
 
 __all__ = [
@@ -57,6 +65,7 @@ PROBLEMS: dict[str, type[Problem]] = {
     "burgers1d": Burgers1D,
     "kleingordon1d": KleinGordon1D,
     "allencahn1d": AllenCahn1D,
+    "kovasznay2d": Kovasznay2D,
 }
 #: Balancer names; ``"fixed"`` is unit weights.
 BALANCERS = (

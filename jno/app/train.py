@@ -280,7 +280,12 @@ def recipe_changes(args: argparse.Namespace) -> dict[str, Any]:
 def _report(result: dict[str, Any], logdir: Path) -> None:
     if result["resumed_from"] is not None:
         print(f"resumed from step {result['resumed_from']}")
-    print(f"relative L2 error: {result['relative_l2']:.3e}")
+    errors = result["relative_l2"]
+    if isinstance(errors, dict):  # a system: one line per field
+        for name, error in errors.items():
+            print(f"relative L2 error {name}: {error:.3e}")
+    else:
+        print(f"relative L2 error: {errors:.3e}")
     print(f"figures: {result['figure']}, {result['history_plot']}")
     print(f"tensorboard --logdir {Path(logdir).parent}")
 
