@@ -190,6 +190,56 @@ def test_train_a_system_prints_the_error_of_each_field(tmp_path, capsys):
     assert (out / "solution.png").read_bytes()[:8] == PNG
 
 
+USER_FILE = """
+import jax.numpy as jnp
+from jno import ops
+from jno.domain import Interval
+from jno.problems import Problem
+
+
+class Decay(Problem):  # u' = -u, u(0) = 1
+    domain = Interval(0.0, 1.0)
+    point_sets = ("interior",)
+    causal_term = "ode"  # the residual the recipe's RAD points follow
+
+    def reference(self, x):
+        return jnp.exp(-x[:, 0])
+
+    def residuals(self, u, batch):
+        x = batch["interior"]
+        u0 = u(jnp.zeros((1, 1))).reshape(1)
+        return {"ode": ops.partial(u, x, 0) + u(x)[:, 0], "ic": u0 - 1.0}
+
+
+class Unknown(Decay):  # the same without a reference
+    reference = Problem.reference
+"""
+
+
+def test_train_a_problem_class_of_the_users_file(tmp_path, capsys):
+    import jax
+
+    file = tmp_path / "my_pde.py"
+    file.write_text(USER_FILE)
+    argv = ["--recipe", "quasi-newton", "--hidden", "8", "--batch-size", "32"]
+    argv += ["--adam-steps", "200", "--qn-steps", "50", "--quiet", "--out", str(tmp_path / "o")]
+    argv += ["--logdir", str(tmp_path / "runs" / "r")]
+    with jax.enable_x64(True):
+        assert main(["train", f"{file}:Decay", *argv]) == 0
+        first = capsys.readouterr().out
+        assert main(["train", f"{file}:Unknown", *argv]) == 0
+        second = capsys.readouterr().out
+    assert 0 < _printed_error(first) < 1e-2  # a trained exponential
+    assert "no reference solution; final losses: total " in second and ", ode " in second
+    for spec, message in (
+        (f"{tmp_path}/missing.py:Decay", "missing.py' does not exist"),
+        (f"{file}:Nope", "has no class 'Nope'; its Problem classes: \\['Decay', 'Unknown'\\]"),
+    ):
+        with pytest.raises(SystemExit):
+            main(["train", spec, "--quiet"])
+        assert re.search(message, capsys.readouterr().err)
+
+
 def test_train_the_soap_recipe_and_refuse_options_of_the_other(tmp_path, capsys, monkeypatch):
     from jno.problems.recipes import FirstOrderRecipe
 

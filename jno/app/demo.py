@@ -143,7 +143,7 @@ def plot_problem(trainer: Problem, path: str | Path, title: str | None = None) -
         trainer.evaluation_points(),
         predicted,
         reference,
-        trainer.grid_shape,
+        trainer.evaluation.grid_shape,
         labels=labels,
         title=text,
         names=names,

@@ -24,6 +24,7 @@ from typing import Any
 import optax
 from flax import nnx
 
+from jno.app.user_problems import is_problem_file, load_problem
 from jno.frontend.network import nn
 from jno.nnx._checks import check_choice, check_int
 from jno.nnx.balancers import DWA, RLW, LbPINNsLossBalancing, ReLoBRaLo, SoftAdapt
@@ -85,13 +86,16 @@ MODES = ("raw", "minmax", "l2")
 
 
 def problem_class(name: str) -> type[Problem]:
-    """The :class:`~jno.problems.Problem` subclass called ``name``.
+    """The :class:`~jno.problems.Problem` subclass called ``name`` (any case), or the
+    class of a user's file named ``path/to/file.py:Class``.
 
     Example:
         >>> problem_class("kleingordon1d").__name__
         'KleinGordon1D'
     """
-    return PROBLEMS[check_choice("problem", name, tuple(PROBLEMS))]
+    if is_problem_file(name):
+        return load_problem(name)
+    return PROBLEMS[check_choice("problem", name.lower(), tuple(PROBLEMS))]
 
 
 def make_balancer(name: str, num_losses: int, mode: str = "raw", seed: int = 42) -> Any:
@@ -307,9 +311,10 @@ def report_run(
 
     from jno.app.demo import plot_problem
 
-    figure = plot_problem(trainer, out / "solution.png", title=title)
+    drawable = trainer.has_reference() and trainer.domain.dim == 2
+    figure = plot_problem(trainer, out / "solution.png", title=title) if drawable else None
     return {
-        "relative_l2": trainer.relative_l2(),
+        "relative_l2": trainer.relative_l2() if trainer.has_reference() else None,
         "history": history,
         "history_plot": out / "history.png",
         "figure": figure,

@@ -16,7 +16,7 @@ from typing import Any
 
 import jax
 
-from jno.app.experiment import PROBLEMS, report_run
+from jno.app.experiment import problem_class, report_run
 
 __all__ = ["RECIPES", "run_recipe"]
 
@@ -39,7 +39,8 @@ def run_recipe(
     """Trains ``problem`` (a key of :data:`jno.app.experiment.PROBLEMS`) with its recipe.
 
     Args:
-        problem: the packaged problem, e.g. ``"burgers1d"``.
+        problem: the packaged problem, e.g. ``"burgers1d"``, or a user's class as
+            ``"path/to/file.py:Class"``.
         recipe: the recipe's name in ``Problem.recipes``.
         seed: seed of the network, the points and the sampler.
         out: folder for ``history.png`` and ``solution.png``.
@@ -55,10 +56,11 @@ def run_recipe(
         ``trainer``.
 
     Example:
+        >>> from jno.app.experiment import PROBLEMS
         >>> sorted(PROBLEMS["burgers1d"].recipes) == list(RECIPES)
         True
     """
-    cls = PROBLEMS[problem]
+    cls = problem_class(problem)
     if recipe not in cls.recipes:
         raise ValueError(f"recipe must be one of {sorted(cls.recipes)}, got {recipe!r}")
     base = cls.recipes[recipe]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from jno.app.experiment import BALANCERS, MODES, PROBLEMS, SCHEDULES, run_train
+from jno.app.user_problems import is_problem_file, load_problem, problem_label
 from jno.nnx._checks import check_positive_int
 
 __all__ = [
@@ -54,6 +55,30 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def problem_argument(text: str) -> str:
+    """argparse type: a packaged problem's name (lower-cased) or ``file.py:Class``.
+
+    Example:
+        >>> problem_argument("Burgers1D")
+        'burgers1d'
+        >>> problem_argument("my/flow.py:Channel")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: problem file 'my/flow.py' does not exist
+    """
+    if is_problem_file(text):
+        try:
+            load_problem(text)  # a missing file or class is an error of the argument
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+        return text
+    if text.lower() not in PROBLEMS:
+        raise argparse.ArgumentTypeError(
+            f"unknown problem {text!r}: one of {', '.join(PROBLEMS)}, or path/to/file.py:Class"
+        )
+    return text.lower()
+
+
 def _widths(text: str) -> list[int]:
     try:
         return [positive_int(w) for w in text.split(",")]
@@ -75,9 +100,9 @@ def add_common_options(p: argparse.ArgumentParser, steps: int) -> None:
     """
     p.add_argument(
         "problem",
-        type=str.lower,
-        choices=tuple(PROBLEMS),
-        help="the packaged problem to train (any case: AllenCahn1D is allencahn1d)",
+        type=problem_argument,
+        help=f"the packaged problem to train, one of {', '.join(PROBLEMS)} (any case: "
+        "AllenCahn1D is allencahn1d), or your own Problem class as path/to/file.py:Class",
     )
     p.add_argument(
         "--steps", type=positive_int, default=steps, help="training steps (default: %(default)s)"
@@ -209,7 +234,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.network == "pirate":
         raise SystemExit("--network pirate is an option of --recipe soap")
     logdir = args.logdir or Path("runs") / (
-        f"{args.problem}-{args.balancer}-{args.schedule}-seed{args.seed}"
+        f"{problem_label(args.problem)}-{args.balancer}-{args.schedule}-seed{args.seed}"
     )
     result = run_train(
         args.problem,
@@ -231,7 +256,8 @@ def _run(args: argparse.Namespace) -> int:
 def _run_recipe(args: argparse.Namespace) -> int:
     from jno.app.recipes import run_recipe
 
-    logdir = args.logdir or Path("runs") / f"{args.problem}-{args.recipe}-seed{args.seed}"
+    label = problem_label(args.problem)
+    logdir = args.logdir or Path("runs") / f"{label}-{args.recipe}-seed{args.seed}"
     result = run_recipe(
         args.problem,
         recipe=args.recipe,
@@ -281,12 +307,20 @@ def _report(result: dict[str, Any], logdir: Path) -> None:
     if result["resumed_from"] is not None:
         print(f"resumed from step {result['resumed_from']}")
     errors = result["relative_l2"]
-    if isinstance(errors, dict):  # a system: one line per field
+    if errors is None:  # a problem without a reference: its final losses
+        history = result["history"]
+        losses = {k[5:]: history[k][-1] for k in history if k.startswith("loss/")}
+        print(
+            "no reference solution; final losses: "
+            + ", ".join(f"{name} {value:.3e}" for name, value in losses.items())
+        )
+    elif isinstance(errors, dict):  # a system: one line per field
         for name, error in errors.items():
             print(f"relative L2 error {name}: {error:.3e}")
     else:
         print(f"relative L2 error: {errors:.3e}")
-    print(f"figures: {result['figure']}, {result['history_plot']}")
+    figures = [p for p in (result["figure"], result["history_plot"]) if p is not None]
+    print("figures: " + ", ".join(map(str, figures)))
     print(f"tensorboard --logdir {Path(logdir).parent}")
 
 

@@ -46,7 +46,7 @@ class FieldEvaluation:
 
     Args:
         domain: The problem's domain (its ``grid(shape)`` is the evaluation grid).
-        grid_shape: Points per axis of the grid.
+        grid_shape: Points per axis of the grid (None: 101 on every axis).
         fields: The field names, one per network output.
         zero_mean: The fields compared after removing their means.
         reference: ``x -> (n,)`` for one field or ``(n, m)`` for ``m``; None without one.
@@ -55,13 +55,13 @@ class FieldEvaluation:
     def __init__(
         self,
         domain: Any,
-        grid_shape: Sequence[int],
+        grid_shape: Sequence[int] | None,
         fields: Sequence[str],
         zero_mean: Sequence[str] = (),
         reference: Callable[[jax.Array], jax.Array] | None = None,
     ):
         self.domain = domain
-        self.grid_shape = tuple(grid_shape)
+        self.grid_shape = (101,) * domain.dim if grid_shape is None else tuple(grid_shape)
         self.fields = tuple(fields)
         unknown = [f for f in zero_mean if f not in self.fields]
         if unknown:

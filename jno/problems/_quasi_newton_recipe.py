@@ -8,10 +8,15 @@ import dataclasses
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
+import optax
 
 from jno.nnx._checks import check_choice, check_int, check_real
+from jno.nnx.networks.mlp import MLP
+from jno.nnx.schedules import LearningRateSchedule
 from jno.optim import METHODS, QuasiNewton, bfgs
 from jno.resampling import RAD
+from jno.train.optim import OptimizerSpec
 
 __all__ = ["QuasiNewtonRecipe"]
 
@@ -19,6 +24,16 @@ __all__ = ["QuasiNewtonRecipe"]
 @dataclasses.dataclass(frozen=True)
 class QuasiNewtonRecipe:
     """Float64, an Adam warm-up, then dense quasi-Newton blocks between RAD redraws.
+
+    A recipe has two kinds of settings. The *phases* (``adam_steps``, ``adam_lr``,
+    ``method``, ``qn_steps``, ``keep_hessian``, ``max_linesearch_steps``) are applied
+    by :meth:`run` to any trainer: it sets each phase's optimizer itself, one optimizer
+    over all networks when there are several (one line search, one inverse Hessian).
+    The *build* settings (``hidden``, ``points``, ``boundary_points``, ``redraw_every``,
+    ``pool_factor``, ``rad_k``, ``rad_c``) describe the trainer :meth:`trainer` builds;
+    on a trainer built otherwise :meth:`run` checks each against it and refuses, by
+    name, one it contradicts or cannot check. None keeps the trainer's own; a recipe
+    whose build settings are all None is :meth:`phases`.
 
     Attributes:
         hidden: hidden widths of the tanh MLP (inputs standardised to ``[-1, 1]``).
@@ -30,7 +45,8 @@ class QuasiNewtonRecipe:
         method: the quasi-Newton update, one of :data:`jno.optim.METHODS`.
         qn_steps: quasi-Newton iterations after the warm-up.
         redraw_every: steps between RAD redraws (counted from step 0, so the first one
-            is at the end of the warm-up when ``adam_steps`` is a multiple of it).
+            is at the end of the warm-up when ``adam_steps`` is a multiple of it); None
+            for no RAD (the points stay where they were drawn).
         pool_factor: RAD's candidate pool, in multiples of ``points``.
         rad_k, rad_c: RAD's exponents (``p ~ |r|^k / mean |r|^k + c``).
         keep_hessian: keep the inverse Hessian across redraws (else a fresh one per
@@ -38,27 +54,32 @@ class QuasiNewtonRecipe:
         max_linesearch_steps: evaluations per line search.
     """
 
-    hidden: tuple[int, ...] = (20, 20, 20)
-    points: int = 8000
-    boundary_points: int = 400
+    hidden: tuple[int, ...] | None = (20, 20, 20)
+    points: int | None = 8000
+    boundary_points: int | None = 400
     adam_steps: int = 5000
     adam_lr: float = 1e-3
     method: str = "ssbroyden"
     qn_steps: int = 20000
-    redraw_every: int = 5000
-    pool_factor: int = 8
-    rad_k: float = 1.0
-    rad_c: float = 1.0
+    redraw_every: int | None = 5000
+    pool_factor: int | None = 8
+    rad_k: float | None = 1.0
+    rad_c: float | None = 1.0
     keep_hessian: bool = True
     max_linesearch_steps: int = 25
 
     def __post_init__(self):
-        if not self.hidden or any(
-            not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in self.hidden
+        if self.hidden is not None and (
+            not self.hidden
+            or any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in self.hidden)
         ):
-            raise ValueError(f"hidden must be positive widths, got {self.hidden!r}")
+            raise ValueError(f"hidden must be positive widths or None, got {self.hidden!r}")
         for name in ("points", "boundary_points", "redraw_every", "pool_factor"):
-            check_int(name, getattr(self, name), minimum=1)
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), minimum=1)
+        for name in ("rad_k", "rad_c"):
+            if getattr(self, name) is not None:
+                check_real(name, getattr(self, name), minimum=0.0)
         for name in ("adam_steps", "qn_steps"):
             check_int(name, getattr(self, name), minimum=0)
         check_real("adam_lr", self.adam_lr, minimum=0.0, min_open=True)
@@ -67,6 +88,17 @@ class QuasiNewtonRecipe:
     def replace(self, **changes: Any) -> QuasiNewtonRecipe:
         """A copy with ``changes`` (checked like the constructor's arguments)."""
         return dataclasses.replace(self, **changes)
+
+    def phases(self) -> QuasiNewtonRecipe:
+        """This recipe's phases alone, its build settings None: what :meth:`run` applies
+        to a trainer you built, with your network and points.
+
+        Example:
+            >>> r = QuasiNewtonRecipe().phases()
+            >>> r.hidden, r.points, r.redraw_every, r.adam_steps
+            (None, None, None, 5000)
+        """
+        return self.replace(**dict.fromkeys(BUILD_SETTINGS))
 
     @property
     def total_steps(self) -> int:
@@ -82,11 +114,12 @@ class QuasiNewtonRecipe:
     def label(self) -> str:
         """``"MLP 3 x 20, Adam 5000 + ssbroyden 20000"``-style summary of the recipe."""
         widths = self.hidden
-        net = (
-            f"MLP {len(widths)} x {widths[0]}"
-            if len(set(widths)) == 1
-            else "MLP " + "-".join(map(str, widths))
-        )
+        if widths is None:
+            net = "your network"
+        elif len(set(widths)) == 1:
+            net = f"MLP {len(widths)} x {widths[0]}"
+        else:
+            net = "MLP " + "-".join(map(str, widths))
         return f"{net}, Adam {self.adam_steps} + {self.method} {self.qn_steps}"
 
     def optimizer(self) -> Any:
@@ -106,48 +139,185 @@ class QuasiNewtonRecipe:
                 "the quasi-newton recipe trains in float64: call "
                 "jax.config.update('jax_enable_x64', True) before building arrays"
             )
-        sizes = {name: self.boundary_points for name in problem.point_sets}
-        sizes[problem.causal_points] = self.points
-        every, factor, k, c = self.redraw_every, self.pool_factor, self.rad_k, self.rad_c
+        defaults = problem.batch_sizes()
+        sizes = {
+            name: defaults[name] if self.boundary_points is None else self.boundary_points
+            for name in problem.point_sets
+        }
+        if self.points is not None:
+            sizes[problem.causal_points] = self.points
+        adaptive = None
+        if self.redraw_every is not None:
+            rad = {"pool_factor": self.pool_factor, "k": self.rad_k, "c": self.rad_c}
+            rad = {k: v for k, v in rad.items() if v is not None}
+            every = self.redraw_every
+            adaptive = lambda base: RAD(base, every=every, seed=seed, **rad)  # noqa: E731
         return problem.default(
             seed=seed,
-            hidden=list(self.hidden),
+            hidden=None if self.hidden is None else list(self.hidden),
             lr=self.adam_lr,
             batch_size=sizes,
             resample=False,
-            adaptive_points=lambda base: RAD(
-                base, every=every, pool_factor=factor, k=k, c=c, seed=seed
-            ),
+            adaptive_points=adaptive,
             **kwargs,
         )
 
     def run(self, trainer: Any, *, until: int | None = None) -> Any:
-        """Trains ``trainer`` (built by :meth:`trainer`) through the recipe's phases up
-        to step ``until`` (default: :attr:`total_steps`); resumes from the trainer's
-        checkpoint when it has one, in whichever phase it was written.
+        """Trains ``trainer`` through the recipe's phases up to step ``until`` (default:
+        :attr:`total_steps`); resumes from the trainer's checkpoint when it has one, in
+        whichever phase it was written. Any ``Trainer``, ``Crux`` or ``Problem``: see
+        the class docstring for what is applied and what is checked.
 
         Returns:
             The trainer's history.
+
+        Raises:
+            ValueError: a build setting contradicts the trainer, or cannot be checked
+                on it; the message names each.
         """
         until = self.total_steps if until is None else check_int("until", until, minimum=0)
-        net = trainer.nets[0]
+        refused = self.contradictions(trainer)
+        if refused:
+            raise ValueError(
+                "the quasi-newton recipe does not fit this trainer: "
+                + "; ".join(refused)
+                + ". Build the trainer with recipe.trainer(...), or set those settings "
+                "to None (recipe.phases() has them all None) to keep the trainer's own"
+            )
         start = max(trainer.step, trainer.latest_checkpoint_step() or 0)
-        quasi_newton = isinstance(net.optimizer_spec.tx, QuasiNewton)
+        quasi_newton = isinstance(_current_tx(trainer), QuasiNewton)
         if start > self.adam_steps and not quasi_newton:
             # The checkpoint holds a quasi-Newton state: restore it into that optimizer.
-            net.optimizer(self.optimizer())
+            _set_optimizer(trainer, self.optimizer())
             quasi_newton = True
+        if not quasi_newton and not _same(_current_spec(trainer), self._adam()):
+            _set_optimizer(trainer, self._adam().tx, self._adam().schedule)
         trainer.fit(until=min(until, self.adam_steps))
         if until <= self.adam_steps:
             return trainer.history
-        at_boundary = trainer.step % self.redraw_every == 0
+        blocks = self.redraw_every or max(until, 1)
+        at_boundary = trainer.step % blocks == 0
         if not quasi_newton or (not self.keep_hessian and at_boundary):
-            net.optimizer(self.optimizer())
+            _set_optimizer(trainer, self.optimizer())
         if self.keep_hessian:
             return trainer.fit(until=until)
         while trainer.step < until:
-            block_end = (trainer.step // self.redraw_every + 1) * self.redraw_every
+            block_end = (trainer.step // blocks + 1) * blocks
             trainer.fit(until=min(until, block_end))
             if trainer.step < until:
-                net.optimizer(self.optimizer())
+                _set_optimizer(trainer, self.optimizer())
         return trainer.history
+
+    def _adam(self) -> OptimizerSpec:
+        """The warm-up's optimizer: Adam at ``adam_lr``, decayed by 0.9 every 1000 steps."""
+        schedule = LearningRateSchedule.exponential(self.adam_lr, 0.9, 1000)
+        return OptimizerSpec(optax.adam(1.0)).scale(schedule)
+
+    def contradictions(self, trainer: Any) -> list[str]:
+        """The build settings that ``trainer`` contradicts or on which they cannot be
+        checked, each with the reason (empty for a trainer :meth:`trainer` built).
+
+        Example:
+            >>> import jax.numpy as jnp, optax
+            >>> from flax import nnx
+            >>> import jno
+            >>> class Fit(jno.Trainer):
+            ...     def losses(self, net, batch):
+            ...         return {"data": jnp.mean(net(batch["x"]) ** 2)}
+            >>> net = jno.nn(jno.nnx.MLP(1, [8, 8], 1, rngs=nnx.Rngs(0)))
+            >>> t = Fit(net, points={"x": jnp.ones((4, 1))}, progress=False)
+            >>> QuasiNewtonRecipe().phases().replace(hidden=(8, 8)).contradictions(t)
+            []
+            >>> QuasiNewtonRecipe().phases().replace(hidden=(20, 20, 20)).contradictions(t)
+            ['hidden=(20, 20, 20): the network has hidden widths (8, 8)']
+        """
+        out = []
+        nets = trainer.nets
+        if self.hidden is not None:
+            widths = _mlp_widths(nets[0].module) if len(nets) == 1 else None
+            if len(nets) > 1:
+                out.append(f"hidden={self.hidden}: the trainer has {len(nets)} networks")
+            elif widths is None:
+                out.append(f"hidden={self.hidden}: the trainer's network is not a jno.nnx.MLP")
+            elif widths != tuple(self.hidden):
+                out.append(f"hidden={self.hidden}: the network has hidden widths {widths}")
+        residual_set, rad = _residual_set(trainer)
+        if self.points is not None:
+            if residual_set is None:
+                out.append(f"points={self.points}: the trainer has no residual point set")
+            elif _size(trainer.points[residual_set]) != self.points:
+                n = _size(trainer.points[residual_set])
+                out.append(f"points={self.points}: its set {residual_set!r} has {n} points")
+        if self.boundary_points is not None:
+            others = {k: _size(v) for k, v in trainer.points.items() if k != residual_set}
+            wrong = {k: n for k, n in others.items() if n != self.boundary_points}
+            if residual_set is None or wrong:
+                sizes = wrong or others
+                out.append(f"boundary_points={self.boundary_points}: its other sets have {sizes}")
+        for name, attr in RAD_SETTINGS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if rad is None:
+                out.append(f"{name}={value}: the trainer has no RAD point set")
+            elif getattr(rad, attr) != value:
+                out.append(f"{name}={value}: its RAD set has {attr}={getattr(rad, attr)}")
+        return out
+
+
+#: The settings that describe the trainer :meth:`QuasiNewtonRecipe.trainer` builds.
+BUILD_SETTINGS = (
+    "hidden",
+    "points",
+    "boundary_points",
+    "redraw_every",
+    "pool_factor",
+    "rad_k",
+    "rad_c",
+)
+#: Recipe setting -> attribute of the RAD sampler it must equal.
+RAD_SETTINGS = {"redraw_every": "every", "pool_factor": "pool_factor", "rad_k": "k", "rad_c": "c"}
+
+
+def _mlp_widths(module: Any) -> tuple[int, ...] | None:
+    if not isinstance(module, MLP):
+        return None
+    widths = tuple(getattr(layer, "out_features", None) for layer in module.layers[:-1])
+    return None if None in widths else tuple(int(w) for w in widths)
+
+
+def _residual_set(trainer: Any) -> tuple[str | None, Any]:
+    """The name of the residual's point set (a problem's, or the only RAD set) and the
+    RAD sampler on it (None without one)."""
+    rads = {k: v for k, v in trainer.points.items() if isinstance(v, RAD)}
+    name = getattr(trainer, "causal_points", None)
+    if name is None and len(rads) == 1:
+        name = next(iter(rads))
+    return name, rads.get(name) if len(rads) <= 1 else None
+
+
+def _size(points: Any) -> int:
+    return int(points.n) if hasattr(points, "n") else int(np.shape(points)[0])
+
+
+def _current_spec(trainer: Any) -> OptimizerSpec | None:
+    joint = trainer.trained.joint
+    if joint is not None or len(trainer.nets) > 1:
+        return joint
+    return trainer.nets[0].optimizer_spec
+
+
+def _current_tx(trainer: Any) -> Any:
+    spec = _current_spec(trainer)
+    return None if spec is None else spec.tx
+
+
+def _same(a: OptimizerSpec | None, b: OptimizerSpec) -> bool:
+    return a is not None and a.config() == b.config()
+
+
+def _set_optimizer(trainer: Any, tx: Any, schedule: Any = None) -> None:
+    """One network: its optimizer; several: one optimizer over all of them."""
+    spec = trainer.nets[0].optimizer(tx) if len(trainer.nets) == 1 else trainer.optimizer(tx)
+    if schedule is not None:
+        spec.scale(schedule)

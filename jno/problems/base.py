@@ -50,7 +50,8 @@ class Problem(ProblemSetupMixin, Trainer):
         point_sets: names of the point sets, each a sampler method of ``domain``
             (``"interior"``, ``"boundary"``, ``"initial"``).
         default_batch_size: points per set and step, one int or ``{set: n}``.
-        grid_shape: points per axis of the evaluation grid of :meth:`relative_l2`.
+        grid_shape: points per axis of the evaluation grid of :meth:`relative_l2`
+            (None: 101 on every axis).
         default_hidden: hidden widths of the MLP built by :meth:`default`.
         causal_term, causal_points: the loss weighed in time by ``causal=CausalWeights(...)``
             (a trainer keyword; time-dependent problems) and the point set it lives on.
@@ -106,7 +107,7 @@ class Problem(ProblemSetupMixin, Trainer):
     #: The loss that ``causal=CausalWeights(...)`` weighs in time, and its point set.
     causal_term: ClassVar[str] = "pde"
     causal_points: ClassVar[str] = "interior"
-    grid_shape: ClassVar[tuple[int, ...]] = (101, 101)
+    grid_shape: ClassVar[tuple[int, ...] | None] = None
     default_hidden: ClassVar[tuple[int, ...]] = (50, 50, 50)
     #: ``{input axis: period}`` of a periodic problem: ``default()`` networks embed
     #: those axes exactly (:class:`~jno.nnx.networks.embeddings.PeriodicEmbedding`).
