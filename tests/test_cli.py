@@ -240,6 +240,23 @@ def test_train_a_problem_class_of_the_users_file(tmp_path, capsys):
         assert re.search(message, capsys.readouterr().err)
 
 
+def test_train_a_recipe_sized_to_minutes(tmp_path, capsys):
+    import jax
+
+    argv = ["train", "poisson2d", "--recipe", "quasi-newton", "--hidden", "4", "--batch-size"]
+    argv += ["16", "--minutes", "0.05", "--out", str(tmp_path / "o"), "--quiet"]
+    argv += ["--logdir", str(tmp_path / "runs" / "r")]
+    with jax.enable_x64(True):
+        assert main(argv) == 0
+    captured = capsys.readouterr()
+    sized = re.search(r"sized to 0.05 min: Adam (\d+) steps .* ssbroyden (\d+) ", captured.err)
+    adam, qn = int(sized.group(1)), int(sized.group(2))
+    assert adam > 0 and abs(qn - 2 * adam) <= 1  # Poisson's recipe: 5 000 Adam, 10 000 quasi-Newton
+    assert _printed_error(captured.out) > 0
+    with jax.enable_x64(True), pytest.raises(SystemExit, match="--minutes is an option of"):
+        main(["train", "allencahn1d", "--recipe", "soap", "--minutes", "1", "--quiet"])
+
+
 def test_train_the_soap_recipe_and_refuse_options_of_the_other(tmp_path, capsys, monkeypatch):
     from jno.problems.recipes import FirstOrderRecipe
 

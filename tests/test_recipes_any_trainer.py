@@ -91,3 +91,24 @@ def test_several_networks_get_one_quasi_newton_optimizer():
     )
     with pytest.raises(ValueError, match="hidden=\\(20, 20, 20\\): the trainer has 2 networks"):
         QuasiNewtonRecipe(points=None, boundary_points=None, redraw_every=None).run(trainer)
+
+
+def test_a_recipe_sized_to_a_budget_keeps_its_proportions_and_the_trainer():
+    net = jno.nn(jno.nnx.MLP(1, [8], 1, rngs=nnx.Rngs(0)))
+    recipe = QuasiNewtonRecipe().phases().replace(adam_steps=1000, qn_steps=4000, redraw_every=500)
+    with jax.enable_x64(True):
+        trainer = Fit(net, points={"x": X}, progress=False)
+        before = [np.asarray(a) for a in jax.tree.leaves(nnx.state(net.module))]
+        budget = recipe.sized_to(3.0, trainer, probe=5)
+        sized = budget.recipe
+        # The counts keep the 1 : 4 split; redraw_every is the trainer's ...
+        factor = 3.0 / (1000 * budget.adam_step_seconds + 4000 * budget.qn_step_seconds)
+        assert sized.adam_steps == round(1000 * factor) and sized.qn_steps == round(4000 * factor)
+        assert sized.redraw_every == 500
+        assert (sized.method, sized.adam_lr) == (recipe.method, recipe.adam_lr)
+        # ... and the probe changed nothing in the trainer.
+        after = [np.asarray(a) for a in jax.tree.leaves(nnx.state(net.module))]
+        assert trainer.step == 0 and all(np.array_equal(a, b) for a, b in zip(before, after))
+        assert net.optimizer_spec is None and trainer.trained.joint is None
+        with pytest.raises(ValueError, match="seconds must be"):
+            recipe.sized_to(0.0, trainer)

@@ -10,6 +10,7 @@ relative L2 error.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ def run_recipe(
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int | None = None,
     progress: bool | None = None,
+    minutes: float | None = None,
     **changes: Any,
 ) -> dict[str, Any]:
     """Trains ``problem`` (a key of :data:`jno.app.experiment.PROBLEMS`) with its recipe.
@@ -47,6 +49,9 @@ def run_recipe(
         logdir: TensorBoard run directory, or None.
         checkpoint_dir, checkpoint_every: checkpoints; a run resumes from them.
         progress: progress on stderr (None: when stderr is a terminal).
+        minutes: size the quasi-newton recipe's step counts to about this time
+            (:meth:`~jno.problems.recipes.QuasiNewtonRecipe.sized_to`); not with a
+            run that resumes, whose step counts are those it was started with.
         **changes: fields of the recipe to change (``qn_steps``, ``method``, ...;
             ``steps``, ``optimizer``, ``network``, ...); None values are ignored.
 
@@ -82,6 +87,23 @@ def run_recipe(
         progress=progress,
     )
     resumed = trainer.latest_checkpoint_step()
+    if minutes is not None:
+        if not hasattr(chosen, "sized_to"):
+            raise SystemExit(f"--minutes is an option of --recipe quasi-newton, not {recipe}")
+        if resumed is not None:
+            raise SystemExit(
+                f"--minutes cannot size a run that resumes from step {resumed}: its step "
+                "counts are those it started with"
+            )
+        budget = chosen.sized_to(60.0 * minutes, trainer)
+        chosen = budget.recipe
+        trainer.log_every = max(1, chosen.total_steps // 200)
+        print(
+            f"sized to {minutes:g} min: Adam {chosen.adam_steps} steps "
+            f"({1e3 * budget.adam_step_seconds:.2f} ms each), {chosen.method} "
+            f"{chosen.qn_steps} ({1e3 * budget.qn_step_seconds:.2f} ms each)",
+            file=sys.stderr,
+        )
     start = time.perf_counter()
     history = chosen.run(trainer)
     wall = time.perf_counter() - start

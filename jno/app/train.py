@@ -267,6 +267,7 @@ def _run_recipe(args: argparse.Namespace) -> int:
         checkpoint_dir=args.checkpoint_dir,
         checkpoint_every=args.checkpoint_every,
         progress=False if args.quiet else None,
+        minutes=getattr(args, "minutes", None),
         **recipe_changes(args),
     )
     _report(result, logdir)
@@ -374,6 +375,13 @@ def add_recipe_options(p: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=None,
         help="the recipe's Adam warm-up steps (default: the recipe's)",
+    )
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="size the quasi-newton recipe's step counts to about this many minutes on "
+        "this machine, measured on the trainer before it trains (default: the recipe's)",
     )
 
 

@@ -5,8 +5,10 @@ between RAD redraws (Urbán, Stefanou & Pons, J. Comput. Phys. 2024; Kiyani et a
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import time
+from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -18,7 +20,7 @@ from jno.optim import METHODS, QuasiNewton, bfgs
 from jno.resampling import RAD
 from jno.train.optim import OptimizerSpec
 
-__all__ = ["QuasiNewtonRecipe"]
+__all__ = ["Budget", "QuasiNewtonRecipe"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,6 +210,33 @@ class QuasiNewtonRecipe:
                 _set_optimizer(trainer, self.optimizer())
         return trainer.history
 
+    def sized_to(self, seconds: float, trainer: Any, *, probe: int = 20) -> Budget:
+        """This recipe with its step counts scaled to take about ``seconds`` on ``trainer``.
+
+        Times ``probe`` fused steps of each phase on ``trainer``'s current state (after
+        compiling them; the results are thrown away: the trainer's networks, optimizer
+        states and step stay as they were), then scales ``adam_steps`` and ``qn_steps``
+        by one factor, so that the phases keep their proportions and ``adam_steps *
+        adam_step_seconds + qn_steps * qn_step_seconds`` is ``seconds``.
+        ``redraw_every`` stays: it belongs to the trainer's RAD sampler, already built.
+        Call it on the trainer before training it. The probe of the quasi-Newton phase
+        starts where the Adam phase starts, where line searches may take more or fewer
+        evaluations than later: the result is an estimate.
+
+        Returns:
+            The :class:`Budget`: the sized recipe and the measured seconds per step.
+        """
+        seconds = check_real("seconds", seconds, minimum=0.0, min_open=True)
+        probe = check_int("probe", probe, minimum=1)
+        adam = _step_seconds(trainer, self._adam().tx, self._adam().schedule, probe)
+        qn = _step_seconds(trainer, self.optimizer(), None, probe)
+        planned = self.adam_steps * adam + self.qn_steps * qn
+        factor = seconds / planned if planned > 0 else 1.0
+        sized = self.replace(
+            adam_steps=round(self.adam_steps * factor), qn_steps=round(self.qn_steps * factor)
+        )
+        return Budget(sized, adam, qn)
+
     def _adam(self) -> OptimizerSpec:
         """The warm-up's optimizer: Adam at ``adam_lr``, decayed by 0.9 every 1000 steps."""
         schedule = LearningRateSchedule.exponential(self.adam_lr, 0.9, 1000)
@@ -263,6 +292,40 @@ class QuasiNewtonRecipe:
             elif getattr(rad, attr) != value:
                 out.append(f"{name}={value}: its RAD set has {attr}={getattr(rad, attr)}")
         return out
+
+
+class Budget(NamedTuple):
+    """A recipe sized to a time budget (:meth:`QuasiNewtonRecipe.sized_to`) and the
+    seconds per step measured for each phase."""
+
+    recipe: QuasiNewtonRecipe
+    adam_step_seconds: float
+    qn_step_seconds: float
+
+
+def _step_seconds(trainer: Any, tx: Any, schedule: Any, steps: int) -> float:
+    """Seconds per step of ``trainer`` with ``tx`` set, over ``steps`` fused steps after
+    one compiled warm-up call; the trainer is left as it was."""
+    nets = trainer.nets
+    saved = (trainer.trained.joint, [n.optimizer_spec for n in nets])
+    opt_states = list(trainer.trained.opt_states)
+    try:
+        _set_optimizer(trainer, tx, schedule)
+        compiled = trainer.compile()
+        state = trainer.initial_state()
+        fixed = trainer.fixed_points()
+        empty = compiled.metrics.empty()
+        jax.block_until_ready(compiled.run(state, empty, fixed, steps))  # compiles
+        start = time.perf_counter()
+        jax.block_until_ready(compiled.run(state, empty, fixed, steps))
+        return (time.perf_counter() - start) / steps
+    finally:
+        trainer.trained.joint = saved[0]
+        for net, spec in zip(nets, saved[1]):
+            net.optimizer_spec = spec
+        if saved[0] is not None or None not in saved[1]:
+            trainer.trained.refresh()  # back to the trainer's own optimizers and states
+            trainer.trained.opt_states = opt_states
 
 
 #: The settings that describe the trainer :meth:`QuasiNewtonRecipe.trainer` builds.
