@@ -109,3 +109,28 @@ def test_a_fit_with_nothing_to_do_shows_nothing_and_writes_nothing(tmp_path, cap
     assert capsys.readouterr().err == "" and not logdir.exists()
     trainer.fit(2)
     assert "2/2" in capsys.readouterr().err.replace(" ", "") and logdir.exists()
+
+
+def test_the_inverse_burgers_problem_learns_nu_with_its_field():
+    from jno.problems import BurgersInverse1D
+    from jno.problems.burgers import cole_hopf
+
+    with jax.enable_x64(True):
+        t = BurgersInverse1D.default(hidden=[8], data_points=50, noise=0.0, progress=False)
+        x = np.asarray(t.points["data"])
+        # The samples are the Cole-Hopf solution at the true nu, here without noise ...
+        np.testing.assert_allclose(np.asarray(t.observed), cole_hopf(x[:, 0], x[:, 1], t.nu))
+        noisy = BurgersInverse1D.default(hidden=[8], data_points=50, noise=0.01, progress=False)
+        spread = np.std(np.asarray(noisy.observed) - np.asarray(t.observed)) / np.std(t.observed)
+        assert 0.005 < spread < 0.02  # ... and with 1 % of their spread
+        assert t.learned_nu() == pytest.approx(0.05) and t.nu_error() == pytest.approx(
+            0.05 / t.nu - 1
+        )
+        t.log_every = 5
+        history = t.fit(5)
+        # nu is a parameter trained with the field: it moved, and its error is logged.
+        assert t.learned_nu() != pytest.approx(0.05, rel=1e-9)
+        assert history["error/nu"][-1] == pytest.approx(t.nu_error(), rel=1e-9)
+        assert history["error/u"][-1] == pytest.approx(t.relative_l2(), rel=1e-6)
+        recipe = BurgersInverse1D.recipes["quasi-newton"]
+        assert recipe.contradictions(recipe.trainer(BurgersInverse1D, progress=False)) == []

@@ -89,7 +89,8 @@ def test_several_networks_get_one_quasi_newton_optimizer():
     assert trainer.trained.opt_states[0].inv_hessian.shape[0] == sum(
         x.size for n in (a, b) for x in jax.tree.leaves(nnx.state(n.module, nnx.Param))
     )
-    with pytest.raises(ValueError, match="hidden=\\(20, 20, 20\\): the trainer has 2 networks"):
+    message = "hidden=\\(20, 20, 20\\): the network has hidden widths \\(6,\\)"
+    with pytest.raises(ValueError, match=message):
         QuasiNewtonRecipe(points=None, boundary_points=None, redraw_every=None).run(trainer)
 
 

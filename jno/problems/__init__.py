@@ -14,6 +14,7 @@ Example:
 from jno.problems.allen_cahn import AllenCahn1D, allen_cahn_reference
 from jno.problems.base import Problem
 from jno.problems.burgers import Burgers1D, cole_hopf
+from jno.problems.burgers_inverse import BurgersInverse1D
 from jno.problems.helmholtz import Helmholtz2D
 from jno.problems.klein_gordon import KleinGordon1D
 from jno.problems.kovasznay import Kovasznay2D
@@ -22,6 +23,7 @@ from jno.problems.poisson import Poisson2D
 __all__ = [
     "AllenCahn1D",
     "Burgers1D",
+    "BurgersInverse1D",
     "Helmholtz2D",
     "KleinGordon1D",
     "Kovasznay2D",

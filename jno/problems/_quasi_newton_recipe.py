@@ -263,10 +263,9 @@ class QuasiNewtonRecipe:
         out = []
         nets = trainer.nets
         if self.hidden is not None:
-            widths = _mlp_widths(nets[0].module) if len(nets) == 1 else None
-            if len(nets) > 1:
-                out.append(f"hidden={self.hidden}: the trainer has {len(nets)} networks")
-            elif widths is None:
+            # The field network is the first (an inverse problem's unknowns follow it).
+            widths = _mlp_widths(nets[0].module)
+            if widths is None:
                 out.append(f"hidden={self.hidden}: the trainer's network is not a jno.nnx.MLP")
             elif widths != tuple(self.hidden):
                 out.append(f"hidden={self.hidden}: the network has hidden widths {widths}")

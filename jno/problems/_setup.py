@@ -130,4 +130,7 @@ class ProblemSetupMixin:
         net = nn(module, fields=cls.fields if len(cls.fields) > 1 else None)
         schedule = LearningRateSchedule.exponential(lr, decay_rate, decay_steps)
         net.optimizer(optax.adam(1.0)).scale(schedule)
-        return cls(net, seed=seed, **kwargs)
+        trainer = cls(net, seed=seed, **kwargs)
+        if len(trainer.nets) > 1:  # an inverse problem: one Adam over field and unknowns
+            trainer.optimizer(optax.adam(1.0)).scale(schedule)
+        return trainer

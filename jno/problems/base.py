@@ -33,7 +33,7 @@ from jno.problems._residuals import Residual, embeds_periods, mean_square, real_
 from jno.problems._setup import ProblemSetupMixin
 from jno.problems.recipes import FirstOrderRecipe, QuasiNewtonRecipe
 from jno.resampling import ResidualAdaptivePoints
-from jno.train.network import Network
+from jno.train.network import Network, nn
 from jno.train.trainer import Trainer
 
 __all__ = ["Problem", "real_parameter", "values"]
@@ -157,6 +157,12 @@ class Problem(ProblemSetupMixin, Trainer):
                 )
         if adaptive_points is not None:
             points = self._adapt(dict(points), adaptive_points)
+        unknowns = self.initial_unknowns()
+        if unknowns is not None:  # an inverse problem: the coefficients train with the field
+            net = [
+                net,
+                unknowns if isinstance(unknowns, Network) else nn(unknowns, name="unknowns"),
+            ]
         super().__init__(net, points=points, **trainer_kwargs)
         self.evaluation = FieldEvaluation(
             self.domain,
@@ -186,6 +192,13 @@ class Problem(ProblemSetupMixin, Trainer):
         return points
 
     # ----------------------------------------------------------- the problem
+    def initial_unknowns(self) -> nnx.Module | None:
+        """The unknown coefficients of an inverse problem, as a module of ``nnx.Param`` s
+        at their initial guess (None: a forward problem). They train as a second
+        network; :meth:`residuals` then gets ``(u, unknowns)``, and a recipe trains
+        both with one optimizer."""
+        return None
+
     def residuals(self, u: Callable[[jax.Array], jax.Array], batch: Mapping[str, jax.Array]):
         """``{loss name: residual}`` of ``u`` on ``batch``; a subclass implements it.
 

@@ -92,7 +92,9 @@ def cole_hopf(x: Any, t: Any, nu: float = 0.01 / np.pi, nodes: int = 200) -> np.
 
 
 @functools.lru_cache(maxsize=8)
-def _grid_reference(nu: float, nodes: int, shape: tuple[int, ...]) -> np.ndarray:
+def grid_reference(nu: float, nodes: int, shape: tuple[int, ...]) -> np.ndarray:
+    """:func:`cole_hopf` on Burgers1D's grid of ``shape``, computed once per arguments
+    (read-only float64 ``(n,)``)."""
     grid = np.asarray(Burgers1D.domain.grid(list(shape)), np.float64)
     ref = cole_hopf(grid[:, 0], grid[:, 1], nu, nodes)
     ref.setflags(write=False)
@@ -147,7 +149,7 @@ class Burgers1D(Problem):
         return cole_hopf(x[:, 0], x[:, 1], self.nu, self.nodes)
 
     def reference_values(self) -> np.ndarray:
-        return _grid_reference(self.nu, self.nodes, tuple(self.grid_shape))
+        return grid_reference(self.nu, self.nodes, tuple(self.grid_shape))
 
     def residuals(
         self, u: Callable[[jax.Array], jax.Array], batch: Mapping[str, jax.Array]
