@@ -20,9 +20,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from jno.app.arguments import positive_int, problem_argument, widths
 from jno.app.experiment import BALANCERS, MODES, PROBLEMS, SCHEDULES, run_train
-from jno.app.user_problems import is_problem_file, load_problem, problem_label
-from jno.nnx._checks import check_positive_int
+from jno.app.user_problems import problem_label
 
 __all__ = [
     "add_common_options",
@@ -31,61 +31,6 @@ __all__ = [
     "positive_int",
     "schedule_options",
 ]
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (:func:`jno.nnx._checks.check_positive_int` on the
-    parsed text; argparse names the option in front of the message).
-
-    Example:
-        >>> positive_int("3")
-        3
-        >>> positive_int("0")
-        Traceback (most recent call last):
-        ...
-        argparse.ArgumentTypeError: value must be an integer >= 1, got 0
-    """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    try:
-        return check_positive_int("value", value)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
-
-def problem_argument(text: str) -> str:
-    """argparse type: a packaged problem's name (lower-cased) or ``file.py:Class``.
-
-    Example:
-        >>> problem_argument("Burgers1D")
-        'burgers1d'
-        >>> problem_argument("my/flow.py:Channel")
-        Traceback (most recent call last):
-        ...
-        argparse.ArgumentTypeError: problem file 'my/flow.py' does not exist
-    """
-    if is_problem_file(text):
-        try:
-            load_problem(text)  # a missing file or class is an error of the argument
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(str(err)) from None
-        return text
-    if text.lower() not in PROBLEMS:
-        raise argparse.ArgumentTypeError(
-            f"unknown problem {text!r}: one of {', '.join(PROBLEMS)}, or path/to/file.py:Class"
-        )
-    return text.lower()
-
-
-def _widths(text: str) -> list[int]:
-    try:
-        return [positive_int(w) for w in text.split(",")]
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated positive widths like 50,50,50, got {text!r}"
-        ) from None
 
 
 def add_common_options(p: argparse.ArgumentParser, steps: int) -> None:
@@ -151,7 +96,7 @@ def add_common_options(p: argparse.ArgumentParser, steps: int) -> None:
     )
     p.add_argument(
         "--hidden",
-        type=_widths,
+        type=widths,
         default=None,
         help="hidden widths of the network, e.g. 50,50,50 (default: the problem's, 50,50,50)",
     )
