@@ -69,7 +69,8 @@ def check_members(ens, alone, tol):
     for k, seed in enumerate(ens.seeds):
         solo, member = alone[seed], ens.members[k]
         assert member.step == 10
-        for tag in ("loss/total", "loss/pde", "weight/ic", "lr", "tracker/causal_epsilon"):
+        tags = ("loss/total", "loss/pde", "weight/ic", "lr", "tracker/causal_epsilon", "error/u")
+        for tag in tags:
             np.testing.assert_allclose(
                 history.members[k][tag], solo.history[tag], rtol=tol, atol=tol, err_msg=tag
             )

@@ -22,6 +22,15 @@ from jno.nnx.networks.modified_mlp import ModifiedMLP
 from jno.nnx.networks.piratenet import PirateNet
 from jno.nnx.schedules import LearningRateSchedule
 from jno.optim import soap
+from jno.problems._recipe_checks import (
+    balancer_contradictions,
+    causal_contradictions,
+    has_reference,
+    network_contradictions,
+    time_dependent,
+)
+from jno.problems._recipe_parts import current_spec, point_counts, same, set_optimizer
+from jno.train.optim import OptimizerSpec
 
 __all__ = ["FirstOrderRecipe"]
 
@@ -42,6 +51,16 @@ class FirstOrderRecipe:
     ``replace(network="mlp")`` or ``replace(optimizer="adam")`` changes one ingredient
     with the rest equal, for comparisons.
 
+    As :class:`~jno.problems.recipes.QuasiNewtonRecipe`, the settings are of two kinds.
+    The *phase* (``optimizer``, ``lr``, ``warmup_steps``, ``lr_end``, ``steps``) is set
+    by :meth:`run` on any trainer (one optimizer over all networks when there are
+    several). The *build* settings (the network's, ``fit_output``, the point counts,
+    the causal and gradient-norm weights) describe the trainer :meth:`trainer` builds;
+    :meth:`run` checks each against a trainer built otherwise and refuses, by name, one
+    it contradicts or cannot check. None keeps the trainer's own (``network=None``
+    keeps its network, and then ``width``, ``depth``, ``weight_factorization`` and
+    ``fourier_scale`` must be None too); :meth:`phases` has them all None.
+
     Attributes:
         network: ``"pirate"``, ``"mlp"`` (tanh MLP) or ``"modified"``
             (:class:`~jno.nnx.ModifiedMLP`).
@@ -53,7 +72,10 @@ class FirstOrderRecipe:
             standardised inputs; 0.5 lets the initial fit resolve the initial
             conditions of the packaged problems at width 64, 1.0 does not).
         fit_output: fit a PirateNet's output layer to the initial condition (the
-            reference at the initial time, taken at every time) before training.
+            reference at the initial time, taken at every time) before training: when
+            :meth:`trainer` builds it, and again (the same least-squares fit) when
+            :meth:`run` starts at step 0. A problem without time has no initial
+            condition: nothing is fitted.
         optimizer: ``"soap"`` (:func:`jno.optim.soap`) or ``"adam"``.
         lr: the peak learning rate.
         warmup_steps: steps of the linear warm-up to ``lr``.
@@ -68,48 +90,66 @@ class FirstOrderRecipe:
             no balancer, all weights one).
     """
 
-    network: str = "pirate"
-    width: int = 64
-    depth: int = 3
+    network: str | None = "pirate"
+    width: int | None = 64
+    depth: int | None = 3
     weight_factorization: tuple[float, float] | None = (1.0, 0.1)
-    fourier_scale: float = 0.5
-    fit_output: bool = True
+    fourier_scale: float | None = 0.5
+    fit_output: bool | None = True
     optimizer: str = "soap"
     lr: float = 1e-3
     warmup_steps: int = 500
     lr_end: float = 1e-5
     steps: int = 10000
-    points: int = 2048
-    boundary_points: int = 256
-    causal_chunks: int = 16
-    causal_epsilon: float = 1.0
-    balance_every: int = 500
+    points: int | None = 2048
+    boundary_points: int | None = 256
+    causal_chunks: int | None = 16
+    causal_epsilon: float | None = 1.0
+    balance_every: int | None = 500
 
     def __post_init__(self):
-        check_choice("network", self.network, NETWORKS)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_int("width", self.width, minimum=2)
-        check_int("depth", self.depth, minimum=1)
-        if self.network == "pirate" and self.depth % 3:
-            raise ValueError(
-                f"depth must be a multiple of 3 for a PirateNet (3 layers a block), "
-                f"got {self.depth}"
-            )
-        if self.network == "pirate" and self.width % 2:
-            raise ValueError(f"width must be even for a PirateNet, got {self.width}")
-        for name in ("points", "boundary_points", "steps"):
-            check_int(name, getattr(self, name), minimum=1)
-        for name in ("warmup_steps", "causal_chunks", "balance_every"):
-            check_int(name, getattr(self, name), minimum=0)
+        if self.network is None:
+            described = [k for k in NETWORK_SETTINGS if getattr(self, k) is not None]
+            if described:
+                raise ValueError(
+                    f"{described[0]}={getattr(self, described[0])!r} describes the recipe's "
+                    "network, but network=None keeps the trainer's own: set network too, "
+                    "or None"
+                )
+        else:
+            check_choice("network", self.network, NETWORKS)
+            for name in ("width", "depth", "fourier_scale"):
+                if getattr(self, name) is None:
+                    raise ValueError(f"{name} must be set with network={self.network!r}, got None")
+            check_int("width", self.width, minimum=2)
+            check_int("depth", self.depth, minimum=1)
+            if self.network == "pirate" and self.depth % 3:
+                raise ValueError(
+                    f"depth must be a multiple of 3 for a PirateNet (3 layers a block), "
+                    f"got {self.depth}"
+                )
+            if self.network == "pirate" and self.width % 2:
+                raise ValueError(f"width must be even for a PirateNet, got {self.width}")
+            check_real("fourier_scale", self.fourier_scale, minimum=0.0, min_open=True)
+        for name in ("points", "boundary_points"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), minimum=1)
+        check_int("steps", self.steps, minimum=1)
+        for name in ("causal_chunks", "balance_every"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), minimum=0)
+        check_int("warmup_steps", self.warmup_steps, minimum=0)
         if self.warmup_steps >= self.steps:
             raise ValueError(
                 f"warmup_steps must be below steps={self.steps}, got {self.warmup_steps}"
             )
         check_real("lr", self.lr, minimum=0.0, min_open=True)
         check_real("lr_end", self.lr_end, minimum=0.0, maximum=self.lr)
-        check_real("fourier_scale", self.fourier_scale, minimum=0.0, min_open=True)
-        check_real("causal_epsilon", self.causal_epsilon, minimum=0.0, min_open=True)
-        check_bool("fit_output", self.fit_output)
+        if self.causal_epsilon is not None:
+            check_real("causal_epsilon", self.causal_epsilon, minimum=0.0, min_open=True)
+        if self.fit_output is not None:
+            check_bool("fit_output", self.fit_output)
         rwf = self.weight_factorization
         if rwf is not None and (
             not isinstance(rwf, tuple)
@@ -125,6 +165,17 @@ class FirstOrderRecipe:
         """A copy with ``changes`` (checked like the constructor's arguments)."""
         return dataclasses.replace(self, **changes)
 
+    def phases(self) -> FirstOrderRecipe:
+        """This recipe's phase alone, its build settings None: what :meth:`run` applies
+        to a trainer you built, with your network, points and weights.
+
+        Example:
+            >>> r = FirstOrderRecipe().phases()
+            >>> r.network, r.points, r.balance_every, r.optimizer, r.steps
+            (None, None, None, 'soap', 10000)
+        """
+        return self.replace(**dict.fromkeys(BUILD_SETTINGS))
+
     @property
     def total_steps(self) -> int:
         """The training steps."""
@@ -138,7 +189,9 @@ class FirstOrderRecipe:
     @property
     def label(self) -> str:
         """``"PirateNet 1 x 3 x 64 + RWF, SOAP"``-style summary of the recipe."""
-        if self.network == "pirate":
+        if self.network is None:
+            net = "your network"
+        elif self.network == "pirate":
             net = f"PirateNet {self.depth // 3} x 3 x {self.width}"
         else:
             net = f"{'MLP' if self.network == 'mlp' else 'ModifiedMLP'} {self.depth} x {self.width}"
@@ -147,7 +200,14 @@ class FirstOrderRecipe:
 
     def module(self, problem: type, seed: int) -> nnx.Module:
         """The recipe's network for ``problem`` (inputs standardised to its box, its
-        periodic embedding), initialised from ``seed``."""
+        periodic embedding, an output per field), initialised from ``seed``.
+
+        Raises:
+            ValueError: ``network`` is None (the recipe has no network to build).
+        """
+        if self.network is None:
+            raise ValueError("network=None keeps a trainer's own network: the recipe builds none")
+        outputs = len(problem.fields)
         common = dict(
             rngs=nnx.Rngs(seed),
             input_lo=problem.domain.lo,
@@ -158,11 +218,12 @@ class FirstOrderRecipe:
         dim = problem.domain.dim
         if self.network == "pirate":
             return PirateNet(
-                dim, self.width, 1, blocks=self.depth // 3, fourier_scale=self.fourier_scale,
+                dim, self.width, outputs, blocks=self.depth // 3,
+                fourier_scale=self.fourier_scale,
                 **common,
             )  # fmt: skip
         cls = MLP if self.network == "mlp" else ModifiedMLP
-        return cls(dim, [self.width] * self.depth, 1, jnp.tanh, **common)
+        return cls(dim, [self.width] * self.depth, outputs, jnp.tanh, **common)
 
     def transformation(self) -> optax.GradientTransformation:
         """The optimizer at unit rate (the schedule scales it)."""
@@ -186,22 +247,48 @@ class FirstOrderRecipe:
             >>> type(t.nets[0].module).__name__, type(t.balancer).__name__
             ('PirateNet', 'GradNormBalancer')
         """
-        net = nn(self.module(problem, seed))
+        for key, setting in (("balancer", "balance_every"), ("causal", "causal_chunks")):
+            if key in kwargs and getattr(self, setting):
+                raise ValueError(
+                    f"{key}= is the recipe's ({setting}={getattr(self, setting)}): set "
+                    f"{setting}=None to pass your own"
+                )
+        fields = problem.fields if len(problem.fields) > 1 else None
+        net = nn(self.module(problem, seed), fields=fields)
         net.optimizer(self.transformation()).scale(self.schedule())
-        sizes = {name: self.boundary_points for name in problem.point_sets}
-        sizes[problem.causal_points] = self.points
-        time_dependent = problem.domain.time_axis is not None
-        if self.causal_chunks and time_dependent and "causal" not in kwargs:
+        defaults = problem.batch_sizes()
+        sizes = {
+            name: defaults[name] if self.boundary_points is None else self.boundary_points
+            for name in problem.point_sets
+        }
+        if self.points is not None:
+            sizes[problem.causal_points] = self.points
+        if self.causal_chunks and time_dependent(problem):
             kwargs["causal"] = CausalWeights(
-                self.causal_chunks, epsilons=self.causal_epsilon, delta=1.0
+                self.causal_chunks, epsilons=self.causal_epsilon or 1.0, delta=1.0
             )
-        if self.balance_every and "balancer" not in kwargs:
+        if self.balance_every:
             terms = problem(net, seed=seed, batch_size=sizes, progress=False).check()
             kwargs["balancer"] = GradNormBalancer(len(terms), update_every=self.balance_every)
         trainer = problem(net, seed=seed, batch_size=sizes, **kwargs)
-        if self.fit_output and self.network == "pirate" and time_dependent:
-            net.module.fit_output(*self._initial_data(trainer))
+        if len(trainer.nets) > 1:  # an inverse problem: one optimizer over all networks
+            set_optimizer(trainer, self.transformation(), self.schedule())
+        if self._fits_output(trainer):
+            self._fit_output(trainer)
         return trainer
+
+    def _fits_output(self, trainer: Any) -> bool:
+        """Whether ``fit_output`` applies: set, on a PirateNet, in time."""
+        module = trainer.nets[0].module
+        return bool(self.fit_output) and isinstance(module, PirateNet) and time_dependent(trainer)
+
+    def _fit_output(self, trainer: Any) -> None:
+        if not has_reference(trainer):
+            raise ValueError(
+                f"fit_output=True fits the initial condition from the reference, but "
+                f"{type(trainer).__name__} has none: set fit_output=False"
+            )
+        trainer.nets[0].module.fit_output(*self._initial_data(trainer))
 
     def _initial_data(self, trainer: Any) -> tuple[jax.Array, jax.Array]:
         """Points on a grid of the box and the initial condition at their position: the
@@ -217,11 +304,82 @@ class FirstOrderRecipe:
         return jnp.asarray(grid, dtype), jnp.asarray(initial, dtype)
 
     def run(self, trainer: Any, *, until: int | None = None) -> Any:
-        """Trains ``trainer`` (built by :meth:`trainer`) to step ``until`` (default:
-        :attr:`steps`), resuming from its checkpoint when it has one.
+        """Trains ``trainer`` to step ``until`` (default: :attr:`steps`) with the
+        recipe's optimizer and schedule, resuming from its checkpoint when it has one.
+        Any ``Trainer``, ``Crux`` or ``Problem``: see the class docstring for what is
+        applied and what is checked.
 
         Returns:
             The trainer's history.
+
+        Raises:
+            ValueError: a build setting contradicts the trainer, or cannot be checked
+                on it; the message names each.
         """
         until = self.steps if until is None else check_int("until", until, minimum=0)
+        refused = self.contradictions(trainer)
+        if refused:
+            raise ValueError(
+                "the first-order recipe does not fit this trainer: "
+                + "; ".join(refused)
+                + ". Build the trainer with recipe.trainer(...), or set those settings "
+                "to None (recipe.phases() has them all None) to keep the trainer's own"
+            )
+        phase = OptimizerSpec(self.transformation()).scale(self.schedule())
+        if not same(current_spec(trainer), phase):
+            set_optimizer(trainer, self.transformation(), self.schedule())
+        fresh = trainer.step == 0 and trainer.latest_checkpoint_step() is None
+        if fresh and self._fits_output(trainer):
+            self._fit_output(trainer)
         return trainer.fit(until=until)
+
+    def contradictions(self, trainer: Any) -> list[str]:
+        """The build settings that ``trainer`` contradicts or on which they cannot be
+        checked, each with the reason (empty for a trainer :meth:`trainer` built).
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> from flax import nnx
+            >>> import jno
+            >>> class Fit(jno.Trainer):
+            ...     def losses(self, net, batch):
+            ...         return {"data": jnp.mean(net(batch["x"]) ** 2)}
+            >>> net = jno.nn(jno.nnx.MLP(1, [8, 8], 1, rngs=nnx.Rngs(0)))
+            >>> t = Fit(net, points={"x": jnp.ones((4, 1))}, progress=False)
+            >>> FirstOrderRecipe().phases().contradictions(t)
+            []
+            >>> FirstOrderRecipe().phases().replace(balance_every=100).contradictions(t)
+            ['balance_every=100: the trainer has no balancer']
+        """
+        out = network_contradictions(self, trainer.nets[0].module)
+        if self._fits_output(trainer) and not has_reference(trainer):
+            out.append("fit_output=True: the trainer has no reference to fit")
+        refused, _ = point_counts(trainer, self.points, self.boundary_points)
+        out += refused
+        if self.points is not None or self.boundary_points is not None:
+            fixed = [k for k, v in trainer.points.items() if not getattr(v, "resample", False)]
+            if fixed:
+                setting = "points" if self.points is not None else "boundary_points"
+                out.append(
+                    f"{setting}={getattr(self, setting)}: the recipe draws fresh points "
+                    f"every step, the trainer's sets {fixed} are drawn once"
+                )
+        out += causal_contradictions(self, trainer)
+        out += balancer_contradictions(self.balance_every, trainer.balancer)
+        return out
+
+
+#: The settings that describe the network of the trainer :meth:`FirstOrderRecipe.trainer`
+#: builds (they need ``network``).
+NETWORK_SETTINGS = ("width", "depth", "weight_factorization", "fourier_scale")
+#: Every setting that describes the trainer :meth:`FirstOrderRecipe.trainer` builds.
+BUILD_SETTINGS = (
+    "network",
+    *NETWORK_SETTINGS,
+    "fit_output",
+    "points",
+    "boundary_points",
+    "causal_chunks",
+    "causal_epsilon",
+    "balance_every",
+)

@@ -10,13 +10,13 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from jno.nnx._checks import check_choice, check_int, check_real
 from jno.nnx.networks.mlp import MLP
 from jno.nnx.schedules import LearningRateSchedule
 from jno.optim import METHODS, QuasiNewton, bfgs
+from jno.problems._recipe_parts import current_spec, point_counts, same, set_optimizer
 from jno.resampling import RAD
 from jno.train.optim import OptimizerSpec
 
@@ -190,24 +190,24 @@ class QuasiNewtonRecipe:
         quasi_newton = isinstance(_current_tx(trainer), QuasiNewton)
         if start > self.adam_steps and not quasi_newton:
             # The checkpoint holds a quasi-Newton state: restore it into that optimizer.
-            _set_optimizer(trainer, self.optimizer())
+            set_optimizer(trainer, self.optimizer())
             quasi_newton = True
-        if not quasi_newton and not _same(_current_spec(trainer), self._adam()):
-            _set_optimizer(trainer, self._adam().tx, self._adam().schedule)
+        if not quasi_newton and not same(current_spec(trainer), self._adam()):
+            set_optimizer(trainer, self._adam().tx, self._adam().schedule)
         trainer.fit(until=min(until, self.adam_steps))
         if until <= self.adam_steps:
             return trainer.history
         blocks = self.redraw_every or max(until, 1)
         at_boundary = trainer.step % blocks == 0
         if not quasi_newton or (not self.keep_hessian and at_boundary):
-            _set_optimizer(trainer, self.optimizer())
+            set_optimizer(trainer, self.optimizer())
         if self.keep_hessian:
             return trainer.fit(until=until)
         while trainer.step < until:
             block_end = (trainer.step // blocks + 1) * blocks
             trainer.fit(until=min(until, block_end))
             if trainer.step < until:
-                _set_optimizer(trainer, self.optimizer())
+                set_optimizer(trainer, self.optimizer())
         return trainer.history
 
     def sized_to(self, seconds: float, trainer: Any, *, probe: int = 20) -> Budget:
@@ -269,19 +269,8 @@ class QuasiNewtonRecipe:
                 out.append(f"hidden={self.hidden}: the trainer's network is not a jno.nnx.MLP")
             elif widths != tuple(self.hidden):
                 out.append(f"hidden={self.hidden}: the network has hidden widths {widths}")
-        residual_set, rad = _residual_set(trainer)
-        if self.points is not None:
-            if residual_set is None:
-                out.append(f"points={self.points}: the trainer has no residual point set")
-            elif _size(trainer.points[residual_set]) != self.points:
-                n = _size(trainer.points[residual_set])
-                out.append(f"points={self.points}: its set {residual_set!r} has {n} points")
-        if self.boundary_points is not None:
-            others = {k: _size(v) for k, v in trainer.points.items() if k != residual_set}
-            wrong = {k: n for k, n in others.items() if n != self.boundary_points}
-            if residual_set is None or wrong:
-                sizes = wrong or others
-                out.append(f"boundary_points={self.boundary_points}: its other sets have {sizes}")
+        refused, rad = point_counts(trainer, self.points, self.boundary_points)
+        out += refused
         for name, attr in RAD_SETTINGS.items():
             value = getattr(self, name)
             if value is None:
@@ -309,7 +298,7 @@ def _step_seconds(trainer: Any, tx: Any, schedule: Any, steps: int) -> float:
     saved = (trainer.trained.joint, [n.optimizer_spec for n in nets])
     opt_states = list(trainer.trained.opt_states)
     try:
-        _set_optimizer(trainer, tx, schedule)
+        set_optimizer(trainer, tx, schedule)
         compiled = trainer.compile()
         state = trainer.initial_state()
         fixed = trainer.fixed_points()
@@ -348,38 +337,6 @@ def _mlp_widths(module: Any) -> tuple[int, ...] | None:
     return None if None in widths else tuple(int(w) for w in widths)
 
 
-def _residual_set(trainer: Any) -> tuple[str | None, Any]:
-    """The name of the residual's point set (a problem's, or the only RAD set) and the
-    RAD sampler on it (None without one)."""
-    rads = {k: v for k, v in trainer.points.items() if isinstance(v, RAD)}
-    name = getattr(trainer, "causal_points", None)
-    if name is None and len(rads) == 1:
-        name = next(iter(rads))
-    return name, rads.get(name) if len(rads) <= 1 else None
-
-
-def _size(points: Any) -> int:
-    return int(points.n) if hasattr(points, "n") else int(np.shape(points)[0])
-
-
-def _current_spec(trainer: Any) -> OptimizerSpec | None:
-    joint = trainer.trained.joint
-    if joint is not None or len(trainer.nets) > 1:
-        return joint
-    return trainer.nets[0].optimizer_spec
-
-
 def _current_tx(trainer: Any) -> Any:
-    spec = _current_spec(trainer)
+    spec = current_spec(trainer)
     return None if spec is None else spec.tx
-
-
-def _same(a: OptimizerSpec | None, b: OptimizerSpec) -> bool:
-    return a is not None and a.config() == b.config()
-
-
-def _set_optimizer(trainer: Any, tx: Any, schedule: Any = None) -> None:
-    """One network: its optimizer; several: one optimizer over all of them."""
-    spec = trainer.nets[0].optimizer(tx) if len(trainer.nets) == 1 else trainer.optimizer(tx)
-    if schedule is not None:
-        spec.scale(schedule)

@@ -22,7 +22,7 @@ from jno import ops
 from jno.domain import Box
 from jno.problems._residuals import real_parameter
 from jno.problems.base import Problem
-from jno.problems.recipes import QuasiNewtonRecipe
+from jno.problems.recipes import FirstOrderRecipe, QuasiNewtonRecipe
 
 __all__ = ["Kovasznay2D"]
 
@@ -64,7 +64,8 @@ class Kovasznay2D(Problem):
     recipes = {
         "quasi-newton": QuasiNewtonRecipe(
             points=2000, adam_steps=2000, qn_steps=20_000, redraw_every=2000
-        )
+        ),
+        "soap": FirstOrderRecipe(),
     }
 
     def __init__(self, net: Any, *, re: float = 20.0, **kwargs: Any):

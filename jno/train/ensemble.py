@@ -298,7 +298,7 @@ class Ensemble:
             member.step = int(step)
         bad = np.flatnonzero(diverged)
         if bad.size or log_due:
-            self._log(template, chunk, writers, progress)
+            self._log(template, carry, diverged, chunk, writers, progress)
         if bad.size:
             k = int(bad[0])
             state = unstack(carry, k)
@@ -309,9 +309,11 @@ class Ensemble:
         if first.checkpoint_every and end_step % first.checkpoint_every == 0:
             self._save(carry)
 
-    def _log(self, template, chunk, writers, progress) -> None:
+    def _log(self, template, carry, diverged, chunk, writers, progress) -> None:
         rows = template.metrics.compute_members(chunk)
-        for member, values, writer in zip(self.members, rows, writers):
+        for k, (member, values, writer) in enumerate(zip(self.members, rows, writers)):
+            if not diverged[k]:  # as alone: the member's own metrics (error/<field>, ...)
+                values.update(member.evaluate(unstack(carry, k)))
             member.history.append(member.step, values)
             if writer is not None:
                 writer.write_scalars(member.step, values)

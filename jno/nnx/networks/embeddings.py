@@ -122,8 +122,8 @@ class FactorizedDense(nnx.Module):
     ):
         self.in_features = check_int("in_features", in_features, minimum=1)
         self.out_features = check_int("out_features", out_features, minimum=1)
-        mean = check_real("mean", mean)
-        stddev = check_real("stddev", stddev, minimum=0.0)
+        self.mean = mean = check_real("mean", mean)
+        self.stddev = stddev = check_real("stddev", stddev, minimum=0.0)
         dtype = default_float()
         w0 = nnx.initializers.glorot_normal()(rngs.params(), (in_features, out_features), dtype)
         s = mean + stddev * jax.random.normal(rngs.params(), (out_features,), dtype)
