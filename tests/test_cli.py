@@ -180,7 +180,7 @@ def test_train_a_system_prints_the_error_of_each_field(tmp_path, capsys):
     out = tmp_path / "figs"
     argv = ["train", "Kovasznay2D", "--recipe", "quasi-newton", "--hidden", "6"]
     argv += ["--batch-size", "32", "--adam-steps", "10", "--qn-steps", "10"]
-    argv += ["--out", str(out), "--quiet"]
+    argv += ["--out", str(out), "--quiet", "--logdir", str(tmp_path / "runs" / "k")]
     with jax.enable_x64(True):
         assert main(argv) == 0
     printed = capsys.readouterr().out
@@ -231,6 +231,12 @@ def test_train_a_problem_class_of_the_users_file(tmp_path, capsys):
         second = capsys.readouterr().out
     assert 0 < _printed_error(first) < 1e-2  # a trained exponential
     assert "no reference solution; final losses: total " in second and ", ode " in second
+    # The first-order recipe trains it too (a PirateNet; no time, so no initial fit).
+    soap = ["--recipe", "soap", "--hidden", "8,8,8", "--batch-size", "32", "--quiet"]
+    soap += ["--recipe-steps", "300", "--warmup-steps", "5", "--out", str(tmp_path / "s")]
+    soap += ["--logdir", str(tmp_path / "runs" / "s")]
+    assert main(["train", f"{file}:Decay", *soap]) == 0
+    assert 0 < _printed_error(capsys.readouterr().out) < 0.9  # untrained: 1.3
     for spec, message in (
         (f"{tmp_path}/missing.py:Decay", "missing.py' does not exist"),
         (f"{file}:Nope", "has no class 'Nope'; its Problem classes: \\['Decay', 'Unknown'\\]"),
