@@ -41,7 +41,7 @@ PACKAGE = ROOT / "jno"
 ALLOWED: dict[str, set[str]] = {
     "nnx": {"nnx"},
     "optim": {"nnx", "optim"},
-    "domain": {"nnx"},
+    "domain": {"nnx", "domain"},
     "resampling": {"nnx", "domain"},
     "ops": {"nnx", "ops"},
     "train": {"nnx", "optim", "domain", "resampling", "ops", "train"},

@@ -23,7 +23,7 @@ from typing import Any
 
 from flax import nnx
 
-from jno.frontend.terms import Residual, residual
+from jno.frontend.terms import Residual, neumann, residual, robin
 from jno.train.network import Network
 
 __all__ = ["TermNetwork", "nn"]
@@ -60,6 +60,22 @@ class TermNetwork(Network):
             ('pde', 'mse')
         """
         return residual(fn, points, nets=self, name=name, reduce=reduce)
+
+    def neumann(self, points: Any, normals: Any, value: Any = None, **kwargs: Any) -> Residual:
+        """A Neumann term of this network: :func:`jno.terms.neumann` ``(self, ...)``.
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> from flax import nnx
+            >>> net = nn(nnx.Linear(2, 1, rngs=nnx.Rngs(0)))
+            >>> net.neumann(jnp.ones((3, 2)), jnp.ones((3, 2)) / 2**0.5, 1.0, name="wall").name
+            'wall'
+        """
+        return neumann(self, points, normals, value, **kwargs)
+
+    def robin(self, points: Any, normals: Any, **kwargs: Any) -> Residual:
+        """A Robin term of this network: :func:`jno.terms.robin` ``(self, ...)``."""
+        return robin(self, points, normals, **kwargs)
 
 
 def nn(

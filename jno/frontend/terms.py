@@ -40,9 +40,22 @@ from jno.frontend._terms_expr import BalancerGroup, Expr, Term, Tracker, Weight
 from jno.frontend._terms_expr import Const as Const
 from jno.frontend._terms_expr import _Op as _Op
 from jno.nnx._dtype import default_float
+from jno.ops import boundary
 from jno.train.network import Network
 
-__all__ = ["Data", "Expr", "Residual", "Term", "Tracker", "Weight", "balance", "data", "residual"]
+__all__ = [
+    "Data",
+    "Expr",
+    "Residual",
+    "Term",
+    "Tracker",
+    "Weight",
+    "balance",
+    "data",
+    "neumann",
+    "residual",
+    "robin",
+]
 
 
 class Residual(Term):
@@ -138,6 +151,75 @@ def residual(
         ('ab', 2, 'mse')
     """
     return Residual(fn, points, as_nets(nets), name, reduce)
+
+
+def neumann(
+    net: Network,
+    points: Any,
+    normals: Any,
+    value: Any = None,
+    *,
+    output: int | str | None = None,
+    name: str | None = None,
+    reduce: str = "mse",
+) -> Residual:
+    """A Neumann term: ``mean((du/dn - g) ** 2)`` over the points of each step.
+
+    Args:
+        net: The network (``jno.nn(module)``).
+        points: A ``PointSet`` (e.g. ``shape.boundary(n, parts="holes")``) or an array.
+        normals: ``normals(x) -> (n, d)`` outward unit normals at the step's points
+            (``shape.normal``), or an ``(n, d)`` array for fixed points.
+        value: ``g``: a function of the points, a number, or None for zero flux.
+        output: the output (index or field name) of a network with several.
+        name, reduce: as for :func:`residual` (default name ``"neumann"``).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from flax import nnx
+        >>> import jno
+        >>> net = jno.nn(nnx.Linear(2, 1, rngs=nnx.Rngs(0)))
+        >>> wall = neumann(net, jnp.ones((4, 2)), lambda x: x / jnp.linalg.norm(x, axis=1)[:, None])
+        >>> wall.name, wall.kind
+        ('neumann', 'residual')
+    """
+
+    def fn(u: Any, x: jax.Array) -> jax.Array:
+        return boundary.neumann(u, x, _normals_at(normals, x), value, output=output)
+
+    return Residual(fn, points, as_nets(net), name or "neumann", reduce)
+
+
+def robin(
+    net: Network,
+    points: Any,
+    normals: Any,
+    *,
+    alpha: float,
+    beta: float,
+    value: Any = None,
+    output: int | str | None = None,
+    name: str | None = None,
+    reduce: str = "mse",
+) -> Residual:
+    """A Robin term: ``mean((alpha u + beta du/dn - g) ** 2)`` over each step's points.
+
+    Args:
+        net, points, normals, value, output, reduce: as for :func:`neumann`.
+        alpha, beta: the coefficients (finite, not both zero).
+        name: the term's name (default ``"robin"``).
+    """
+    alpha, beta = boundary.robin_coefficients(alpha, beta)
+
+    def fn(u: Any, x: jax.Array) -> jax.Array:
+        n = _normals_at(normals, x)
+        return boundary.robin(u, x, n, alpha=alpha, beta=beta, value=value, output=output)
+
+    return Residual(fn, points, as_nets(net), name or "robin", reduce)
+
+
+def _normals_at(normals: Any, x: jax.Array) -> jax.Array:
+    return normals(x) if callable(normals) else jnp.asarray(normals, x.dtype)
 
 
 def data(net: Network, x: Any, y: Any, *, name: str | None = None, reduce: str = "mse") -> Data:

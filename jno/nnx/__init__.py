@@ -36,6 +36,7 @@ from jno.nnx.balancers import (
 from jno.nnx.networks import (
     MLP,
     Constant,
+    Constrained,
     FactorizedDense,
     FourierFeatures,
     Jet,
@@ -80,6 +81,7 @@ __all__ = [
     "BalancerState",
     "CausalWeights",
     "Constant",
+    "Constrained",
     "FactorizedDense",
     "FourierFeatures",
     "GradNorm",

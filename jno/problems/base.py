@@ -255,13 +255,22 @@ class Problem(ProblemSetupMixin, Trainer):
         return losses
 
     def _trained_residuals(self, net: Any, batch: Mapping[str, jax.Array]) -> dict[str, Any]:
-        """:meth:`residuals` less the ``periodic_terms`` the networks satisfy exactly."""
+        """:meth:`residuals` less the terms the field network satisfies exactly: the
+        ``periodic_terms`` of a periodic embedding, the ``satisfies`` of an output
+        transform (:class:`~jno.nnx.Constrained`)."""
         residuals = self.residuals(net, batch)
+        exact = set(getattr(self.nets[0].module, "satisfies", ()))
+        unknown = sorted(exact - set(residuals))
+        if unknown:
+            raise ValueError(
+                f"the network satisfies {unknown} exactly, but {type(self).__name__} has no "
+                f"such terms; its terms are {list(residuals)}"
+            )
         if self.periodic_terms and all(
             embeds_periods(n.module, self.periodic_inputs) for n in self.nets
         ):
-            residuals = {k: r for k, r in residuals.items() if k not in self.periodic_terms}
-        return residuals
+            exact |= set(self.periodic_terms)
+        return {k: r for k, r in residuals.items() if k not in exact}
 
     def _causal_term_loss(self, residual: Residual, batch: Mapping[str, jax.Array]) -> jax.Array:
         axis = self.domain.time_axis

@@ -11,7 +11,9 @@ input derivatives a loss asks for through the same forward pass, which is what e
 - :mod:`~jno.nnx.networks.modified_mlp`, :mod:`~jno.nnx.networks.piratenet`: the gated
   PINN networks :class:`ModifiedMLP` and :class:`PirateNet`;
 - :mod:`~jno.nnx.networks.embeddings`: :class:`PeriodicEmbedding` (exact periodicity)
-  and :class:`FactorizedDense` (random weight factorization).
+  and :class:`FactorizedDense` (random weight factorization);
+- :mod:`~jno.nnx.networks.constraints`: :class:`Constrained`, boundary and initial
+  conditions imposed exactly by an output transform.
 
 Example:
     >>> import jax.numpy as jnp
@@ -21,6 +23,7 @@ Example:
     (4, 3)
 """
 
+from jno.nnx.networks.constraints import Constrained
 from jno.nnx.networks.embeddings import FactorizedDense, PeriodicEmbedding
 from jno.nnx.networks.jets import Jet
 from jno.nnx.networks.mlp import MLP, Constant, FourierFeatures, JetModule
@@ -30,6 +33,7 @@ from jno.nnx.networks.piratenet import PirateNet
 __all__ = [
     "MLP",
     "Constant",
+    "Constrained",
     "FactorizedDense",
     "FourierFeatures",
     "Jet",
