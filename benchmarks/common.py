@@ -69,3 +69,33 @@ def interleaved(variants: Mapping[str, Callable[[], object]], rounds: int, steps
             timings.wall[name].append((time.perf_counter() - wall) / steps)
             timings.cpu[name].append((time.process_time() - cpu) / steps)
     return timings
+
+
+#: The quasi-Newton recipe's settings a recipe benchmark takes on its command line.
+RECIPE_OPTIONS = ("points", "boundary_points", "adam_steps", "qn_steps", "redraw_every")
+
+
+def add_recipe_options(parser) -> None:
+    """``--seeds``, ``--hidden`` and an option per setting of :data:`RECIPE_OPTIONS`."""
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument(
+        "--hidden", default=None, help="widths, e.g. 20,20,20 (default: the recipe's)"
+    )
+    for name in RECIPE_OPTIONS:
+        option = "--" + name.replace("_", "-")
+        parser.add_argument(option, type=int, default=None, help="default: the recipe's")
+
+
+def recipe_changes(args) -> dict:
+    """The recipe settings given on the command line (the rest stay the recipe's)."""
+    changes = {
+        name: getattr(args, name) for name in RECIPE_OPTIONS if getattr(args, name) is not None
+    }
+    if args.hidden is not None:
+        changes["hidden"] = tuple(int(w) for w in args.hidden.split(","))
+    return changes
+
+
+def seeds(args) -> list[int]:
+    """The seeds of ``--seeds 0,1,2``."""
+    return [int(s) for s in args.seeds.split(",")]

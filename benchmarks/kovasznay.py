@@ -25,6 +25,8 @@ jax.config.update("jax_enable_x64", True)
 
 from jno.problems import Kovasznay2D  # noqa: E402
 
+from common import add_recipe_options, recipe_changes, seeds  # noqa: E402
+
 
 def run(seed: int, changes: dict) -> dict:
     recipe = Kovasznay2D.recipes["quasi-newton"].replace(**changes)
@@ -45,19 +47,10 @@ def run(seed: int, changes: dict) -> dict:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--hidden", default=None, help="widths, e.g. 20,20,20 (default: the recipe's)")
-    for name in ("points", "boundary-points", "adam-steps", "qn-steps", "redraw-every"):
-        p.add_argument(f"--{name}", type=int, default=None, help="default: the recipe's")
+    add_recipe_options(p)
     args = p.parse_args(argv)
-    changes = {
-        name: getattr(args, name)
-        for name in ("points", "boundary_points", "adam_steps", "qn_steps", "redraw_every")
-        if getattr(args, name) is not None
-    }
-    if args.hidden is not None:
-        changes["hidden"] = tuple(int(w) for w in args.hidden.split(","))
-    for seed in (int(s) for s in args.seeds.split(",")):
+    changes = recipe_changes(args)
+    for seed in seeds(args):
         print(json.dumps(run(seed, changes)), flush=True)
         print(f"seed {seed} done", file=sys.stderr, flush=True)
 

@@ -92,6 +92,9 @@ LAZY_IMPORTS: dict[tuple[str, str], str] = {
         "LearningRateSchedule.dlrs / reduce_on_plateau build the loss-adaptive subclasses, "
         "whose module imports the base class"
     ),
+    ("jno.domain.shape", "jno.domain.csg"): (
+        "Shape's operators |, - and & build the combinations, whose module imports Shape"
+    ),
 }
 
 # The only layer that may write to stdout (the ``jno`` command's output).

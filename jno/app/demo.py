@@ -22,6 +22,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from jno.domain import Box
 from jno.frontend.network import nn
 from jno.nnx.balancers import ReLoBRaLo
 from jno.nnx.networks.mlp import MLP
@@ -121,7 +122,7 @@ def plot_problem(trainer: Problem, path: str | Path, title: str | None = None) -
     domain = trainer.domain
     if domain.dim != 2:
         raise ValueError(f"plot_problem draws 2-D problems, got a {domain.dim}-D domain")
-    labels = ("x", "t") if domain.time_axis is not None else ("x", "y")
+    labels = ("x", "t") if getattr(domain, "time_axis", None) is not None else ("x", "y")
     error = trainer.relative_l2()
     head = f"{title}: " if title else ""
     predicted = np.array(trainer.predict(), np.float64)  # copies: shifted below
@@ -138,16 +139,23 @@ def plot_problem(trainer: Problem, path: str | Path, title: str | None = None) -
             names.append(name)
         text = head + ", ".join(f"{k} {v:.3e}" for k, v in error.items())
         text = f"{text} (relative L2 errors)"
+    points, shape = trainer.evaluation_points(), trainer.evaluation.grid_shape
+    if not isinstance(domain, Box):
+        # A shape's evaluation points are the grid points inside it: the rest of the
+        # bounding box's grid is drawn blank.
+        points, inside = domain.masked_grid(list(shape))
+        predicted, reference = (_fill(v, inside) for v in (predicted, reference))
     return plot_solution(
-        path,
-        trainer.evaluation_points(),
-        predicted,
-        reference,
-        trainer.evaluation.grid_shape,
-        labels=labels,
-        title=text,
-        names=names,
+        path, points, predicted, reference, shape, labels=labels, title=text, names=names
     )
+
+
+def _fill(values: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """``values`` at the points of ``inside``, NaN at the others."""
+    values = values.reshape(int(inside.sum()), -1)
+    out = np.full((inside.size, values.shape[1]), np.nan)
+    out[inside] = values
+    return out
 
 
 def plot_solution(
@@ -196,6 +204,7 @@ def plot_solution(
         p, r = predicted[:, k].reshape(shape), reference[:, k].reshape(shape)
         panels = [("reference", r), ("prediction", p), ("|error|", np.abs(p - r))]
         for ax, (name, values) in zip(axes[k], panels):
+            values = np.ma.masked_invalid(values)  # blank outside a domain's shape
             image = ax.pcolormesh(a, b, values, shading="auto", cmap="viridis")
             fig.colorbar(image, ax=ax)
             ax.set(title=f"{row}: {name}" if row else name, xlabel=labels[0], ylabel=labels[1])

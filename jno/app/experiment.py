@@ -41,7 +41,10 @@ from jno.problems import (
     Helmholtz2D,
     KleinGordon1D,
     Kovasznay2D,
+    LaplaceLShape2D,
     Poisson2D,
+    PoissonCavity3D,
+    PoissonHoles2D,
     Problem,
 )
 from jno.resampling import R3, RAD
@@ -67,6 +70,9 @@ PROBLEMS: dict[str, type[Problem]] = {
     "kleingordon1d": KleinGordon1D,
     "allencahn1d": AllenCahn1D,
     "kovasznay2d": Kovasznay2D,
+    "poissonholes2d": PoissonHoles2D,
+    "laplacelshape2d": LaplaceLShape2D,
+    "poissoncavity3d": PoissonCavity3D,
 }
 #: Balancer names; ``"fixed"`` is unit weights.
 BALANCERS = (
@@ -215,10 +221,10 @@ def build_trainer(
     widths = list(cls.default_hidden if hidden is None else hidden)
     networks = {"mlp": MLP, "modified": ModifiedMLP}
     network_class = networks[check_choice("network", network, tuple(networks))]
-    module = network_class(
-        box.dim, widths, 1, rngs=nnx.Rngs(seed), input_lo=box.lo, input_hi=box.hi
-    )
-    net = nn(module)
+    lo, hi = box.bounds
+    outputs = len(cls.fields)
+    module = network_class(box.dim, widths, outputs, rngs=nnx.Rngs(seed), input_lo=lo, input_hi=hi)
+    net = nn(module, fields=cls.fields if outputs > 1 else None)
     rate = make_schedule(
         schedule,
         steps,

@@ -18,7 +18,10 @@ from jno.problems.burgers_inverse import BurgersInverse1D
 from jno.problems.helmholtz import Helmholtz2D
 from jno.problems.klein_gordon import KleinGordon1D
 from jno.problems.kovasznay import Kovasznay2D
+from jno.problems.laplace_lshape import LaplaceLShape2D, corner_solution
 from jno.problems.poisson import Poisson2D
+from jno.problems.poisson_cavity import PoissonCavity3D
+from jno.problems.poisson_holes import PoissonHoles2D
 
 __all__ = [
     "AllenCahn1D",
@@ -27,8 +30,12 @@ __all__ = [
     "Helmholtz2D",
     "KleinGordon1D",
     "Kovasznay2D",
+    "LaplaceLShape2D",
     "Poisson2D",
+    "PoissonCavity3D",
+    "PoissonHoles2D",
     "Problem",
     "allen_cahn_reference",
     "cole_hopf",
+    "corner_solution",
 ]

@@ -73,7 +73,29 @@ class ProblemSetupMixin:
         """
         resample = check_bool("resample", resample)
         sizes = cls.batch_sizes(batch_size)
-        return {k: getattr(cls.domain, k)(sizes[k], resample=resample) for k in cls.point_sets}
+        return {k: cls.point_set(k, sizes[k], resample) for k in cls.point_sets}
+
+    @classmethod
+    def point_set(cls, name: str, n: int, resample: bool = True) -> Any:
+        """The point set ``name`` of ``n`` points: on the boundary parts that
+        ``boundary_parts`` gives it, else from the domain's sampler of that name.
+
+        Example:
+            >>> from jno.problems import Burgers1D
+            >>> Burgers1D.point_set("initial", 8).kind
+            'initial'
+        """
+        parts = cls.boundary_parts.get(name)
+        if parts is not None:
+            return cls.domain.boundary(n, resample=resample, parts=parts)
+        sampler = getattr(cls.domain, name, None)
+        if not callable(sampler):
+            raise ValueError(
+                f"{cls.__name__} has the point set {name!r}, which its domain cannot draw: "
+                "name it after a sampler of the domain (interior, boundary, initial) or give "
+                "its boundary parts in boundary_parts"
+            )
+        return sampler(n, resample=resample)
 
     @classmethod
     def default(
@@ -86,6 +108,7 @@ class ProblemSetupMixin:
         decay_rate: float = 0.9,
         decay_steps: int = 1000,
         network: str = "mlp",
+        exact: bool = False,
         **kwargs: Any,
     ) -> P:
         """A ready trainer: MLP with inputs standardised to ``[-1, 1]``, Adam, decay.
@@ -106,6 +129,9 @@ class ProblemSetupMixin:
             decay_steps: steps per factor ``decay_rate``.
             network: ``"mlp"`` or ``"modified"`` (the gated two-encoder network of Wang,
                 Teng & Perdikaris 2021).
+            exact: impose the problem's boundary or initial conditions exactly
+                (:meth:`~jno.problems.Problem.exact_conditions`); the terms they satisfy
+                leave the loss.
             **kwargs: problem parameters, ``batch_size``, ``resample`` and any
                 :class:`~jno.train.trainer.Trainer` keyword (``balancer``, ``logdir``, ...).
 
@@ -116,7 +142,7 @@ class ProblemSetupMixin:
             (64, 2)
         """
         hidden = list(cls.default_hidden if hidden is None else hidden)
-        lo, hi = cls.domain.lo, cls.domain.hi
+        lo, hi = cls.domain.bounds
         module = _NETWORKS[check_choice("network", network, tuple(_NETWORKS))](
             cls.domain.dim,
             hidden,
@@ -127,6 +153,8 @@ class ProblemSetupMixin:
             input_hi=hi,
             periodic=cls.periodic_inputs,
         )
+        if check_bool("exact", exact):
+            module = cls.exact_conditions(module)
         net = nn(module, fields=cls.fields if len(cls.fields) > 1 else None)
         schedule = LearningRateSchedule.exponential(lr, decay_rate, decay_steps)
         net.optimizer(optax.adam(1.0)).scale(schedule)

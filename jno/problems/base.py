@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jno.domain import Box, PointSet
+from jno.domain import PointSet, Shape
 from jno.problems._evaluation import FieldEvaluation, apply
 from jno.problems._residuals import Residual, embeds_periods, mean_square, real_parameter, values
 from jno.problems._setup import ProblemSetupMixin
@@ -46,7 +46,8 @@ class Problem(ProblemSetupMixin, Trainer):
     :meth:`reference`; :meth:`losses` is then the mean square of each residual.
 
     Class attributes:
-        domain: the :class:`~jno.domain.Box` the PDE lives on (inputs ``(x, ..., t)``).
+        domain: the shape the PDE lives on (a :class:`~jno.domain.Box`, inputs ``(x, ...,
+            t)``, or any :mod:`jno.domain` shape).
         point_sets: names of the point sets, each a sampler method of ``domain``
             (``"interior"``, ``"boundary"``, ``"initial"``).
         default_batch_size: points per set and step, one int or ``{set: n}``.
@@ -95,7 +96,7 @@ class Problem(ProblemSetupMixin, Trainer):
         {'ode': Array(0., dtype=float32), 'ic': Array(0., dtype=float32)}
     """
 
-    domain: ClassVar[Box]
+    domain: ClassVar[Shape]
     #: The names of the network's outputs: one field, ``u``, or a system's, e.g.
     #: ``("u", "v", "p")`` (``default()`` builds that many outputs, and ``residuals``
     #: then gets their :class:`~jno.ops.FieldSet`).
@@ -103,6 +104,10 @@ class Problem(ProblemSetupMixin, Trainer):
     #: Fields defined up to a constant (a pressure): compared after removing their mean.
     zero_mean_fields: ClassVar[tuple[str, ...]] = ()
     point_sets: ClassVar[tuple[str, ...]] = ("interior", "boundary")
+    #: ``{point set: boundary part name(s)}``: sets drawn on parts of the domain's
+    #: boundary (``domain.boundary(n, parts=...)``); every other set is drawn by the
+    #: domain's sampler of its name (``interior``, ``boundary``, ``initial``).
+    boundary_parts: ClassVar[Mapping[str, str | tuple[str, ...]]] = {}
     default_batch_size: ClassVar[int | Mapping[str, int]] = 128
     #: The loss that ``causal=CausalWeights(...)`` weighs in time, and its point set.
     causal_term: ClassVar[str] = "pde"
@@ -132,10 +137,10 @@ class Problem(ProblemSetupMixin, Trainer):
         adaptive_points: Callable[[PointSet], ResidualAdaptivePoints] | None = None,
         **trainer_kwargs: Any,
     ):
-        if not isinstance(getattr(type(self), "domain", None), Box):
+        if not isinstance(getattr(type(self), "domain", None), Shape):
             raise TypeError(
                 f"{type(self).__name__} has no domain: subclass Problem and set the class "
-                "attribute domain = jno.domain.Box(...)"
+                "attribute domain = jno.domain.Box(...) (or any jno.domain shape)"
             )
         if not isinstance(net, Network):
             raise TypeError(
@@ -179,7 +184,7 @@ class Problem(ProblemSetupMixin, Trainer):
         if not isinstance(base, PointSet):
             raise TypeError(f"adaptive_points needs a PointSet for {name!r}, got {base!r}")
         if base.resample:
-            base = getattr(self.domain, base.kind)(base.n, resample=False)
+            base = self.point_set(name, base.n, resample=False)
         sampler = make(base)
         if not isinstance(sampler, ResidualAdaptivePoints):
             raise TypeError(
@@ -295,6 +300,19 @@ class Problem(ProblemSetupMixin, Trainer):
         return out
 
     # ------------------------------------------------------------ evaluation
+    @classmethod
+    def exact_conditions(cls, module: nnx.Module) -> nnx.Module:
+        """``module`` with the problem's boundary or initial conditions imposed exactly
+        (a :class:`~jno.nnx.Constrained` whose ``satisfies`` names the terms it makes
+        redundant); ``default(exact=True)`` uses it.
+
+        Raises:
+            NotImplementedError: the problem defines none.
+        """
+        raise NotImplementedError(
+            f"{cls.__name__} imposes no conditions exactly: override exact_conditions(module)"
+        )
+
     @classmethod
     def has_reference(cls) -> bool:
         """Whether the problem defines :meth:`reference` (a problem may have none)."""

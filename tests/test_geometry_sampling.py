@@ -1,0 +1,283 @@
+"""jno.domain samplers on primitives and combinations: exact counts, uniformity (moments and
+seeded chi-square tests), boundary pieces, part selections, jit / vmap, float64."""
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from jno.domain import Ball, Box, Cylinder, Disk, Polygon, Rectangle
+
+KEY = jax.random.key(0)
+L_VERTICES = [(0, 0), (2, 0), (2, 1), (1, 1), (1, 2), (0, 2)]
+HOLES = [(0.3, 0.3), (0.7, 0.3), (0.3, 0.7), (0.7, 0.7)]
+P_MIN = 1e-3  # seeded draws: a chi-square p-value below this flags a wrong distribution
+
+
+def plate():
+    shape = Rectangle([0.0, 0.0], [1.0, 1.0])
+    for k, c in enumerate(HOLES):
+        shape = shape - Disk(c, 0.1, name=f"hole{k}")
+    return shape
+
+
+SHAPES = {
+    "disk": lambda: Disk([0.5, -0.25], 0.75),
+    "lshape": lambda: Polygon(L_VERTICES),
+    "plate": plate,
+    "ball": lambda: Ball([0.0, 1.0, 0.0], 0.5),
+    "cylinder": lambda: Cylinder([0.0, 0.0, 0.0], 0.5, 2.0, axis=1),
+    "cube_minus_ball": lambda: Box([0, 0, 0], [1, 1, 1]) - Ball([0.5, 0.5, 0.5], 0.3),
+    "union": lambda: Disk([0, 0], 1.0, name="a") | Disk([1.0, 0], 1.0, name="b"),
+}
+
+
+def draw(ps, key=KEY):
+    return np.asarray(ps.sample(key))
+
+
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_interior_exact_count_inside(name):
+    shape = SHAPES[name]()
+    for n in (1, 7, 3000):
+        ps = shape.interior(n)
+        assert (ps.n, ps.dim, ps.kind, ps.resample) == (n, shape.dim, "interior", False)
+        x = ps.sample(KEY)
+        assert x.shape == (n, shape.dim) and x.dtype == jnp.float32
+        assert bool(shape.contains(x).all())
+        assert bool((shape.distance(x) >= -1e-6).all())
+
+
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_boundary_exact_count_on_boundary(name):
+    shape = SHAPES[name]()
+    for n in (1, 5, 3000):
+        ps = shape.boundary(n, resample=True)
+        assert (ps.n, ps.kind, ps.resample) == (n, "boundary", True)
+        x = ps.sample(KEY)
+        assert x.shape == (n, shape.dim) and x.dtype == jnp.float32
+        assert float(jnp.abs(shape.distance(x)).max()) < 1e-5
+        assert bool((shape.classify(x) == 0).all())
+
+
+@pytest.mark.parametrize("method", ["interior", "boundary"])
+def test_jit_vmap_and_keys(method):
+    ps = getattr(plate(), method)(257, resample=True)
+    keys = jax.random.split(jax.random.key(5), 3)
+    x = jax.jit(jax.vmap(ps.sample))(keys)
+    assert x.shape == (3, 257, 2)
+    assert not np.array_equal(x[0], x[1])
+    np.testing.assert_allclose(x[2], ps.sample(keys[2]), atol=1e-7)
+    np.testing.assert_array_equal(draw(ps, jax.random.key(7)), draw(ps, jax.random.key(7)))
+    assert not np.array_equal(draw(ps, jax.random.key(7)), draw(ps, jax.random.key(8)))
+    legacy = jax.random.PRNGKey(3)
+    np.testing.assert_allclose(jax.jit(ps.sample)(legacy), draw(ps, legacy), atol=1e-7)
+
+
+def test_interior_needing_several_batches_is_exact():
+    # Many small draws: some first batches fall short and the loop completes them.
+    shape = Disk([0.0, 0.0], 1.0)
+    ps = shape.interior(3, resample=True)
+    x = jax.jit(jax.vmap(ps.sample))(jax.random.split(KEY, 2000))
+    assert x.shape == (2000, 3, 2) and bool(shape.contains(x.reshape(-1, 2)).all())
+    assert len(np.unique(np.asarray(x).reshape(-1, 2), axis=0)) == 6000
+
+
+def test_interior_uniform_disk_and_ball_moments():
+    n = 40_000
+    x = draw(Disk([0.5, -0.25], 0.75).interior(n)) - [0.5, -0.25]
+    r2 = (x**2).sum(1)
+    # |x - c|^2 / r^2 is uniform on [0, 1] for a uniform disk: mean 1/2, sd 1/sqrt(12).
+    assert abs(r2.mean() / 0.5625 - 0.5) < 5 / math.sqrt(12 * n)
+    np.testing.assert_allclose(x.mean(0), 0.0, atol=5 * 0.75 / 2 / math.sqrt(n))
+    angle = np.arctan2(x[:, 1], x[:, 0])
+    counts = np.histogram(angle, 16, (-np.pi, np.pi))[0]
+    assert stats.chisquare(counts).pvalue > P_MIN
+    y = draw(Ball([0.0, 1.0, 0.0], 0.5).interior(n)) - [0.0, 1.0, 0.0]
+    # (|x - c| / r)^3 is uniform on [0, 1] for a uniform ball.
+    u = (np.linalg.norm(y, axis=1) / 0.5) ** 3
+    assert stats.kstest(u, "uniform").pvalue > P_MIN
+
+
+def test_interior_uniform_lshape_moments():
+    n = 60_000
+    x = draw(Polygon(L_VERTICES).interior(n))
+    # [0, 2] x [0, 1] (area 2) and [0, 1] x [1, 2] (area 1).
+    mean, second = [2.5 / 3, 2.5 / 3], [1.0, 1.0]
+    np.testing.assert_allclose(x.mean(0), mean, atol=0.01)
+    np.testing.assert_allclose((x**2).mean(0), second, atol=0.015)
+    assert abs((x[:, 0] * x[:, 1]).mean() - 1.75 / 3) < 0.01
+    cells = np.histogram2d(x[:, 0], x[:, 1], bins=4, range=[[0, 2], [0, 2]])[0].ravel()
+    full = cells[cells > 0]  # the 12 cells of the L, each of area 1/4
+    assert len(full) == 12 and stats.chisquare(full).pvalue > P_MIN
+
+
+def test_interior_uniform_plate_against_exact_fractions():
+    n = 50_000
+    x = draw(plate().interior(n))
+    area = 1 - 4 * math.pi * 0.01
+    # Bands 0 <= x < 0.2 (no hole) and 0.2 <= x <= 0.4 (two half... whole holes).
+    band = np.histogram(x[:, 0], 5, (0, 1))[0]
+    widths = np.array([0.2, 0.2 - 2 * math.pi * 0.01, 0.2, 0.2 - 2 * math.pi * 0.01, 0.2])
+    assert stats.chisquare(band, n * widths / area).pvalue > P_MIN
+
+
+def test_boundary_uniform_in_length_lshape_edges():
+    shape = Polygon(L_VERTICES)
+    n = 8000
+    x = shape.boundary(n).sample(KEY)
+    counts = np.bincount(np.asarray(shape.part_index(x)), minlength=6)
+    lengths = np.array(shape.lengths)
+    assert stats.chisquare(counts, n * lengths / lengths.sum()).pvalue > P_MIN
+    # Uniform along an edge: the position on edge 0 (from (0, 0) to (2, 0)).
+    along = np.asarray(x)[np.asarray(shape.part_index(x)) == 0, 0] / 2
+    assert stats.kstest(along, "uniform").pvalue > P_MIN
+
+
+def test_boundary_uniform_on_circle_and_sphere():
+    n = 16_000
+    x = draw(Disk([0.5, -0.25], 0.75).boundary(n)) - [0.5, -0.25]
+    counts = np.histogram(np.arctan2(x[:, 1], x[:, 0]), 16, (-np.pi, np.pi))[0]
+    assert stats.chisquare(counts).pvalue > P_MIN
+    y = draw(Ball([0, 0, 0], 2.0).boundary(n)) / 2.0
+    # Archimedes: each coordinate of a uniform point on the sphere is uniform on [-1, 1].
+    assert stats.kstest((y[:, 2] + 1) / 2, "uniform").pvalue > P_MIN
+
+
+def test_boundary_uniform_on_plate_parts():
+    shape = plate()
+    n = 12_000
+    x = shape.boundary(n).sample(KEY)
+    part = np.asarray(shape.part_index(x))
+    lengths = np.array([1.0] * 4 + [0.2 * math.pi] * 4)
+    assert stats.chisquare(np.bincount(part, minlength=8), n * lengths / lengths.sum()).pvalue > (
+        P_MIN
+    )
+    x = np.asarray(x)
+    # No point of the outer square inside a hole, no point of a hole outside the square.
+    for c in HOLES:
+        r = np.linalg.norm(x - c, axis=1)
+        assert (r[part < 4] > 0.1 - 1e-6).all()
+    assert ((x >= 0) & (x <= 1)).all()
+
+
+def test_boundary_of_overlapping_shapes_keeps_only_outer_pieces():
+    # Union of two unit disks whose centres are 1 apart: each keeps the arc of its
+    # circle outside the other, 240 degrees of it, uniformly.
+    union = SHAPES["union"]()
+    n = 12_000
+    x = draw(union.boundary(n))
+    on_a = np.abs(np.linalg.norm(x, axis=1) - 1) < 1e-5
+    assert abs(on_a.mean() - 0.5) < 4 * 0.5 / math.sqrt(n)
+    angle = np.degrees(np.arctan2(x[on_a, 1], x[on_a, 0])) % 360
+    assert angle.min() >= 60 - 1e-3 and angle.max() <= 300 + 1e-3
+    counts = np.histogram(angle, 12, (60, 300))[0]
+    assert stats.chisquare(counts).pvalue > P_MIN
+    # A square with its corner cut by a disk centred on the corner: the arc lies inside
+    # the square, the cut edges stop at the arc.
+    cut = Rectangle([0, 0], [1, 1]) - Disk([1.0, 1.0], 0.5)
+    y = draw(cut.boundary(n))
+    arc = np.asarray(cut.part_index(y)) == 4
+    assert ((y[arc] >= -1e-6) & (y[arc] <= 1 + 1e-6)).all()
+    assert (np.linalg.norm(y[~arc] - 1.0, axis=1) >= 0.5 - 1e-5).all()
+    expected = np.array([1.0, 0.5, 1.0, 0.5, math.pi * 0.5 / 2])
+    counts = np.bincount(np.asarray(cut.part_index(y)), minlength=5)
+    assert stats.chisquare(counts, n * expected / expected.sum()).pvalue > P_MIN
+
+
+def test_boundary_parts_selection():
+    shape = plate()
+    x = shape.boundary(500, parts=["hole0", "rectangle.y1"]).sample(KEY)
+    chosen = {shape.parts.index("hole0"), shape.parts.index("rectangle.y1")}
+    assert set(np.unique(shape.part_index(x)).tolist()) == chosen
+    x = shape.boundary(500, parts="rectangle").sample(KEY)  # a primitive's name: all its parts
+    assert set(np.unique(shape.part_index(x)).tolist()) == {0, 1, 2, 3}
+    cyl = Cylinder([0, 0, 0], 1.0, 1.0)
+    x = cyl.boundary(4000, parts=("cylinder.side", "cylinder.top")).sample(KEY)
+    counts = np.bincount(np.asarray(cyl.part_index(x)), minlength=3)
+    assert counts[1] == 0
+    assert stats.chisquare(counts[[0, 2]], 4000 * np.array([2, 1]) / 3).pvalue > P_MIN
+    box = Box([0.0, 0.0, -1.0], [1.0, 2.0, 2.0])
+    x = draw(box.boundary(6000, parts=["box.x1", "box.z0"]))
+    on_x1, on_z0 = x[:, 0] == 1.0, x[:, 2] == -1.0
+    assert (on_x1 | on_z0).all()
+    # areas: x faces 2 * 3 = 6, z faces 1 * 2 = 2
+    assert stats.chisquare([on_x1.sum(), (~on_x1).sum()], [4500, 1500]).pvalue > P_MIN
+
+
+def test_box_boundary_draw_unchanged_and_parts_named():
+    box = Box([0.0, 0.0], [1.0, 3.0])
+    assert box.parts == ("box.x0", "box.x1", "box.y0", "box.y1")
+    a = draw(box.boundary(100))
+    b = draw(box.boundary(100, parts=list(box.parts)))
+    np.testing.assert_array_equal(a, b)
+    assert Box([0] * 4, [1] * 4).parts[-2:] == ("box.x3_0", "box.x3_1")
+    assert Box([0, 0, 0], [1, 1, 1], time_axis=1).parts == ("box.x0", "box.x1", "box.z0", "box.z1")
+
+
+FLOAT64_RUN = textwrap.dedent(
+    """
+    import json, sys
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    from jno.domain import Box, Disk, Polygon, Rectangle
+
+    shape = Rectangle([0.0, 0.0], [1.0, 1.0]) - Disk([0.5, 0.5], 0.25, name="hole")
+    lshape = Polygon([(0, 0), (2, 0), (2, 1), (1, 1), (1, 2), (0, 2)])
+    xi = shape.interior(1000).sample(jax.random.key(0))
+    xb = shape.boundary(1000).sample(jax.random.key(0))
+    yb = lshape.boundary(100).sample(jax.random.key(0))
+    report = {
+        "dtypes": [str(a.dtype) for a in (xi, xb, yb, shape.distance(xb), shape.normal(xb))],
+        "shapes": [list(xi.shape), list(xb.shape)],
+        "inside": bool(shape.contains(xi).all()),
+        "on_boundary": float(jnp.abs(shape.distance(xb)).max()),
+        "smooth": float(jnp.abs(lshape.smooth_distance(yb)).max()),
+        "grid": str(shape.grid(5).dtype),
+        "box": str(Box([0.0], [1.0]).boundary(3).sample(jax.random.key(0)).dtype),
+    }
+    print(json.dumps(report))
+    """
+)
+
+
+def test_float64_sampling_in_a_fresh_process():
+    proc = subprocess.run(
+        [sys.executable, "-c", FLOAT64_RUN], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["dtypes"] == ["float64"] * 5
+    assert report["grid"] == "float64" and report["box"] == "float64"
+    assert report["shapes"] == [[1000, 2], [1000, 2]] and report["inside"]
+    assert report["on_boundary"] < 1e-12 and report["smooth"] < 1e-12
+
+
+def test_exact_count_loop_completes_short_batches_in_order():
+    from jno.domain._sampling import exact_count
+
+    def propose(key):
+        u = jax.random.uniform(key, (8,))
+        return u[:, None], u < 0.25
+
+    key = jax.random.key(11)
+    x = np.asarray(exact_count(key, 50, propose))[:, 0]
+    # The first 50 accepted candidates of batches 0, 1, 2, ... in order.
+    stream = []
+    for i in range(1000):
+        u = np.asarray(jax.random.uniform(jax.random.fold_in(key, i), (8,)))
+        stream.extend(u[u < 0.25].tolist())
+        if len(stream) >= 50:
+            break
+    np.testing.assert_array_equal(x, np.float32(stream[:50]))
+    lanes = jax.jit(jax.vmap(lambda k: exact_count(k, 50, propose)))(jax.random.split(key, 4))
+    assert lanes.shape == (4, 50, 1) and bool((lanes < 0.25).all())
+    assert len(np.unique(np.asarray(lanes))) == 200
