@@ -261,23 +261,31 @@ def test_float64_sampling_in_a_fresh_process():
     assert report["on_boundary"] < 1e-12 and report["smooth"] < 1e-12
 
 
-def test_exact_count_loop_completes_short_batches_in_order():
-    from jno.domain._sampling import exact_count
+def test_exact_count_fills_rejected_slots_in_order_from_the_top_up_batches():
+    from jno.domain._sampling import exact_count, top_up_count
 
-    def propose(key):
-        u = jax.random.uniform(key, (8,))
+    def propose(key, m):
+        u = jax.random.uniform(key, (m,))
         return u[:, None], u < 0.25
 
     key = jax.random.key(11)
-    x = np.asarray(exact_count(key, 50, propose))[:, 0]
-    # The first 50 accepted candidates of batches 0, 1, 2, ... in order.
+    n, fraction = 50, 0.25
+    x = np.asarray(exact_count(key, n, propose, fraction))[:, 0]
+    # By hand: batch 0 has n candidates, accepted ones stay in their slots; the
+    # rejected slots, in order, take the accepted candidates of batches 1, 2, ...
+    first = np.asarray(jax.random.uniform(jax.random.fold_in(key, 0), (n,)))
     stream = []
-    for i in range(1000):
-        u = np.asarray(jax.random.uniform(jax.random.fold_in(key, i), (8,)))
+    for i in range(1, 1000):
+        u = np.asarray(jax.random.uniform(jax.random.fold_in(key, i), (top_up_count(n, fraction),)))
         stream.extend(u[u < 0.25].tolist())
-        if len(stream) >= 50:
+        if len(stream) >= n:
             break
-    np.testing.assert_array_equal(x, np.float32(stream[:50]))
-    lanes = jax.jit(jax.vmap(lambda k: exact_count(k, 50, propose)))(jax.random.split(key, 4))
+    expected = first.copy()
+    missing = np.flatnonzero(first >= 0.25)
+    expected[missing] = stream[: missing.size]
+    np.testing.assert_array_equal(x, np.float32(expected))
+    lanes = jax.jit(jax.vmap(lambda k: exact_count(k, n, propose, fraction)))(
+        jax.random.split(key, 4)
+    )
     assert lanes.shape == (4, 50, 1) and bool((lanes < 0.25).all())
     assert len(np.unique(np.asarray(lanes))) == 200

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jno.domain._args import select_parts
-from jno.domain._sampling import candidate_count, check_fraction, exact_count, pick
+from jno.domain._sampling import check_fraction, exact_count, pick, top_up_count
 from jno.domain.point_set import PointSet
 from jno.nnx._checks import check_bool, check_int
 from jno.nnx._dtype import default_float
@@ -107,17 +107,19 @@ def boundary_points(
             weights.append(sum(p.part_measures[q] for q in own))
     fraction = sum(shape.part_measures[q] for q in chosen) / sum(weights)
     check_fraction(owner, fraction, f"boundary {list(chosen)}")
-    m = candidate_count(n, fraction)
-    samplers = [shape.primitives[k].boundary(m, parts=own) for k, own in sources]
+    sizes = (n, top_up_count(n, fraction))
+    samplers = {
+        m: [shape.primitives[k].boundary(m, parts=own) for k, own in sources] for m in sizes
+    }
     source_index = np.asarray([k for k, _ in sources], np.int32)
     probabilities = np.asarray(weights) / sum(weights)
 
-    def propose(key: jax.Array) -> tuple[jax.Array, jax.Array]:
-        keys = jax.random.split(key, len(samplers) + 1)
-        drawn = jnp.stack([ps.sample(kk) for ps, kk in zip(samplers, keys[1:])])
+    def propose(key: jax.Array, m: int) -> tuple[jax.Array, jax.Array]:
+        keys = jax.random.split(key, len(sources) + 1)
+        drawn = jnp.stack([ps.sample(kk) for ps, kk in zip(samplers[m], keys[1:])])
         slot = pick(jax.random.uniform(keys[0], (m,), drawn.dtype), probabilities)
         cand = jnp.take_along_axis(drawn, slot[None, :, None], axis=0)[0]
         return cand, shape.on_boundary(cand, jnp.asarray(source_index)[slot])
 
-    draw = lambda key: exact_count(key, n, propose)
+    draw = lambda key: exact_count(key, n, propose, fraction)  # noqa: E731
     return PointSet(n, shape.dim, resample, "boundary", jax.jit(draw))

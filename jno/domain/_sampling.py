@@ -1,22 +1,20 @@
 """Exact-count rejection sampling: pure, jit-able, ``vmap``-able functions of a key.
 
-A draw proposes a fixed-size batch of ``m`` candidates, keeps the accepted ones, and
-inside a ``jax.lax.while_loop`` proposes further batches until ``n`` are accepted, so
-it always returns exactly ``n`` points and the first ``n`` accepted candidates of an
-i.i.d. stream are i.i.d. from the accepted region. ``m`` is sized from the estimated
-acceptance fraction with a 10 % margin, so the loop rarely runs: at worst (small
-fractions) a first batch falls short with probability about ``Phi(-0.1 n / sqrt(1.1
-n))``, 1e-3 for ``n = 1000`` and far less for more points or larger fractions.
+A draw proposes ``n`` candidates and keeps the accepted ones in place; inside a
+``jax.lax.while_loop`` it proposes top-up batches, whose accepted candidates fill the
+rejected slots, until none is left (:func:`exact_count`). It always returns exactly
+``n`` points, i.i.d. from the accepted region. A top-up batch is sized for the
+expected rejects of the first with a 10 % margin, so one usually suffices.
 Regions whose acceptance fraction is below :data:`MIN_FRACTION` are refused when the
 point set is built.
 
 Example:
     >>> import jax, jax.numpy as jnp
     >>> from jno.domain._sampling import exact_count
-    >>> def propose(key):
-    ...     x = jax.random.uniform(key, (64, 1))
+    >>> def propose(key, m):
+    ...     x = jax.random.uniform(key, (m, 1))
     ...     return x, x[:, 0] < 0.25
-    >>> x = exact_count(jax.random.key(0), 100, propose)
+    >>> x = exact_count(jax.random.key(0), 100, propose, 0.25)
     >>> x.shape, bool((x < 0.25).all())
     ((100, 1), True)
 """
@@ -38,7 +36,7 @@ MAX_BATCHES = 100_000
 fraction of at least :data:`MIN_FRACTION` and batches sized for it, reaching it has
 a probability far below ``1e-300``."""
 
-Propose = Callable[[jax.Array], tuple[jax.Array, jax.Array]]
+Propose = Callable[[jax.Array, int], tuple[jax.Array, jax.Array]]
 
 
 def candidate_count(n: int, fraction: float) -> int:
@@ -82,46 +80,61 @@ def pick(u: jax.Array, probabilities: np.ndarray) -> jax.Array:
     return jnp.sum(u[:, None] >= cdf, axis=1)
 
 
-def exact_count(key: jax.Array, n: int, propose: Propose) -> jax.Array:
-    """Exactly ``n`` accepted candidates: the first ``n`` of the stream of batches.
+def top_up_count(n: int, fraction: float) -> int:
+    """Candidates per top-up batch of a draw of ``n`` at acceptance ``fraction``: sized
+    for the ``n (1 - fraction)`` rejects of the first batch, 10 % margin + 64.
+
+    Example:
+        >>> top_up_count(1000, 0.5)
+        1164
+    """
+    return candidate_count(max(1, math.ceil(n * (1.0 - fraction))), fraction)
+
+
+def exact_count(key: jax.Array, n: int, propose: Propose, fraction: float) -> jax.Array:
+    """Exactly ``n`` accepted candidates, i.i.d. from the accepted region.
+
+    A first batch of ``n`` candidates keeps its accepted ones in place; each rejected
+    slot takes, in order, an accepted candidate of the top-up batches (of
+    :func:`top_up_count` candidates each), proposed in a ``while_loop`` until no slot is
+    left. Every point is an accepted candidate independent of the others, so the ``n``
+    points are i.i.d. from the accepted region. Only the small top-up batches are
+    compacted; the first batch costs a draw and a test.
 
     Args:
         key: PRNG key; batch ``i`` is proposed from ``jax.random.fold_in(key, i)``.
         n: number of points.
-        propose: ``key -> (candidates (m, d), accepted (m,) bool)``, pure jax.
+        propose: ``(key, m) -> (candidates (m, d), accepted (m,) bool)``, pure jax.
+        fraction: the expected acceptance fraction (sizes the top-up batches).
 
     Returns:
-        array ``(n, d)`` of accepted candidates, in the order they were proposed.
+        array ``(n, d)`` of accepted candidates.
 
     Example:
         >>> import jax
-        >>> propose = lambda k: (jax.random.normal(k, (8, 2)), jax.numpy.ones(8, bool))
-        >>> exact_count(jax.random.key(1), 20, propose).shape
+        >>> propose = lambda k, m: (jax.random.normal(k, (m, 2)), jax.numpy.ones(m, bool))
+        >>> exact_count(jax.random.key(1), 20, propose, 1.0).shape
         (20, 2)
     """
-    cand, ok = propose(jax.random.fold_in(key, 0))
-    first = jnp.nonzero(ok, size=n, fill_value=0)[0]
-    accepted = jnp.minimum(jnp.sum(ok, dtype=jnp.int32), n)
-    slots = jnp.arange(n, dtype=jnp.int32)
+    pool = top_up_count(n, fraction)
+    first, accepted = propose(jax.random.fold_in(key, 0), n)
 
     def more(state):
-        points, count, batch = state
-        return (count < n) & (batch < MAX_BATCHES)
+        _, missing, batch = state
+        return jnp.any(missing) & (batch < MAX_BATCHES)
 
     def fill(state):
-        points, count, batch = state
-        cand, ok = propose(jax.random.fold_in(key, batch))
+        points, missing, batch = state
+        cand, ok = propose(jax.random.fold_in(key, batch), pool)
         found = jnp.sum(ok, dtype=jnp.int32)
-        index = jnp.nonzero(ok, size=n, fill_value=0)[0]
-        # Slot s takes this batch's (s - count)-th accepted candidate, if there is one.
-        offset = slots - count
-        fresh = (offset >= 0) & (offset < found)
-        take = cand[index[jnp.clip(offset, 0, n - 1)]]
-        points = jnp.where(fresh[:, None], take, points)
-        return points, jnp.minimum(count + found, n), batch + 1
+        kept = cand[jnp.nonzero(ok, size=pool, fill_value=0)[0]]
+        # The missing slot of rank r (in slot order) takes the r-th accepted candidate.
+        rank = jnp.cumsum(missing, dtype=jnp.int32) - 1
+        take = missing & (rank < found)
+        points = jnp.where(take[:, None], kept[jnp.clip(rank, 0, pool - 1)], points)
+        return points, missing & ~take, batch + 1
 
-    state = (cand[first], accepted, jnp.int32(1))
-    return jax.lax.while_loop(more, fill, state)[0]
+    return jax.lax.while_loop(more, fill, (first, ~accepted, jnp.int32(1)))[0]
 
 
 def box_candidates(

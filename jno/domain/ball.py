@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jno.domain._args import points, select_parts, shape_name, vector
+from jno.domain._args import points, select_parts, shape_name, square_norm, vector
 from jno.domain.point_set import PointSet
 from jno.domain.shape import Shape
 from jno.nnx._checks import check_bool, check_int, check_real
@@ -108,7 +108,7 @@ class Ball(Shape):
             >>> Disk([0, 0], 1.0).classify([[0.5, 0.0], [0.0, 1.0], [2.0, 0.0]]).tolist()
             [1, 0, -1]
         """
-        s = jnp.sum(self._offset(x) ** 2, axis=1)
+        s = square_norm(self._offset(x))
         r, tol = self.radius, self.tolerance
         inside = jnp.where(s <= (r + tol) ** 2, 0, -1)
         return jnp.where(s < (r - tol) ** 2, 1, inside).astype(jnp.int8)
@@ -121,7 +121,7 @@ class Ball(Shape):
             >>> Ball([0, 0, 0], 1.0).distance([[0.0, 0.0, 0.5], [0.0, 3.0, 0.0]]).tolist()
             [0.5, -2.0]
         """
-        return self.radius - jnp.linalg.norm(self._offset(x), axis=1)
+        return self.radius - jnp.sqrt(square_norm(self._offset(x)))
 
     def smooth_distance(self, x: jax.Array) -> jax.Array:
         """``(radius^2 - |x - center|^2) / (2 radius)``.
@@ -132,7 +132,7 @@ class Ball(Shape):
             [1.0, 0.0]
         """
         r = self.radius
-        return (r * r - jnp.sum(self._offset(x) ** 2, axis=1)) / (2 * r)
+        return (r * r - square_norm(self._offset(x))) / (2 * r)
 
     def normal(self, x: jax.Array) -> jax.Array:
         """``(x - center) / |x - center|`` (zero at the centre).

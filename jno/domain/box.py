@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jno.domain._args import corners, points, select_parts, shape_name, vector
+from jno.domain._args import all_columns, corners, points, select_parts, shape_name, vector
 from jno.domain._rfunctions import r_and_all
 from jno.domain._sampling import pick
 from jno.domain.point_set import PointSet
@@ -176,9 +176,9 @@ class Box(Shape):
         x = points(x, self.dim)
         tol = self.tolerance
         lo, hi = np.asarray(self.lo, x.dtype), np.asarray(self.hi, x.dtype)
-        closed = jnp.all((x >= lo - tol) & (x <= hi + tol), axis=1)
+        closed = all_columns((x >= lo - tol) & (x <= hi + tol))
         xs, centre, half = self._spatial(x)
-        strict = jnp.all(jnp.abs(xs - centre) < half - tol, axis=1)
+        strict = all_columns(jnp.abs(xs - centre) < half - tol)
         return jnp.where(strict & closed, 1, jnp.where(closed, 0, -1)).astype(jnp.int8)
 
     def distance(self, x: jax.Array) -> jax.Array:

@@ -21,7 +21,7 @@ import numpy as np
 
 from jno.domain._args import grid_counts
 from jno.domain._plot import plot_shape
-from jno.domain._sampling import box_candidates, candidate_count, check_fraction, exact_count
+from jno.domain._sampling import box_candidates, check_fraction, exact_count
 from jno.domain.point_set import PointSet
 from jno.nnx._checks import check_bool, check_int
 from jno.nnx._dtype import default_float
@@ -284,9 +284,9 @@ class Shape(abc.ABC):
         """Exactly ``n`` points uniform in the shape (kind ``"interior"``).
 
         Candidates uniform in the bounding box are kept when :meth:`contains` accepts
-        them, in batches sized from :attr:`fill_fraction`, until ``n`` are kept (see
-        :mod:`jno.domain._sampling`); the draw is a pure function of the key that runs
-        under ``jax.jit`` and ``jax.vmap``.
+        them: ``n`` of them, then top-up batches sized from :attr:`fill_fraction` for
+        the rejected slots (see :mod:`jno.domain._sampling`). The draw is a pure
+        function of the key that runs under ``jax.jit`` and ``jax.vmap``.
 
         Raises:
             ValueError: the shape fills less than 1e-3 of its bounding box ("too thin
@@ -303,18 +303,17 @@ class Shape(abc.ABC):
         n, resample = check_int("n", n, minimum=1), check_bool("resample", resample)
         fraction = self.fill_fraction
         check_fraction(f"shape {self.name!r}", fraction, "interior")
-        m = candidate_count(n, fraction)
         lo, hi = self.bounds
 
         def draw(key: jax.Array) -> jax.Array:
             # The dtype is read when the draw is traced, so it follows jax_enable_x64.
             dtype = default_float()
 
-            def propose(k: jax.Array) -> tuple[jax.Array, jax.Array]:
+            def propose(k: jax.Array, m: int) -> tuple[jax.Array, jax.Array]:
                 x = box_candidates(k, m, lo, hi, dtype)
                 return x, self.contains(x)
 
-            return exact_count(key, n, propose)
+            return exact_count(key, n, propose, fraction)
 
         return PointSet(n, self.dim, resample, "interior", jax.jit(draw))
 
