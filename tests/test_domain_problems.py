@@ -67,6 +67,10 @@ def test_the_corner_solution_and_the_lshape_extension():
         trainer = LaplaceLShape2D.default(hidden=[8], exact=True, progress=False)
         np.testing.assert_allclose(trainer.predict(xb), corner_solution(xb), atol=1e-12)
         assert trainer.check() == ("pde",)
+        # The recipes read the network inside the transform.
+        recipe = LaplaceLShape2D.recipes["quasi-newton"].phases()
+        assert recipe.replace(hidden=(8,)).contradictions(trainer) == []
+        assert "(8,)" in recipe.replace(hidden=(9,)).contradictions(trainer)[0]
         lap = ops.laplacian(trainer.nets[0].module, xi)
         assert bool(jnp.all(jnp.isfinite(lap)))
 

@@ -98,7 +98,11 @@ def plot_shape(
         ax.set_aspect("equal")
     else:
         ax = fig.add_subplot(projection="3d")
-        ax.scatter(*edge.T, s=1, c="tab:blue", alpha=0.15, label="boundary")
+        # A cut-away: the boundary behind the middle plane of y, coloured by part, so
+        # that inner parts (a cavity) show through the outer ones.
+        part = np.asarray(shape.part_index(edge))
+        back = edge[:, 1] >= (lo[1] + hi[1]) / 2
+        ax.scatter(*edge[back].T, s=3, c=part[back], cmap="tab10", vmin=0, vmax=9, alpha=0.6)
         if x is not None:
             ax.scatter(*x.T, s=6, c="tab:red", label="points")
         if v is not None:

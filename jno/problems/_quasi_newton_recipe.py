@@ -16,7 +16,7 @@ from jno.nnx._checks import check_choice, check_int, check_real
 from jno.nnx.networks.mlp import MLP
 from jno.nnx.schedules import LearningRateSchedule
 from jno.optim import METHODS, QuasiNewton, bfgs
-from jno.problems._recipe_parts import current_spec, point_counts, same, set_optimizer
+from jno.problems._recipe_parts import core_network, current_spec, point_counts, same, set_optimizer
 from jno.resampling import RAD
 from jno.train.optim import OptimizerSpec
 
@@ -264,7 +264,7 @@ class QuasiNewtonRecipe:
         nets = trainer.nets
         if self.hidden is not None:
             # The field network is the first (an inverse problem's unknowns follow it).
-            widths = _mlp_widths(nets[0].module)
+            widths = _mlp_widths(core_network(nets[0].module))
             if widths is None:
                 out.append(f"hidden={self.hidden}: the trainer's network is not a jno.nnx.MLP")
             elif widths != tuple(self.hidden):

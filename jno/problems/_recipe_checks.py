@@ -10,6 +10,7 @@ from typing import Any
 from jno.nnx.balancers.causal import CausalWeights
 from jno.nnx.balancers.gradient import GradNormBalancer
 from jno.problems._recipe_networks import network_shape
+from jno.problems._recipe_parts import core_network
 
 __all__ = [
     "balancer_contradictions",
@@ -33,7 +34,7 @@ def has_reference(trainer: Any) -> bool:
 def network_contradictions(recipe: Any, module: Any) -> list[str]:
     if recipe.network is None:
         return []
-    shape = network_shape(module)
+    shape = network_shape(core_network(module))
     if shape is None:
         return [f"network={recipe.network!r}: the trainer's network is a {type(module).__name__}"]
     if shape.network != recipe.network:

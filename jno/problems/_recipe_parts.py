@@ -7,10 +7,19 @@ from typing import Any
 
 import numpy as np
 
+from jno.nnx.networks.constraints import Constrained
 from jno.resampling import RAD
 from jno.train.optim import OptimizerSpec
 
 __all__ = ["current_spec", "point_counts", "residual_set", "same", "set_optimizer", "size"]
+
+
+def core_network(module: Any) -> Any:
+    """The network inside output transforms (:class:`~jno.nnx.Constrained`): what a
+    recipe's network settings describe."""
+    while isinstance(module, Constrained):
+        module = module.module
+    return module
 
 
 def residual_set(trainer: Any) -> tuple[str | None, Any]:
