@@ -118,23 +118,27 @@ def exact_count(key: jax.Array, n: int, propose: Propose, fraction: float) -> ja
     """
     pool = top_up_count(n, fraction)
     first, accepted = propose(jax.random.fold_in(key, 0), n)
+    missing = ~accepted
+    # The rejected slot of rank r (in slot order) takes the r-th accepted candidate of
+    # the top-up stream: ranks are counted once, the loop carries how many are filled.
+    rank = jnp.cumsum(missing, dtype=jnp.int32) - 1
+    total = jnp.sum(missing, dtype=jnp.int32)
 
     def more(state):
-        _, missing, batch = state
-        return jnp.any(missing) & (batch < MAX_BATCHES)
+        _, filled, batch = state
+        return (filled < total) & (batch < MAX_BATCHES)
 
     def fill(state):
-        points, missing, batch = state
+        points, filled, batch = state
         cand, ok = propose(jax.random.fold_in(key, batch), pool)
         found = jnp.sum(ok, dtype=jnp.int32)
         kept = cand[jnp.nonzero(ok, size=pool, fill_value=0)[0]]
-        # The missing slot of rank r (in slot order) takes the r-th accepted candidate.
-        rank = jnp.cumsum(missing, dtype=jnp.int32) - 1
-        take = missing & (rank < found)
-        points = jnp.where(take[:, None], kept[jnp.clip(rank, 0, pool - 1)], points)
-        return points, missing & ~take, batch + 1
+        offset = rank - filled
+        take = missing & (offset >= 0) & (offset < found)
+        points = jnp.where(take[:, None], kept[jnp.clip(offset, 0, pool - 1)], points)
+        return points, filled + found, batch + 1
 
-    return jax.lax.while_loop(more, fill, (first, ~accepted, jnp.int32(1)))[0]
+    return jax.lax.while_loop(more, fill, (first, jnp.int32(0), jnp.int32(1)))[0]
 
 
 def box_candidates(

@@ -29,7 +29,7 @@ from jno.problems._recipe_checks import (
     network_contradictions,
     time_dependent,
 )
-from jno.problems._recipe_parts import current_spec, point_counts, same, set_optimizer
+from jno.problems._recipe_parts import batch_sizes, current_spec, point_counts, same, set_optimizer
 from jno.train.optim import OptimizerSpec
 
 __all__ = ["FirstOrderRecipe"]
@@ -256,13 +256,7 @@ class FirstOrderRecipe:
         fields = problem.fields if len(problem.fields) > 1 else None
         net = nn(self.module(problem, seed), fields=fields)
         net.optimizer(self.transformation()).scale(self.schedule())
-        defaults = problem.batch_sizes()
-        sizes = {
-            name: defaults[name] if self.boundary_points is None else self.boundary_points
-            for name in problem.point_sets
-        }
-        if self.points is not None:
-            sizes[problem.causal_points] = self.points
+        sizes = batch_sizes(problem, self.points, self.boundary_points)
         if self.causal_chunks and time_dependent(problem):
             kwargs["causal"] = CausalWeights(
                 self.causal_chunks, epsilons=self.causal_epsilon or 1.0, delta=1.0

@@ -16,7 +16,14 @@ from jno.nnx._checks import check_choice, check_int, check_real
 from jno.nnx.networks.mlp import MLP
 from jno.nnx.schedules import LearningRateSchedule
 from jno.optim import METHODS, QuasiNewton, bfgs
-from jno.problems._recipe_parts import core_network, current_spec, point_counts, same, set_optimizer
+from jno.problems._recipe_parts import (
+    batch_sizes,
+    core_network,
+    current_spec,
+    point_counts,
+    same,
+    set_optimizer,
+)
 from jno.resampling import RAD
 from jno.train.optim import OptimizerSpec
 
@@ -141,13 +148,7 @@ class QuasiNewtonRecipe:
                 "the quasi-newton recipe trains in float64: call "
                 "jax.config.update('jax_enable_x64', True) before building arrays"
             )
-        defaults = problem.batch_sizes()
-        sizes = {
-            name: defaults[name] if self.boundary_points is None else self.boundary_points
-            for name in problem.point_sets
-        }
-        if self.points is not None:
-            sizes[problem.causal_points] = self.points
+        sizes = batch_sizes(problem, self.points, self.boundary_points)
         adaptive = None
         if self.redraw_every is not None:
             rad = {"pool_factor": self.pool_factor, "k": self.rad_k, "c": self.rad_c}

@@ -14,6 +14,19 @@ from jno.train.optim import OptimizerSpec
 __all__ = ["current_spec", "point_counts", "residual_set", "same", "set_optimizer", "size"]
 
 
+def batch_sizes(problem: Any, points: int | None, boundary_points: int | None) -> dict[str, int]:
+    """A recipe's points per set of ``problem``: ``points`` for the residual's set,
+    ``boundary_points`` for every other; None keeps the problem's default."""
+    defaults = problem.batch_sizes()
+    sizes = {
+        name: defaults[name] if boundary_points is None else boundary_points
+        for name in problem.point_sets
+    }
+    if points is not None:
+        sizes[problem.causal_points] = points
+    return sizes
+
+
 def core_network(module: Any) -> Any:
     """The network inside output transforms (:class:`~jno.nnx.Constrained`): what a
     recipe's network settings describe."""
