@@ -21,6 +21,9 @@ import numpy as np
 from jno.nnx._checks import check_int
 from jno.nnx._dtype import default_float
 
+#: ``(lo, hi)`` of a bounding box.
+Bounds = tuple[tuple[float, ...], tuple[float, ...]]
+
 
 def vector(value: Any, name: str, dim: int | None = None) -> tuple[float, ...]:
     """``value`` as a tuple of finite floats, of length ``dim`` when given.
@@ -162,3 +165,17 @@ def all_columns(b: jax.Array) -> jax.Array:
     for k in range(1, b.shape[1]):
         out = out & b[:, k]
     return out
+
+
+def bounding_grid(bounds: Bounds, n_per_axis: int | Sequence[int]) -> jax.Array:
+    """Regular grid over the closed box ``bounds``, the last axis varying fastest.
+
+    Example:
+        >>> bounding_grid(((0.0,), (1.0,)), 3)[:, 0].tolist()
+        [0.0, 0.5, 1.0]
+    """
+    lo, hi = bounds
+    counts = grid_counts(n_per_axis, len(lo))
+    axes = [np.linspace(a, b, m) for a, b, m in zip(lo, hi, counts)]
+    mesh = np.meshgrid(*axes, indexing="ij")
+    return jnp.asarray(np.stack([g.ravel() for g in mesh], axis=1), default_float())

@@ -21,11 +21,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jno.domain._args import all_columns, corners, points, select_parts, shape_name, vector
+from jno.domain._args import (
+    all_columns,
+    bounding_grid,
+    corners,
+    points,
+    select_parts,
+    shape_name,
+    vector,
+)
 from jno.domain._rfunctions import r_and_all
 from jno.domain._sampling import pick
 from jno.domain.point_set import PointSet
-from jno.domain.shape import Shape, bounding_grid
+from jno.domain.shape import Shape
 from jno.nnx._checks import check_bool, check_index, check_int, check_real
 from jno.nnx._dtype import default_float
 

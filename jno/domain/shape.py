@@ -19,33 +19,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jno.domain._args import grid_counts
+from jno.domain._args import Bounds, bounding_grid
 from jno.domain._plot import plot_shape
 from jno.domain._sampling import box_candidates, check_fraction, exact_count
 from jno.domain.point_set import PointSet
 from jno.nnx._checks import check_bool, check_int
 from jno.nnx._dtype import default_float
 
-__all__ = ["Shape", "bounding_grid"]
+__all__ = ["Shape"]
 
-Bounds = tuple[tuple[float, ...], tuple[float, ...]]
 
 RELATIVE_TOLERANCE = 1e-6
 """Points within ``1e-6 x`` the shape's size of its boundary count as on the boundary."""
-
-
-def bounding_grid(bounds: Bounds, n_per_axis: int | Sequence[int]) -> jax.Array:
-    """Regular grid over the closed box ``bounds``, the last axis varying fastest.
-
-    Example:
-        >>> bounding_grid(((0.0,), (1.0,)), 3)[:, 0].tolist()
-        [0.0, 0.5, 1.0]
-    """
-    lo, hi = bounds
-    counts = grid_counts(n_per_axis, len(lo))
-    axes = [np.linspace(a, b, m) for a, b, m in zip(lo, hi, counts)]
-    mesh = np.meshgrid(*axes, indexing="ij")
-    return jnp.asarray(np.stack([g.ravel() for g in mesh], axis=1), default_float())
 
 
 class Shape(abc.ABC):

@@ -10,11 +10,13 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from jno.domain import PointSet
 from jno.frontend.network import nn
 from jno.nnx._checks import check_bool, check_choice, check_int
 from jno.nnx.networks.mlp import MLP
 from jno.nnx.networks.modified_mlp import ModifiedMLP
 from jno.nnx.schedules import LearningRateSchedule
+from jno.resampling import ResidualAdaptivePoints
 
 __all__ = ["ProblemSetupMixin"]
 
@@ -74,6 +76,27 @@ class ProblemSetupMixin:
         resample = check_bool("resample", resample)
         sizes = cls.batch_sizes(batch_size)
         return {k: cls.point_set(k, sizes[k], resample) for k in cls.point_sets}
+
+    @classmethod
+    def adapt_points(cls, points: dict[str, Any], make: Callable[[Any], Any]) -> dict[str, Any]:
+        """``points`` with the residual's set replaced by ``make(fixed draw of it)``, a
+        residual-adaptive sampler that follows ``causal_term`` unless it names a term."""
+        name = cls.causal_points
+        base = points[name]
+        if not isinstance(base, PointSet):
+            raise TypeError(f"adaptive_points needs a PointSet for {name!r}, got {base!r}")
+        if base.resample:
+            base = cls.point_set(name, base.n, resample=False)
+        sampler = make(base)
+        if not isinstance(sampler, ResidualAdaptivePoints):
+            raise TypeError(
+                "adaptive_points must map a PointSet to a residual-adaptive set such as "
+                f"lambda base: jno.resampling.RAD(base, every=500), got {sampler!r}"
+            )
+        if sampler.term is None:
+            sampler.term = cls.causal_term
+        points[name] = sampler
+        return points
 
     @classmethod
     def point_set(cls, name: str, n: int, resample: bool = True) -> Any:

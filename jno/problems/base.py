@@ -161,7 +161,7 @@ class Problem(ProblemSetupMixin, Trainer):
                     f"points must have the sets {list(self.point_sets)}, missing {missing}"
                 )
         if adaptive_points is not None:
-            points = self._adapt(dict(points), adaptive_points)
+            points = self.adapt_points(dict(points), adaptive_points)
         unknowns = self.initial_unknowns()
         if unknowns is not None:  # an inverse problem: the coefficients train with the field
             net = [
@@ -176,25 +176,6 @@ class Problem(ProblemSetupMixin, Trainer):
             self.zero_mean_fields,
             self.reference if self.has_reference() else None,
         )
-
-    def _adapt(self, points: dict[str, Any], make: Callable[[PointSet], Any]) -> dict[str, Any]:
-        """Replaces the residual's point set by ``make(fixed draw of it)``."""
-        name = self.causal_points
-        base = points[name]
-        if not isinstance(base, PointSet):
-            raise TypeError(f"adaptive_points needs a PointSet for {name!r}, got {base!r}")
-        if base.resample:
-            base = self.point_set(name, base.n, resample=False)
-        sampler = make(base)
-        if not isinstance(sampler, ResidualAdaptivePoints):
-            raise TypeError(
-                "adaptive_points must map a PointSet to a residual-adaptive set such as "
-                f"lambda base: jno.resampling.RAD(base, every=500), got {sampler!r}"
-            )
-        if sampler.term is None:
-            sampler.term = self.causal_term
-        points[name] = sampler
-        return points
 
     # ----------------------------------------------------------- the problem
     def initial_unknowns(self) -> nnx.Module | None:
