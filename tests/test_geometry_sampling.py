@@ -261,15 +261,20 @@ def test_float64_sampling_in_a_fresh_process():
     assert report["on_boundary"] < 1e-12 and report["smooth"] < 1e-12
 
 
-def test_exact_count_fills_rejected_slots_in_order_from_the_top_up_batches():
+@pytest.mark.parametrize(
+    "n, accept, fraction",
+    # as estimated; an over-estimate (many top-up batches, ranks across words); a
+    # count that is not a whole number of 32-slot words with few rejects
+    [(50, 0.25, 0.25), (1000, 0.3, 0.9), (77, 0.9, 0.9)],
+)
+def test_exact_count_fills_rejected_slots_in_order_from_the_top_up_batches(n, accept, fraction):
     from jno.domain._sampling import exact_count, top_up_count
 
     def propose(key, m):
         u = jax.random.uniform(key, (m,))
-        return u[:, None], u < 0.25
+        return u[:, None], u < accept
 
     key = jax.random.key(11)
-    n, fraction = 50, 0.25
     x = np.asarray(exact_count(key, n, propose, fraction))[:, 0]
     # By hand: batch 0 has n candidates, accepted ones stay in their slots; the
     # rejected slots, in order, take the accepted candidates of batches 1, 2, ...
@@ -277,15 +282,35 @@ def test_exact_count_fills_rejected_slots_in_order_from_the_top_up_batches():
     stream = []
     for i in range(1, 1000):
         u = np.asarray(jax.random.uniform(jax.random.fold_in(key, i), (top_up_count(n, fraction),)))
-        stream.extend(u[u < 0.25].tolist())
+        stream.extend(u[u < accept].tolist())
         if len(stream) >= n:
             break
     expected = first.copy()
-    missing = np.flatnonzero(first >= 0.25)
+    missing = np.flatnonzero(first >= np.float32(accept))
     expected[missing] = stream[: missing.size]
     np.testing.assert_array_equal(x, np.float32(expected))
     lanes = jax.jit(jax.vmap(lambda k: exact_count(k, n, propose, fraction)))(
         jax.random.split(key, 4)
     )
-    assert lanes.shape == (4, 50, 1) and bool((lanes < 0.25).all())
-    assert len(np.unique(np.asarray(lanes))) == 200
+    assert lanes.shape == (4, n, 1) and bool((lanes < np.float32(accept)).all())
+    # float32 values in [0, 0.3) collide by chance: compare whole lanes instead.
+    assert len({np.asarray(lane).tobytes() for lane in lanes}) == 4
+    for lane, k in zip(np.asarray(lanes), jax.random.split(key, 4)):
+        np.testing.assert_array_equal(lane, np.asarray(exact_count(k, n, propose, fraction)))
+
+
+def test_set_bit_position_and_packed_flags_against_numpy():
+    from jno.domain._sampling import flag_ranks, pack_flags, set_bit_position
+
+    rng = np.random.default_rng(0)
+    flags = rng.random(1000) < 0.4
+    ranks = np.asarray(flag_ranks(jnp.asarray(flags)))
+    np.testing.assert_array_equal(ranks, np.cumsum(flags) - flags)
+    words, counts = pack_flags(jnp.asarray(flags))
+    padded = np.concatenate([flags, np.zeros(24, bool)]).reshape(32, 32)
+    np.testing.assert_array_equal(np.asarray(counts), padded.sum(1))
+    k = rng.integers(0, 33, size=32)
+    bits = np.asarray(set_bit_position(words, jnp.asarray(k, jnp.int32)))
+    for g in range(32):
+        where = np.flatnonzero(padded[g])
+        assert bits[g] == (where[k[g]] if k[g] < where.size else 31)
