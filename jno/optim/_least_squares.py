@@ -472,8 +472,10 @@ def engd(
         best = jnp.argmin(values)
         ok = values[best] < value
         eta = jnp.where(ok, steps[best], 0.0)
-        new_state = state._replace(
+        new_state = LeastSquaresState(
             count=state.count + ok.astype(jnp.int32),
+            damping=state.damping,
+            growth=state.growth,
             value=jnp.where(ok, values[best], value),
             learning_rate=eta.astype(dtype),
             evaluations=jnp.asarray(grid, jnp.int32),

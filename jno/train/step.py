@@ -18,7 +18,7 @@ import optax
 from flax import nnx
 
 from jno.nnx._dtype import default_float
-from jno.nnx.balancers.ntk import ntk_diagonal
+from jno.optim import LeastSquares
 from jno.train.components import ComponentSlots
 from jno.train.evaluations import Evaluation, EvaluationReuse
 from jno.train.mesh import data_sharding
@@ -26,6 +26,7 @@ from jno.train.optim import OptimizerSpec
 from jno.train.state import StepState
 from jno.train.step_plan import StepPlan
 from jno.train.term_gradients import TermSources, stacked_term_gradients
+from jno.train.term_residuals import TermResiduals
 from jno.train.trained import full_params, group_params
 
 __all__ = ["CompiledStep"]
@@ -86,10 +87,20 @@ class CompiledStep:
         self.components = ComponentSlots({}) if components is None else components
         self.component_graphdefs = self.components.graphdefs()
         self.metrics = plan.metrics()
+        self.term_residuals = TermResiduals(plan, self.graphdefs, residuals_fn)
         self.evaluations = EvaluationReuse(
             self.specs, self.groups, plan, self.components.names, self.loss_vector, self.batch_of
         )
         self._run = jax.jit(self.run_steps)
+
+    def init_optimizer(self, index: int, carry: StepState, fixed: Mapping[str, jax.Array]):
+        """The initial optax state of optimizer ``index``; a Gauss-Newton one first
+        checks that the losses are the mean squares of the residuals."""
+        if isinstance(self.specs[index].tx, LeastSquares):
+            batch = self.batch_of(carry, fixed)
+            losses, _ = self.loss_vector(carry.params, carry.rest, carry.components, batch)
+            self.term_residuals.check(losses, carry.params, carry.rest, batch, "this trainer")
+        return self.evaluations.init_optimizer(index, carry, fixed)
 
     # ----------------------------------------------------------------- sampling
     def sample_batch(
@@ -135,41 +146,7 @@ class CompiledStep:
 
     def ntk_diagonals(self, params: tuple, rest: tuple, batch) -> list[jax.Array]:
         """Per-point NTK diagonal of every term's residual (``Trainer.residuals``)."""
-        return [self._term_ntk(name, params, rest, batch) for name in self.plan.term_names]
-
-    def _term_ntk(self, name: str, params: tuple, rest: tuple, batch) -> jax.Array:
-        def residual(params, batch):
-            modules = [nnx.merge(g, p, r) for g, p, r in zip(self.graphdefs, params, rest)]
-            value = self.residuals_fn(modules, batch)[name]
-            parts = value if isinstance(value, tuple) else (value,)
-            return [jnp.reshape(part, (part.shape[0], -1)) for part in parts]
-
-        def flat(parts):
-            return jnp.concatenate([jnp.reshape(part, (-1,)) for part in parts])
-
-        if not self.plan.pointwise_residuals:
-            # Rows interact: the full Jacobian, one backward pass per residual entry.
-            return ntk_diagonal(lambda p: flat(residual(p, batch)), params)
-        shapes = jax.eval_shape(residual, params, batch)
-        n = shapes[0].shape[0]
-        if any(s.shape[0] != n for s in shapes):
-            raise ValueError(f"the parts of residual {name!r} have different lengths")
-
-        # Residual entry p depends on row p of the points only, so its gradient is that
-        # of a one-point batch: per-example gradients, vectorised over the points.
-        def one_point(index):
-            rows = {
-                k: jax.lax.dynamic_slice_in_dim(v, index % v.shape[0], 1) for k, v in batch.items()
-            }
-            return ntk_diagonal(lambda p: flat(residual(p, rows)), params)
-
-        per_point = jax.vmap(one_point)(jnp.arange(n))
-        # Back to the order of flat(residual(...)): part by part, point by point.
-        widths = [s.shape[1] for s in shapes]
-        starts = [sum(widths[:j]) for j in range(len(widths))]
-        return jnp.concatenate(
-            [per_point[:, a : a + w].reshape(-1) for a, w in zip(starts, widths)]
-        )
+        return self.term_residuals.ntk_diagonals(params, rest, batch)
 
     def term_sources(self, carry: StepState, batch) -> tuple[TermSources, jax.Array]:
         """The per-term gradients / NTK diagonals the balancers need, computed only on
@@ -308,7 +285,11 @@ class CompiledStep:
                 sched_state = nnx.state(schedule)
                 rates.append(rate)
             extra = {}
-            if spec.uses_extra_args:
+            if isinstance(spec.tx, LeastSquares):
+                extra = self.term_residuals.least_squares_args(
+                    carry.params, carry.rest, batch, weights, members
+                )
+            elif spec.uses_extra_args:
                 extra = {
                     "value": total,
                     "grad": grad,

@@ -160,6 +160,6 @@ class StepBuilder:
             step,
             self.point_plan.key,
             len(compiled.plan.term_names),
-            lambda i, carry: compiled.evaluations.init_optimizer(i, carry, fixed),
+            lambda i, carry: compiled.init_optimizer(i, carry, fixed),
         )
         return jax.device_put(carry, replicated(self.mesh))
