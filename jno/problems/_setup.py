@@ -185,3 +185,59 @@ class ProblemSetupMixin:
         if len(trainer.nets) > 1:  # an inverse problem: one Adam over field and unknowns
             trainer.optimizer(optax.adam(1.0)).scale(schedule)
         return trainer
+
+
+ATTENTION_SLOT = "attention_{}"
+
+
+def attention_components(
+    attention: Mapping[str, Any] | None, trainer_kwargs: dict[str, Any], causal_term: str
+) -> tuple[str, ...]:
+    """Puts ``attention={term: RBA(...)}`` into ``trainer_kwargs["components"]`` (slot
+    ``attention_<term>``); returns the terms.
+
+    Raises:
+        TypeError: ``attention`` is not a mapping of residual-attention modules.
+        ValueError: the causal term is given attention as well as causal weights.
+
+    Example:
+        >>> from jno.nnx import RBA
+        >>> kwargs = {}
+        >>> attention_components({"pde": RBA(8)}, kwargs, "pde"), list(kwargs["components"])
+        (('pde',), ['attention_pde'])
+    """
+    from jno.nnx.balancers.attention import ResidualAttention
+
+    if attention is None:
+        return ()
+    if not isinstance(attention, Mapping) or not all(
+        isinstance(m, ResidualAttention) for m in attention.values()
+    ):
+        raise TypeError(
+            f"attention must be {{term name: jno.nnx.RBA(...) or jno.nnx.VRBA(...)}}, "
+            f"got {attention!r}"
+        )
+    if causal_term in attention and trainer_kwargs.get("causal") is not None:
+        raise ValueError(
+            f"term {causal_term!r} has causal weights; give it attention= or causal=, not both"
+        )
+    components = dict(trainer_kwargs.get("components") or {})
+    for term, module in attention.items():
+        components[ATTENTION_SLOT.format(term)] = module
+    trainer_kwargs["components"] = components
+    return tuple(attention)
+
+
+def attention_losses(problem: Any, residuals: Mapping[str, Any], terms: Sequence[str]) -> dict:
+    """The losses of the ``terms`` with residual attention, from the live modules.
+
+    Raises:
+        ValueError: a term with attention is not a loss of the problem.
+    """
+    unknown = [t for t in terms if t not in residuals]
+    if unknown:
+        raise ValueError(
+            f"attention= names terms {unknown}, but the losses of {type(problem).__name__} "
+            f"are {list(residuals)}"
+        )
+    return {t: problem.component(ATTENTION_SLOT.format(t)).loss(residuals[t]) for t in terms}

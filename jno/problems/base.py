@@ -30,7 +30,7 @@ from flax import nnx
 from jno.domain import PointSet, Shape
 from jno.problems._evaluation import FieldEvaluation, apply
 from jno.problems._residuals import Residual, embeds_periods, mean_square, real_parameter, values
-from jno.problems._setup import ProblemSetupMixin
+from jno.problems._setup import ProblemSetupMixin, attention_components, attention_losses
 from jno.problems.recipes import FirstOrderRecipe, QuasiNewtonRecipe
 from jno.resampling import ResidualAdaptivePoints
 from jno.train.network import Network, nn
@@ -69,6 +69,9 @@ class Problem(ProblemSetupMixin, Trainer):
             (``causal_points``, e.g. ``"interior"``) with the residual of ``causal_term``,
             e.g. ``lambda base: jno.resampling.RAD(base, every=500)``
             (:mod:`jno.resampling`); ``base`` is a fixed draw of that set.
+        attention: ``{term: jno.nnx.RBA(n) or jno.nnx.VRBA(n)}``: per-point multipliers
+            of those terms' residuals (:mod:`jno.nnx.balancers.attention`), components
+            in slots ``attention_<term>``; the term needs fixed points of count ``n``.
         **trainer_kwargs: any :class:`~jno.train.trainer.Trainer` keyword.
 
     Raises:
@@ -135,6 +138,7 @@ class Problem(ProblemSetupMixin, Trainer):
         resample: bool = True,
         points: Mapping[str, Any] | None = None,
         adaptive_points: Callable[[PointSet], ResidualAdaptivePoints] | None = None,
+        attention: Mapping[str, Any] | None = None,
         **trainer_kwargs: Any,
     ):
         if not isinstance(getattr(type(self), "domain", None), Shape):
@@ -162,6 +166,7 @@ class Problem(ProblemSetupMixin, Trainer):
                 )
         if adaptive_points is not None:
             points = self.adapt_points(dict(points), adaptive_points)
+        self.attention_terms = attention_components(attention, trainer_kwargs, self.causal_term)
         unknowns = self.initial_unknowns()
         if unknowns is not None:  # an inverse problem: the coefficients train with the field
             net = [
@@ -238,6 +243,7 @@ class Problem(ProblemSetupMixin, Trainer):
             losses[self.causal_term] = mean_square(residuals[self.causal_term], weights)
         if self.causal is not None:
             losses[self.causal_term] = self._causal_term_loss(residuals[self.causal_term], batch)
+        losses.update(attention_losses(self, residuals, self.attention_terms))
         return losses
 
     def _trained_residuals(self, net: Any, batch: Mapping[str, jax.Array]) -> dict[str, Any]:

@@ -15,7 +15,9 @@ training step with no host round trip. Modules:
   balancers of per-term gradients, :class:`GradientBalancer`, :class:`GradNormBalancer`,
   :class:`LRAnnealing`, :class:`GradNorm`;
 - :mod:`~jno.nnx.balancers.ntk`: :class:`NTKBalancer` (NTK diagonals);
-- :mod:`~jno.nnx.balancers.causal`: :class:`CausalWeights` (time chunks).
+- :mod:`~jno.nnx.balancers.causal`: :class:`CausalWeights` (time chunks);
+- :mod:`~jno.nnx.balancers.attention`: :class:`RBA`, :class:`VRBA` (per-point
+  multipliers of one term's residual).
 
 Example:
     >>> from jno.nnx.balancers import ReLoBRaLo
@@ -23,6 +25,7 @@ Example:
     [1.0, 1.0]
 """
 
+from jno.nnx.balancers.attention import RBA, VRBA, ResidualAttention
 from jno.nnx.balancers.base import Balancer
 from jno.nnx.balancers.causal import CausalWeights, chunk_losses
 from jno.nnx.balancers.gradient import GradNorm, GradNormBalancer, LRAnnealing
@@ -34,7 +37,9 @@ from jno.nnx.balancers.value_based import DWA, LbPINNsLossBalancing, SoftAdapt
 
 __all__ = [
     "DWA",
+    "RBA",
     "RLW",
+    "VRBA",
     "Balancer",
     "CausalWeights",
     "GradNorm",
@@ -45,6 +50,7 @@ __all__ = [
     "LossNormalizer",
     "NTKBalancer",
     "ReLoBRaLo",
+    "ResidualAttention",
     "SoftAdapt",
     "chunk_losses",
     "ntk_diagonal",
