@@ -147,3 +147,21 @@ def test_a_problem_leaves_out_the_terms_the_network_satisfies():
     wrong = Burgers1D(jno.nn(Constrained(mlp, phi, satisfies=("wall",))), progress=False)
     with pytest.raises(ValueError, match=r"satisfies \['wall'\] exactly.*'pde', 'bc', 'ic'"):
         wrong.check()
+
+
+@pytest.mark.parametrize(
+    "name, satisfied",
+    [("Burgers1D", ("bc", "ic")), ("Poisson2D", ("bc",)), ("KleinGordon1D", ("ic",))],
+)
+def test_packaged_exact_conditions_hold_and_leave_the_losses(name, satisfied):
+    import jno.problems as problems
+
+    with jax.enable_x64(True):
+        trainer = getattr(problems, name).default(hidden=[8], exact=True, progress=False)
+        u = trainer.nets[0].module
+        batch = {k: v.sample(jax.random.key(3)) for k, v in trainer.points.items()}
+        residuals = trainer.residuals(u, batch)
+        for term in satisfied:  # u, and u_t for Klein-Gordon's second initial condition
+            parts = residuals[term] if isinstance(residuals[term], tuple) else (residuals[term],)
+            assert max(float(jnp.max(jnp.abs(p))) for p in parts) < 1e-14
+        assert set(trainer.losses(u, batch)) == set(residuals) - set(satisfied)

@@ -398,7 +398,7 @@ def levenberg_marquardt(
 
 def engd(
     *,
-    grid: int = 30,
+    grid: int = 31,
     rcond: float = 1e-10,
     damping: float = 0.0,
     solver: str = "auto",

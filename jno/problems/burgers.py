@@ -27,10 +27,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 from jno import ops
 from jno.domain import Box
 from jno.nnx._checks import check_int
+from jno.nnx.networks.constraints import Constrained
 from jno.problems.base import Problem, real_parameter, values
 
 __all__ = ["Burgers1D", "cole_hopf"]
@@ -150,6 +152,17 @@ class Burgers1D(Problem):
 
     def reference_values(self) -> np.ndarray:
         return grid_reference(self.nu, self.nodes, tuple(self.grid_shape))
+
+    @classmethod
+    def exact_conditions(cls, module: nnx.Module) -> nnx.Module:
+        """``u = -sin(pi x) + t (1 - x^2) N``: the initial condition and the zero
+        boundary values hold exactly (``ic`` and ``bc`` leave the losses)."""
+        return Constrained(
+            module,
+            lambda x: x[:, 1] * (1.0 - x[:, 0] ** 2),
+            lambda x: -jnp.sin(jnp.pi * x[:, 0]),
+            satisfies=("bc", "ic"),
+        )
 
     def residuals(
         self, u: Callable[[jax.Array], jax.Array], batch: Mapping[str, jax.Array]

@@ -7,10 +7,12 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from flax import nnx
 
 from jno import ops
 from jno.domain import Box
 from jno.nnx._checks import check_int
+from jno.nnx.networks.constraints import Constrained
 from jno.problems.base import Problem, real_parameter, values
 
 __all__ = ["KleinGordon1D"]
@@ -91,6 +93,12 @@ class KleinGordon1D(Problem):
         u_tt = -(_W**2) * s * jnp.cos(_W * t) + 6.0 * s**3 * t
         u_xx = 6.0 * s * t**3
         return u_tt + self.alpha * u_xx + self.beta * u + self.gamma * u**self.power
+
+    @classmethod
+    def exact_conditions(cls, module: nnx.Module) -> nnx.Module:
+        """``u = x + t^2 N``: both initial conditions (``u = x`` and ``u_t = 0`` at
+        ``t = 0``) hold exactly (``ic`` leaves the losses)."""
+        return Constrained(module, lambda x: x[:, 1] ** 2, lambda x: x[:, 0], satisfies=("ic",))
 
     def residuals(
         self, u: Callable[[jax.Array], jax.Array], batch: Mapping[str, jax.Array]

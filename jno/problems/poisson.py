@@ -7,9 +7,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from flax import nnx
 
 from jno import ops
 from jno.domain import Box
+from jno.nnx.networks.constraints import Constrained
 from jno.problems.base import Problem, values
 from jno.problems.recipes import FirstOrderRecipe, QuasiNewtonRecipe
 
@@ -47,6 +49,13 @@ class Poisson2D(Problem):
     def source(self, x: Any) -> jax.Array:
         """``f = -lap u = 2 pi^2 u``."""
         return 2.0 * jnp.pi**2 * self.reference(x)
+
+    @classmethod
+    def exact_conditions(cls, module: nnx.Module) -> nnx.Module:
+        """``u = x (1 - x) y (1 - y) N``: the zero boundary values hold exactly."""
+        return Constrained.dirichlet(
+            module, lambda x: x[:, 0] * (1.0 - x[:, 0]) * x[:, 1] * (1.0 - x[:, 1])
+        )
 
     def residuals(
         self, u: Callable[[jax.Array], jax.Array], batch: Mapping[str, jax.Array]
