@@ -135,3 +135,40 @@ def test_a_trainer_without_residuals_is_told_so():
     trainer = Plain(net, points={"x": jnp.ones((4, 1))}, progress=False)
     with pytest.raises(NotImplementedError, match="must override residuals"):
         trainer.fit(1)
+
+
+def test_a_recipe_ends_with_a_gauss_newton_phase_and_resumes_in_it(tmp_path):
+    from jno.problems import Poisson2D
+
+    small = dict(hidden=(4,), points=24, boundary_points=8, adam_steps=6, redraw_every=5)
+    recipe = Poisson2D.recipes["quasi-newton"].replace(
+        qn_steps=6, gauss_newton="levenberg_marquardt", gauss_newton_steps=6, exact=True, **small
+    )
+    assert recipe.total_steps == 18 and recipe.label.endswith(
+        "levenberg_marquardt 6, exact conditions"
+    )
+    with jax.enable_x64(True):
+        whole = recipe.trainer(Poisson2D, seed=1, progress=False)
+        assert isinstance(whole.nets[0].module, jno.nnx.Constrained)
+        recipe.run(whole)
+        assert whole.step == 18 and isinstance(whole.trained.opt_states[0], LeastSquaresState)
+        directory = str(tmp_path / "ckpt")
+        for stop in (15, 18):  # stopped inside the Gauss-Newton phase, then resumed
+            part = recipe.trainer(Poisson2D, seed=1, progress=False, checkpoint_dir=directory)
+            recipe.run(part, until=stop)
+            assert part.step == stop
+        for a, b in zip(
+            jax.tree.leaves(nnx.state(whole.nets[0].module)),
+            jax.tree.leaves(nnx.state(part.nets[0].module)),
+        ):
+            np.testing.assert_array_equal(a, b)
+        plain = (
+            Poisson2D.recipes["quasi-newton"].replace(**small).trainer(Poisson2D, progress=False)
+        )
+        assert recipe.phases().replace(exact=True).contradictions(plain) == [
+            "exact=True: the trainer's network imposes no conditions exactly"
+        ]
+    with pytest.raises(ValueError, match="gauss_newton_steps=5 needs gauss_newton"):
+        recipe.replace(gauss_newton=None, gauss_newton_steps=5)
+    with pytest.raises(ValueError, match="gauss_newton"):
+        recipe.replace(gauss_newton="newton")

@@ -12,10 +12,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jno.nnx._checks import check_choice, check_int, check_real
+from jno.nnx._checks import check_bool, check_choice, check_int, check_real
+from jno.nnx.networks.constraints import Constrained
 from jno.nnx.networks.mlp import MLP
 from jno.nnx.schedules import LearningRateSchedule
-from jno.optim import METHODS, QuasiNewton, bfgs
+from jno.optim import METHODS, LeastSquares, QuasiNewton, bfgs, engd, levenberg_marquardt
 from jno.problems._recipe_parts import (
     batch_sizes,
     core_network,
@@ -61,6 +62,14 @@ class QuasiNewtonRecipe:
         keep_hessian: keep the inverse Hessian across redraws (else a fresh one per
             block).
         max_linesearch_steps: evaluations per line search.
+        gauss_newton: a Gauss-Newton phase after the quasi-Newton one, one of
+            :data:`GAUSS_NEWTON` (``jno.optim.levenberg_marquardt`` or ``jno.optim.engd``
+            on the trainer's residual vector), or None.
+        gauss_newton_steps: its iterations.
+        exact: build the problem's network with its conditions imposed exactly
+            (``problem.default(exact=True)``, :meth:`~jno.problems.Problem.exact_conditions`);
+            on a trainer built otherwise, True is checked (its network must impose
+            them), False keeps whatever network the trainer has.
     """
 
     hidden: tuple[int, ...] | None = (20, 20, 20)
@@ -76,6 +85,9 @@ class QuasiNewtonRecipe:
     rad_c: float | None = 1.0
     keep_hessian: bool = True
     max_linesearch_steps: int = 25
+    gauss_newton: str | None = None
+    gauss_newton_steps: int = 0
+    exact: bool | None = False
 
     def __post_init__(self):
         if self.hidden is not None and (
@@ -89,8 +101,17 @@ class QuasiNewtonRecipe:
         for name in ("rad_k", "rad_c"):
             if getattr(self, name) is not None:
                 check_real(name, getattr(self, name), minimum=0.0)
-        for name in ("adam_steps", "qn_steps"):
+        for name in ("adam_steps", "qn_steps", "gauss_newton_steps"):
             check_int(name, getattr(self, name), minimum=0)
+        if self.gauss_newton is not None:
+            check_choice("gauss_newton", self.gauss_newton, GAUSS_NEWTON)
+        elif self.gauss_newton_steps:
+            raise ValueError(
+                f"gauss_newton_steps={self.gauss_newton_steps} needs gauss_newton, one of "
+                f"{GAUSS_NEWTON}"
+            )
+        if self.exact is not None:
+            check_bool("exact", self.exact)
         check_real("adam_lr", self.adam_lr, minimum=0.0, min_open=True)
         check_choice("method", self.method, METHODS)
 
@@ -111,8 +132,8 @@ class QuasiNewtonRecipe:
 
     @property
     def total_steps(self) -> int:
-        """Adam steps plus quasi-Newton iterations."""
-        return self.adam_steps + self.qn_steps
+        """Adam steps plus quasi-Newton and Gauss-Newton iterations."""
+        return self.adam_steps + self.qn_steps + self.gauss_newton_steps
 
     @property
     def float64(self) -> bool:
@@ -129,11 +150,20 @@ class QuasiNewtonRecipe:
             net = f"MLP {len(widths)} x {widths[0]}"
         else:
             net = "MLP " + "-".join(map(str, widths))
-        return f"{net}, Adam {self.adam_steps} + {self.method} {self.qn_steps}"
+        label = f"{net}, Adam {self.adam_steps} + {self.method} {self.qn_steps}"
+        if self.gauss_newton_steps:
+            label += f" + {self.gauss_newton} {self.gauss_newton_steps}"
+        return label + (", exact conditions" if self.exact else "")
 
     def optimizer(self) -> Any:
         """A fresh quasi-Newton transformation of this recipe."""
         return bfgs(method=self.method, max_linesearch_steps=self.max_linesearch_steps)
+
+    def gauss_newton_optimizer(self) -> Any:
+        """A fresh transformation of the Gauss-Newton phase (None without one)."""
+        if self.gauss_newton is None:
+            return None
+        return levenberg_marquardt() if self.gauss_newton == "levenberg_marquardt" else engd()
 
     def trainer(self, problem: type, *, seed: int = 0, **kwargs: Any) -> Any:
         """The problem's trainer for this recipe (``problem.default`` with its network,
@@ -155,6 +185,8 @@ class QuasiNewtonRecipe:
             rad = {k: v for k, v in rad.items() if v is not None}
             every = self.redraw_every
             adaptive = lambda base: RAD(base, every=every, seed=seed, **rad)  # noqa: E731
+        if self.exact:
+            kwargs.setdefault("exact", True)
         return problem.default(
             seed=seed,
             hidden=None if self.hidden is None else list(self.hidden),
@@ -188,6 +220,10 @@ class QuasiNewtonRecipe:
                 "to None (recipe.phases() has them all None) to keep the trainer's own"
             )
         start = max(trainer.step, trainer.latest_checkpoint_step() or 0)
+        second_order = self.adam_steps + self.qn_steps
+        if self.gauss_newton_steps and start > second_order:
+            # The checkpoint holds the Gauss-Newton phase's state.
+            return self._gauss_newton_phase(trainer, until)
         quasi_newton = isinstance(_current_tx(trainer), QuasiNewton)
         if start > self.adam_steps and not quasi_newton:
             # The checkpoint holds a quasi-Newton state: restore it into that optimizer.
@@ -198,18 +234,26 @@ class QuasiNewtonRecipe:
         trainer.fit(until=min(until, self.adam_steps))
         if until <= self.adam_steps:
             return trainer.history
-        blocks = self.redraw_every or max(until, 1)
+        qn_until = min(until, second_order)
+        blocks = self.redraw_every or max(qn_until, 1)
         at_boundary = trainer.step % blocks == 0
         if not quasi_newton or (not self.keep_hessian and at_boundary):
             set_optimizer(trainer, self.optimizer())
         if self.keep_hessian:
-            return trainer.fit(until=until)
-        while trainer.step < until:
+            trainer.fit(until=qn_until)
+        while trainer.step < qn_until:
             block_end = (trainer.step // blocks + 1) * blocks
-            trainer.fit(until=min(until, block_end))
-            if trainer.step < until:
+            trainer.fit(until=min(qn_until, block_end))
+            if trainer.step < qn_until:
                 set_optimizer(trainer, self.optimizer())
-        return trainer.history
+        if until <= second_order or not self.gauss_newton_steps:
+            return trainer.history
+        return self._gauss_newton_phase(trainer, until)
+
+    def _gauss_newton_phase(self, trainer: Any, until: int) -> Any:
+        if not isinstance(_current_tx(trainer), LeastSquares):
+            set_optimizer(trainer, self.gauss_newton_optimizer())
+        return trainer.fit(until=until)
 
     def sized_to(self, seconds: float, trainer: Any, *, probe: int = 20) -> Budget:
         """This recipe with its step counts scaled to take about ``seconds`` on ``trainer``.
@@ -263,6 +307,8 @@ class QuasiNewtonRecipe:
         """
         out = []
         nets = trainer.nets
+        if self.exact and not isinstance(nets[0].module, Constrained):
+            out.append("exact=True: the trainer's network imposes no conditions exactly")
         if self.hidden is not None:
             # The field network is the first (an inverse problem's unknowns follow it).
             widths = _mlp_widths(core_network(nets[0].module))
@@ -319,6 +365,7 @@ def _step_seconds(trainer: Any, tx: Any, schedule: Any, steps: int) -> float:
 
 #: The settings that describe the trainer :meth:`QuasiNewtonRecipe.trainer` builds.
 BUILD_SETTINGS = (
+    "exact",
     "hidden",
     "points",
     "boundary_points",
@@ -327,6 +374,8 @@ BUILD_SETTINGS = (
     "rad_k",
     "rad_c",
 )
+#: The Gauss-Newton phases a recipe may end with.
+GAUSS_NEWTON = ("levenberg_marquardt", "engd")
 #: Recipe setting -> attribute of the RAD sampler it must equal.
 RAD_SETTINGS = {"redraw_every": "every", "pool_factor": "pool_factor", "rad_k": "k", "rad_c": "c"}
 
