@@ -37,11 +37,23 @@ PROBLEMS = {
 }
 
 
-def run_one(problem: str, seed: int, changes: dict, report_every: int) -> dict:
+def attention_of(kind: str | None, n: int) -> dict:
+    """The trainer keywords of ``--attention`` for a residual set of ``n`` points."""
+    if kind is None:
+        return {}
+    from jno.nnx import RBA, VRBA
+
+    return {"attention": {"pde": RBA(n) if kind == "rba" else VRBA(n)}}
+
+
+def run_one(
+    problem: str, seed: int, changes: dict, report_every: int, attention: str | None = None
+) -> dict:
     cls = PROBLEMS[problem]
     recipe = cls.recipes["quasi-newton"].replace(**changes)
     start = time.perf_counter()
-    trainer = recipe.trainer(cls, seed=seed, progress=False, log_every=500)
+    extra = attention_of(attention, recipe.points)
+    trainer = recipe.trainer(cls, seed=seed, progress=False, log_every=500, **extra)
     trace = []
     marks = sorted(
         {*range(recipe.adam_steps, recipe.total_steps, report_every), recipe.total_steps}
@@ -61,6 +73,7 @@ def run_one(problem: str, seed: int, changes: dict, report_every: int) -> dict:
         "trace": trace,
         "final_losses": final,
         "recipe": {k: v for k, v in vars(recipe).items()},
+        "attention": attention,
     }
 
 
@@ -88,6 +101,13 @@ def table(path: str) -> str:
             f" + {rc['method']} {rc['qn_steps']}, RAD every {rc['redraw_every']}"
             + ("" if rc["keep_hessian"] else ", fresh H per block")
             + (", no redraw" if rc["redraw_every"] >= rc["adam_steps"] + rc["qn_steps"] else "")
+            + (
+                f" + {rc['gauss_newton']} {rc['gauss_newton_steps']}"
+                if rc.get("gauss_newton_steps")
+                else ""
+            )
+            + (", exact conditions" if rc.get("exact") else "")
+            + (f", {r['attention'].upper()} on pde" if r.get("attention") else "")
         )
         groups.setdefault((r["problem"], label), []).append(r)
     for (problem, label), rs in groups.items():
@@ -123,6 +143,10 @@ def main(argv=None) -> None:
     p.add_argument("--redraw-every", type=int)
     p.add_argument("--method", choices=("bfgs", "ssbfgs", "ssbroyden"))
     p.add_argument("--fresh-hessian", action="store_true")
+    p.add_argument("--exact", action="store_true", help="the problem's exact conditions")
+    p.add_argument("--gauss-newton", choices=("levenberg_marquardt", "engd"))
+    p.add_argument("--gauss-newton-steps", type=int)
+    p.add_argument("--attention", choices=("rba", "vrba"), help="residual attention on pde")
     p.add_argument("--out", default="benchmarks/results/quasi_newton.jsonl")
     p.add_argument("--table", metavar="JSONL", help="print the table of a results file and exit")
     p.add_argument("--trace", metavar="JSONL", help="print the errors along the runs and exit")
@@ -143,15 +167,19 @@ def main(argv=None) -> None:
             "qn_steps",
             "redraw_every",
             "method",
+            "gauss_newton",
+            "gauss_newton_steps",
         )
         if getattr(args, k) is not None
     }
+    if args.exact:
+        changes["exact"] = True
     if args.fresh_hessian:
         changes["keep_hessian"] = False
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     for problem in args.problems:
         for seed in args.seeds:
-            record = run_one(problem, seed, changes, args.report_every)
+            record = run_one(problem, seed, changes, args.report_every, args.attention)
             with open(args.out, "a") as f:
                 f.write(json.dumps(record) + "\n")
 
