@@ -58,7 +58,9 @@ def test_residual_vector_squares_to_the_weighted_total_and_its_jacobian_is_exact
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("make", [levenberg_marquardt, engd])
+# ENGD cut at singular values below 1e-5 of the largest: from this poor start, longer
+# steps of a finer cut are refused by its grid.
+@pytest.mark.parametrize("make", [levenberg_marquardt, lambda: engd(rcond=1e-5)])
 def test_a_gauss_newton_phase_trains_and_resumes_bit_for_bit(tmp_path, make):
     def run(directory, stop):
         trainer = _trainer(checkpoint_dir=str(directory), checkpoint_every=5)
