@@ -4,7 +4,9 @@ One Poisson problem and one start for both: ``-lap u = 2 pi^2 sin(pi x) sin(pi y
 the unit square, ``u = 0`` on its boundary, a tanh MLP 2-``--width``-1 in float64, with
 ``--interior`` interior points on a grid and ``--boundary`` boundary points. The same
 initial weights (Glorot-uniform from numpy, seed ``--seed``) go into both networks.
-Each library runs ENGD for ``--steps`` iterations in chunks of ``--chunk``:
+Each library runs ENGD for ``--steps`` iterations in chunks of ``--chunk``, both with
+singular values of the Jacobian below ``--rcond`` times the largest dropped (the peer
+solves with ``lstsq`` on the Gramian ``J^T J / N``, so it gets ``rcond ** 2``):
 
 * ``jno``: this package's trainer, ``net.optimizer(jno.optim.engd())``. Its solver is the
   eigendecomposition of the ``P x P`` Gramian, and its step the best of a 31-point grid.
@@ -91,7 +93,7 @@ def run_jno(args) -> list:
         layer.kernel[...] = jnp.asarray(kernel)
         layer.bias[...] = jnp.asarray(bias)
     net = jno.nn(mlp)
-    net.optimizer(jno.optim.engd())
+    net.optimizer(jno.optim.engd(rcond=args.rcond))
     trainer = Poisson(net, points={"interior": xi, "boundary": xb}, progress=False)
 
     def weights():
@@ -129,7 +131,8 @@ def run_peer(args) -> list:
         tuple(jnp.asarray(a) for a in (w[0].T, w[1], w[2].T, w[3])),
     )
     net = jno.nn(model)
-    net.optimizer(jno.optimizers.engd())
+    # The peer cuts the Gramian J^T J / N in lstsq: its eigenvalues are the squares.
+    net.optimizer(jno.optimizers.engd(rcond=args.rcond**2))
     f = 2 * np.pi**2 * jno.np.sin(np.pi * x) * jno.np.sin(np.pi * y)
     pde = -net(x, y).laplacian(x, y) - f
     core = jno.core([2.0 * pde.mse, 2.0 * net(xb_, yb_).mse])
@@ -168,6 +171,9 @@ def main(argv=None) -> None:
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--chunk", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--rcond", type=float, default=1e-8, help="singular-value cutoff of both (lstsq's rcond)"
+    )
     p.add_argument("--peer-python", default=None, help="python of a venv with the seed's library")
     p.add_argument("--peer-log", default="/tmp/engd_peer_logs")
     p.add_argument("--side", choices=("jno", "peer"), help="run one side and print JSON")
@@ -185,7 +191,8 @@ def main(argv=None) -> None:
         traces[side] = json.loads(out.stdout.strip().splitlines()[-1])
     print(
         f"Poisson 2-D, MLP 2-{args.width}-1 tanh, float64, {args.interior} interior + "
-        f"{args.boundary} boundary points, same start (seed {args.seed}), ENGD {args.steps} steps"
+        f"{args.boundary} boundary points, same start (seed {args.seed}), ENGD {args.steps} steps, "
+        f"rcond {args.rcond:g}"
     )
     print("| step | jno error | jno s | peer error | peer s |")
     print("|---|---|---|---|---|")
