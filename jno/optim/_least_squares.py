@@ -68,6 +68,11 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
+from jno.optim._gauss_newton_solvers import (
+    SOLVERS,
+    flat_problem,
+    linearize,
+)
 from jno.optim._quasi_newton import DEFAULT_MAX_HESSIAN_BYTES
 
 __all__ = [
@@ -77,9 +82,6 @@ __all__ = [
     "engd",
     "levenberg_marquardt",
 ]
-
-#: The ways a Gauss-Newton system is solved (see the module).
-SOLVERS = ("auto", "parameters", "samples", "svd", "cg")
 
 
 class LeastSquaresState(NamedTuple):
@@ -114,16 +116,6 @@ class LeastSquares(optax.GradientTransformationExtraArgs):
     __slots__ = ()
 
 
-class _System(NamedTuple):
-    """A linearized least-squares problem at ``x``: its residual and how to solve the
-    damped normal equations for a given damping."""
-
-    residual: jax.Array
-    gradient: jax.Array  # J^T r
-    solve: Callable[[jax.Array], jax.Array]  # lambda -> d with (J^T J + lambda) d = -J^T r
-    jvp: Callable[[jax.Array], jax.Array]  # v -> J v
-
-
 def _check_positive_int(name: str, value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be an int >= 1, got {value!r}")
@@ -146,158 +138,14 @@ def _check_solver(solver: Any) -> str:
     return solver
 
 
-def resolve_solver(solver: str, residuals: int, parameters: int) -> str:
-    """The solver ``"auto"`` stands for: ``"parameters"`` when ``P <= m``, else
-    ``"samples"``.
-
-    Example:
-        >>> resolve_solver("auto", 8000, 900), resolve_solver("auto", 500, 900)
-        ('parameters', 'samples')
-    """
-    if solver != "auto":
-        return solver
-    return "parameters" if parameters <= residuals else "samples"
-
-
-def check_memory(method: str, solver: str, residuals: int, parameters: int, dtype, limit: int):
-    """Refuse a dense solver whose Jacobian and matrix need more than ``limit`` bytes.
-
-    Example:
-        >>> check_memory("levenberg_marquardt", "parameters", 10_000, 5_000, "float64", 2**29)
-        Traceback (most recent call last):
-        ...
-        ValueError: levenberg_marquardt with solver='parameters' keeps a 10000 x 5000 Jacobian ...
-    """
-    if solver == "cg":
-        return
-    side = parameters if solver in ("parameters", "svd") else residuals
-    itemsize = jnp.dtype(dtype).itemsize
-    copies = 2 if solver == "svd" else 1  # the Jacobian and U
-    need = (copies * residuals * parameters + side * side) * itemsize
-    if need > limit:
-        raise ValueError(
-            f"{method} with solver={solver!r} keeps a {residuals} x {parameters} Jacobian "
-            f"and a {side} x {side} matrix: {need / 2**30:.2f} GiB in {jnp.dtype(dtype).name}, "
-            f"above max_bytes={limit} ({limit / 2**30:.2f} GiB). Use solver='cg' "
-            "(matrix-free, O(m + P) memory), fewer residual points, or raise max_bytes "
-            "if the device has the memory."
-        )
-
-
-def _flat_jacobian(jacobian: Any, m: int) -> jax.Array:
-    """A Jacobian pytree (leaves with a leading residual axis) as an ``m x P`` matrix in
-    the order of ``ravel_pytree``."""
-    leaves = jax.tree.leaves(jacobian)
-    return jnp.concatenate([jnp.reshape(leaf, (m, -1)) for leaf in leaves], axis=1)
-
-
-def _linearize(
-    method: str,
-    solver: str,
-    residual_of: Callable[[jax.Array], jax.Array],
-    x: jax.Array,
-    jacobian_of: Callable[[jax.Array], jax.Array] | None,
-    rcond: float | str | None,
-    cg_steps: int,
-    max_bytes: int,
-) -> _System:
-    """The residual at ``x`` and a solver of the damped normal equations there."""
-    m, p = jax.eval_shape(residual_of, x).shape[0], x.shape[0]
-    solver = resolve_solver(solver, m, p)
-    check_memory(method, solver, m, p, x.dtype, max_bytes)
-    if solver == "cg":
-        r, jvp = jax.linearize(residual_of, x)
-        transpose = jax.linear_transpose(jvp, x)
-        g = transpose(r)[0]
-
-        def solve(damping):
-            def normal(v):
-                return transpose(jvp(v))[0] + damping * v
-
-            return _conjugate_gradients(normal, -g, cg_steps)
-
-        return _System(r, g, solve, jvp)
-
-    r = residual_of(x)
-    jac = jacobian_of(x) if jacobian_of is not None else jax.jacfwd(residual_of)(x)
-    g = jac.T @ r
-    eps = jnp.finfo(x.dtype).eps * max(m, p)
-    cutoff = None if rcond is None else (eps if rcond == "eps" else rcond)
-    if solver == "svd":
-        u, sing, vt = jnp.linalg.svd(jac, full_matrices=False)
-        projected = u.T @ r
-        keep = sing > (0.0 if cutoff is None else cutoff) * sing[0]
-
-        def solve(damping):
-            shrink = jnp.where(keep, sing / jnp.where(keep, sing**2 + damping, 1.0), 0.0)
-            return -(vt.T @ (shrink * projected))
-
-        return _System(r, g, solve, lambda v: jac @ v)
-    # The normal equations square the singular values, and their eigenvalues carry an
-    # absolute error of about eps times the largest: the cutoff is the larger of both.
-    cutoff = None if cutoff is None else jnp.maximum(cutoff**2, eps)
-    if solver == "parameters":
-        values, vectors = jnp.linalg.eigh(jac.T @ jac)
-        projected = vectors.T @ g
-
-        def solve(damping):
-            return -(vectors @ (_inverse(values, damping, cutoff) * projected))
-
-    else:
-        values, vectors = jnp.linalg.eigh(jac @ jac.T)
-        projected = vectors.T @ r
-
-        def solve(damping):
-            return -(jac.T @ (vectors @ (_inverse(values, damping, cutoff) * projected)))
-
-    return _System(r, g, solve, lambda v: jac @ v)
-
-
-def _inverse(values: jax.Array, damping: jax.Array, rcond: float | None) -> jax.Array:
-    """``1 / (values + damping)``; with ``rcond``, zero for eigenvalues at or below
-    ``rcond`` times the largest (a pseudo-inverse)."""
-    values = jnp.maximum(values, 0.0)
-    shifted = values + damping
-    inverse = jnp.where(shifted > 0, 1.0 / jnp.where(shifted > 0, shifted, 1.0), 0.0)
-    if rcond is None:
-        return inverse
-    return jnp.where(values > rcond * jnp.max(values), inverse, 0.0)
-
-
-def _conjugate_gradients(apply: Callable, b: jax.Array, steps: int) -> jax.Array:
-    """``steps`` conjugate-gradient iterations on ``apply(x) = b`` from zero (a fixed
-    count, so that the cost and the result are the same every run)."""
-
-    def body(_, state):
-        x, r, d, rr = state
-        ad = apply(d)
-        curvature = jnp.vdot(d, ad)
-        alpha = jnp.where(curvature > 0, rr / jnp.where(curvature > 0, curvature, 1.0), 0.0)
-        x, r = x + alpha * d, r - alpha * ad
-        rr_new = jnp.vdot(r, r)
-        beta = jnp.where(rr > 0, rr_new / jnp.where(rr > 0, rr, 1.0), 0.0)
-        return x, r, r + beta * d, rr_new
-
-    zero = jnp.zeros_like(b)
-    return jax.lax.fori_loop(0, steps, body, (zero, b, b, jnp.vdot(b, b)))[0]
-
-
-def _prepare(params: Any, residual_fn: Callable, jacobian_fn: Callable | None):
-    """Flat parameters, their unravel, and the residual and Jacobian of flat vectors."""
-    x, unravel = ravel_pytree(params)
-
-    def residual_of(v):
-        return jnp.reshape(residual_fn(unravel(v)), (-1,))
-
-    jacobian_of = None
-    if jacobian_fn is not None:
-
-        def jacobian_of(v):
-            jac = jacobian_fn(unravel(v))
-            m = jax.tree.leaves(jac)[0].shape[0]
-            return _flat_jacobian(jac, m).astype(v.dtype)
-
-    return x, unravel, residual_of, jacobian_of
+def _linearized(method, params, residual_fn, jacobian_fn, solver, rcond, cg_steps, max_bytes):
+    """Flat parameters, their unravel, the residual of a flat vector and the
+    linearized system at the parameters."""
+    if params is None:
+        raise ValueError(f"{method} needs params: tx.update(g, state, params, ...)")
+    x, unravel, residual_of, jacobian_of = flat_problem(params, residual_fn, jacobian_fn)
+    system = linearize(method, solver, residual_of, x, jacobian_of, rcond, cg_steps, max_bytes)
+    return x, unravel, residual_of, system
 
 
 def _init_state(params: Any, damping: float) -> LeastSquaresState:
@@ -372,12 +220,10 @@ def levenberg_marquardt(
         **extra_args: Any,
     ) -> tuple[Any, LeastSquaresState]:
         del updates, extra_args
-        if params is None:
-            raise ValueError("levenberg_marquardt needs params: tx.update(g, state, params, ...)")
-        x, unravel, residual_of, jacobian_of = _prepare(params, residual_fn, jacobian_fn)
-        system = _linearize(
-            "levenberg_marquardt", solver, residual_of, x, jacobian_of, None, cg_steps, max_bytes
-        )
+        x, unravel, residual_of, system = _linearized(
+            "levenberg_marquardt", params, residual_fn, jacobian_fn, solver, None, cg_steps,
+            max_bytes,
+        )  # fmt: skip
         r = system.residual
         dtype = state.value.dtype
         value = jnp.vdot(r, r).astype(dtype)
@@ -484,10 +330,9 @@ def engd(
         **extra_args: Any,
     ) -> tuple[Any, LeastSquaresState]:
         del updates, extra_args
-        if params is None:
-            raise ValueError("engd needs params: tx.update(g, state, params, ...)")
-        x, unravel, residual_of, jacobian_of = _prepare(params, residual_fn, jacobian_fn)
-        system = _linearize("engd", solver, residual_of, x, jacobian_of, rcond, cg_steps, max_bytes)
+        x, unravel, residual_of, system = _linearized(
+            "engd", params, residual_fn, jacobian_fn, solver, rcond, cg_steps, max_bytes
+        )
         dtype = state.value.dtype
         value = jnp.vdot(system.residual, system.residual).astype(dtype)
         d = system.solve(state.damping.astype(x.dtype))
