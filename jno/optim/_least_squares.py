@@ -2,12 +2,12 @@
 
 The objective is a sum of squares ``f(p) = ||r(p)||^2`` of a residual vector ``r`` of
 ``m`` entries (a trainer's weighted losses ``sum_t w_t mean(r_t^2)`` are one, with
-entries ``sqrt(w_t / n_t) r_t``). With the Jacobian ``J = dr/dp`` (``m x P``), one
-update solves a damped Gauss-Newton system
+entries ``sqrt(w_t / (n_t k_t)) r_t``). With the Jacobian ``J = dr/dp`` (``m x P``),
+one update solves a damped Gauss-Newton system
 
     ``(J^T J + lambda I) d = -J^T r``
 
-three ways (``solver``):
+four ways (``solver``, :mod:`jno.optim._gauss_newton_solvers`):
 
 * ``"parameters"``: the ``P x P`` matrix ``J^T J`` and its eigendecomposition, so that
   every damping tried in one update costs two matrix-vector products. Per iteration:
@@ -19,7 +19,6 @@ three ways (``solver``):
   ``J v`` and ``J^T u`` by forward and reverse mode through one linearization:
   ``cg_steps`` of each per damping tried, ``O(m + P)`` numbers besides the network's
   own activations.
-
 * ``"svd"``: the thin singular value decomposition of ``J`` itself,
   ``d = -V diag(s / (s^2 + lambda)) U^T r``: ``O(m P min(m, P))`` time, a few times the
   normal equations' on a CPU, but no squared condition number: directions with singular
@@ -35,7 +34,8 @@ multiplied by ``max(1/3, 1 - (2 rho - 1)^3)``; otherwise ``lambda`` grows by a f
 ``nu`` that doubles each time, and the same update tries again (up to ``max_tries``).
 :func:`engd` (energy natural gradient, Müller & Zeinhofer 2023) takes the undamped
 Gauss-Newton direction (the pseudo-inverse of ``J``, singular values below ``rcond``
-times the largest dropped, as ``lstsq`` does) and the best step of a logarithmic grid ``2^-k``.
+times the largest dropped, as ``lstsq`` does) and the best step of a logarithmic grid
+``2^-k``.
 
 Both are optax ``GradientTransformationExtraArgs`` on any pytree:
 ``update(updates, state, params, *, residual_fn, jacobian_fn=None)``, with
