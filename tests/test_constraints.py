@@ -151,7 +151,12 @@ def test_a_problem_leaves_out_the_terms_the_network_satisfies():
 
 @pytest.mark.parametrize(
     "name, satisfied",
-    [("Burgers1D", ("bc", "ic")), ("Poisson2D", ("bc",)), ("KleinGordon1D", ("ic",))],
+    [
+        ("Burgers1D", ("bc", "ic")),
+        ("Poisson2D", ("bc",)),
+        ("KleinGordon1D", ("ic",)),
+        ("Helmholtz2D", ("bc",)),
+    ],
 )
 def test_packaged_exact_conditions_hold_and_leave_the_losses(name, satisfied):
     import jno.problems as problems
@@ -165,3 +170,14 @@ def test_packaged_exact_conditions_hold_and_leave_the_losses(name, satisfied):
             parts = residuals[term] if isinstance(residuals[term], tuple) else (residuals[term],)
             assert max(float(jnp.max(jnp.abs(p))) for p in parts) < 1e-14
         assert set(trainer.losses(u, batch)) == set(residuals) - set(satisfied)
+
+
+def test_helmholtz_refuses_zero_boundary_values_for_a_non_integer_frequency():
+    from jno.problems import Helmholtz2D
+
+    assert Helmholtz2D.default(hidden=[8], exact=True, a2=3.0, progress=False).check() == (
+        "pde",
+    )
+    with pytest.raises(ValueError, match=r"integer a1 and a2 only, got a1=1.5, a2=4.0"):
+        Helmholtz2D.default(hidden=[8], exact=True, a1=1.5, progress=False)
+    Helmholtz2D.default(hidden=[8], a1=1.5, progress=False)  # soft boundary values: fine

@@ -7,9 +7,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from flax import nnx
 
 from jno import ops
 from jno.domain import Box
+from jno.nnx.networks.constraints import Constrained
 from jno.problems.base import Problem, real_parameter, values
 from jno.problems.recipes import FirstOrderRecipe, QuasiNewtonRecipe
 
@@ -33,7 +35,8 @@ class Helmholtz2D(Problem):
         k: wave number.
 
     Raises:
-        ValueError: a non-finite ``a1``, ``a2`` or ``k``.
+        ValueError: a non-finite ``a1``, ``a2`` or ``k``; a network with the exact
+            boundary values (``exact=True``) for a non-integer ``a1`` or ``a2``.
 
     Example:
         >>> import jax.numpy as jnp
@@ -53,6 +56,12 @@ class Helmholtz2D(Problem):
         self.a2 = real_parameter("a2", a2)
         self.k = real_parameter("k", k)
         super().__init__(net, **kwargs)
+        imposed = getattr(self.nets[0].module, "satisfies", ())
+        if "bc" in imposed and not (float(self.a1).is_integer() and float(self.a2).is_integer()):
+            raise ValueError(
+                "the network imposes zero boundary values (exact_conditions), which hold "
+                f"for integer a1 and a2 only, got a1={self.a1!r}, a2={self.a2!r}"
+            )
 
     def parameters(self) -> dict[str, Any]:
         return {"a1": self.a1, "a2": self.a2, "k": self.k}
@@ -66,6 +75,15 @@ class Helmholtz2D(Problem):
         """``q = (k^2 - (a1 pi)^2 - (a2 pi)^2) u_exact``."""
         factor = self.k**2 - (self.a1 * jnp.pi) ** 2 - (self.a2 * jnp.pi) ** 2
         return factor * self.reference(x)
+
+    @classmethod
+    def exact_conditions(cls, module: nnx.Module) -> nnx.Module:
+        """``u = (1 - x^2) (1 - y^2) N``: the boundary values, zero for integer ``a1``
+        and ``a2``, hold exactly (``bc`` leaves the losses). A problem with another
+        ``a1`` or ``a2`` refuses such a network."""
+        return Constrained.dirichlet(
+            module, lambda x: (1.0 - x[:, 0] ** 2) * (1.0 - x[:, 1] ** 2)
+        )
 
     def residuals(
         self, u: Callable[[jax.Array], jax.Array], batch: Mapping[str, jax.Array]
