@@ -175,9 +175,7 @@ def test_packaged_exact_conditions_hold_and_leave_the_losses(name, satisfied):
 def test_helmholtz_refuses_zero_boundary_values_for_a_non_integer_frequency():
     from jno.problems import Helmholtz2D
 
-    assert Helmholtz2D.default(hidden=[8], exact=True, a2=3.0, progress=False).check() == (
-        "pde",
-    )
+    assert Helmholtz2D.default(hidden=[8], exact=True, a2=3.0, progress=False).check() == ("pde",)
     with pytest.raises(ValueError, match=r"integer a1 and a2 only, got a1=1.5, a2=4.0"):
         Helmholtz2D.default(hidden=[8], exact=True, a1=1.5, progress=False)
     Helmholtz2D.default(hidden=[8], a1=1.5, progress=False)  # soft boundary values: fine

@@ -81,9 +81,7 @@ class Helmholtz2D(Problem):
         """``u = (1 - x^2) (1 - y^2) N``: the boundary values, zero for integer ``a1``
         and ``a2``, hold exactly (``bc`` leaves the losses). A problem with another
         ``a1`` or ``a2`` refuses such a network."""
-        return Constrained.dirichlet(
-            module, lambda x: (1.0 - x[:, 0] ** 2) * (1.0 - x[:, 1] ** 2)
-        )
+        return Constrained.dirichlet(module, lambda x: (1.0 - x[:, 0] ** 2) * (1.0 - x[:, 1] ** 2))
 
     def residuals(
         self, u: Callable[[jax.Array], jax.Array], batch: Mapping[str, jax.Array]
