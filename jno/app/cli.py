@@ -291,6 +291,18 @@ def _add_demo(subparsers) -> None:
     p.set_defaults(func=_run_demo)
 
 
+def _add_launch(subparsers) -> None:
+    from jno.app import launch
+
+    p = subparsers.add_parser(
+        "launch",
+        help="run a script over several processes on this machine",
+        description=launch.__doc__.split("\n\n")[0],
+    )
+    launch.build_parser(p)
+    p.set_defaults(func=launch.run_parsed)
+
+
 # ---------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     """The ``jno`` argument parser with every subcommand registered.
@@ -309,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(subparsers)
     add_compare_parser(subparsers)
     _add_schedules(subparsers)
+    _add_launch(subparsers)
     return parser
 
 

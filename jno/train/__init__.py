@@ -13,6 +13,7 @@ from jno.train.history import History
 from jno.train.mesh import data_sharding, default_mesh
 from jno.train.network import Network, nn
 from jno.train.optim import OptimizerSpec
+from jno.train.processes import initialize_processes, is_primary
 from jno.train.state import StepState
 from jno.train.trainer import Trainer
 
@@ -31,5 +32,7 @@ __all__ = [
     "data_sharding",
     "default_mesh",
     "ensemble",
+    "initialize_processes",
+    "is_primary",
     "nn",
 ]

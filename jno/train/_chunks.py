@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jno.nnx._checks import check_int
-from jno.train.interrupts import StopRequest, deferred_signals
+from jno.train.interrupts import StopRequest, agree, deferred_signals
 
 __all__ = ["ChunkedRun", "check_fit", "fit_target", "next_boundary"]
 
@@ -83,9 +83,10 @@ class ChunkedRun:
     ) -> None:
         """``step(carry, accumulated, n) -> (carry, metrics)`` runs ``n`` steps;
         ``complete(carry, metrics, end_step, log_due)`` is the host side of a chunk.
-        Stops early once ``stop`` is true, logging what the last interval accumulated."""
+        Stops early once ``stop`` is true on any process of the run (:func:`agree`),
+        logging what the last interval accumulated."""
         accumulated, dispatched, pending = empty, start, None
-        while dispatched < target and not stop:
+        while dispatched < target and not agree(stop):
             n = next_boundary(dispatched, target) - dispatched
             self.carry, chunk = step(self.carry, accumulated, n)
             dispatched += n

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jno.train.processes import global_array
 from jno.train.state import StepState
 from jno.train.step import CompiledStep
 
@@ -74,7 +75,7 @@ class MemberLoop:
 
     def place(self, tree: Any) -> Any:
         """A stacked pytree put on the devices, split on the member axis."""
-        return jax.device_put(tree, self.sharding)
+        return global_array(tree, self.sharding)
 
     def _batched(self, carry: StepState, accumulated: Any, fixed: Any, n: jax.Array):
         """``per_batch`` members side by side; their step counter is one scalar."""

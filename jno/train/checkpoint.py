@@ -24,6 +24,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from jno.train.processes import is_primary, sync
+
 __all__ = [
     "CheckpointMismatch",
     "CheckpointSaveFailed",
@@ -239,7 +241,10 @@ class Checkpointer:
         while os.path.exists(target):
             n += 1
             target = f"{source}.damaged-{n}"
-        os.rename(source, target)
+        sync(f"jno-set-aside-{step}-start")  # every process chose the same name
+        if is_primary():
+            os.rename(source, target)
+        sync(f"jno-set-aside-{step}-done")
         self._manager.reload()
         return target
 

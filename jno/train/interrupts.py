@@ -12,6 +12,10 @@ distance to the next checkpoint), which cannot be cut short on the device.
 Outside the main thread Python delivers no signals, and nothing is replaced. A signal
 the process ignores (``SIG_IGN``: a job started with ``nohup`` or in the background of a
 shell) stays ignored.
+
+A run over several processes (:mod:`jno.train.processes`) stops as one: after each chunk
+the processes share their requests (:func:`agree`), and a signal sent to any one of
+them stops all of them at the same step, where one checkpoint is written together.
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ import sys
 import threading
 from collections.abc import Iterator
 
-__all__ = ["StopRequest", "deferred_signals", "raise_for"]
+import jax
+import numpy as np
+
+__all__ = ["StopRequest", "agree", "deferred_signals", "raise_for"]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -74,6 +81,32 @@ def deferred_signals() -> Iterator[StopRequest]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def agree(request: StopRequest) -> bool:
+    """Whether any process of the run has received a stop signal: every process calls
+    it at the same point of the loop, so all of them stop at the same step. A process
+    that received none records the first process's signal, and ends as it asks.
+
+    Example:
+        >>> agree(StopRequest())  # one process, no signal
+        False
+    """
+    if jax.process_count() == 1:
+        return bool(request)
+    from jax.experimental import multihost_utils
+
+    received = multihost_utils.process_allgather(np.asarray(request.signal or 0, np.int32))
+    first = next((int(s) for s in np.ravel(received) if s), None)
+    if first is not None and request.signal is None:
+        request.signal = first
+        print(
+            f"jno: another process of this run received {signal.Signals(first).name}, "
+            "stopping at the end of the current chunk of steps",
+            file=sys.stderr,
+            flush=True,
+        )
+    return first is not None
 
 
 def raise_for(request: StopRequest, step: int, checkpoint: str | None) -> None:

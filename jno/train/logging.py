@@ -9,6 +9,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from jno.train.processes import is_primary
+
 __all__ = ["ProgressReporter", "TensorBoardWriter"]
 
 
@@ -42,8 +44,9 @@ class TensorBoardWriter:
         """A writer for one ``fit`` that starts at ``step`` (None without ``logdir``),
         with the run's ``config``; closing it at the end is what puts every event on
         disk. Events at or after the first step it writes are purged, so a run resumed
-        after a crash joins its curves instead of doubling them."""
-        if logdir is None:
+        after a crash joins its curves instead of doubling them. Of a run's processes,
+        process 0 alone writes (the others get None)."""
+        if logdir is None or not is_primary():
             return None
         writer = cls(logdir, purge_step=step + 1 if step else None)
         writer.write_config(config, step=step)
@@ -92,7 +95,8 @@ class ProgressReporter:
 
     def __init__(self, enabled: bool | None, stream: Any = None):
         self.stream = sys.stderr if stream is None else stream
-        self.enabled = enabled is not False
+        # Of a run's processes, process 0 alone reports.
+        self.enabled = enabled is not False and is_primary()
         self.live = enabled is True or (enabled is None and _is_terminal(self.stream))
         self._bar = None
         self._task = None

@@ -32,6 +32,7 @@ from jno.nnx._dtype import default_float
 from jno.resampling import ResidualAdaptivePoints
 from jno.train._plotting import pyplot, save_figure
 from jno.train.mesh import data_sharding
+from jno.train.processes import global_array
 from jno.train.validation import net_name, resamples
 
 __all__ = ["AdaptiveSet", "PointPlan"]
@@ -102,7 +103,7 @@ class PointPlan:
                     continue
                 else:
                     x = jnp.asarray(ps.sample(jax.random.fold_in(key, index)), default_float())
-                fixed[name] = jax.device_put(x, data_sharding(self.mesh, x.shape[0]))
+                fixed[name] = global_array(x, data_sharding(self.mesh, x.shape[0]))
             self._fixed = fixed
         return self._fixed
 

@@ -22,11 +22,13 @@ from collections.abc import Callable, Iterator, Sequence
 from jno.train.checkpoint import (
     Checkpointer,
     CheckpointMismatch,
+    CheckpointSaveFailed,
     CheckpointUnreadable,
     read_newest,
 )
-from jno.train.checkpoint_lock import DirectoryLock
+from jno.train.checkpoint_lock import CheckpointDirectoryInUse, DirectoryLock
 from jno.train.history import History
+from jno.train.processes import any_process, is_primary
 from jno.train.state import StepState
 
 __all__ = ["RunCheckpoints"]
@@ -70,7 +72,21 @@ class RunCheckpoints:
             yield
             return
         lock = DirectoryLock(self.directory)
-        lock.acquire()
+        # Of a run's processes, process 0 holds the lock for all of them; a refusal
+        # stops every one (a process left alone would wait on a collective).
+        refused = None
+        if is_primary():
+            try:
+                lock.acquire()
+            except (CheckpointDirectoryInUse, CheckpointSaveFailed) as err:
+                refused = err
+        if any_process(refused is not None):
+            if refused is not None:
+                raise refused
+            raise CheckpointDirectoryInUse(
+                f"checkpoint_dir {self.directory}: process 0 of this run was refused its "
+                "lock (its error says why)"
+            )
         try:
             yield
         finally:

@@ -31,6 +31,7 @@ from flax import nnx
 from jno.train.hooks import TrainerHooks
 from jno.train.mesh import replicated
 from jno.train.point_plan import PointPlan
+from jno.train.processes import global_array
 from jno.train.state import StepState
 from jno.train.step import CompiledStep
 from jno.train.step_plan import StepPlan
@@ -162,4 +163,4 @@ class StepBuilder:
             len(compiled.plan.term_names),
             lambda i, carry: compiled.init_optimizer(i, carry, fixed),
         )
-        return jax.device_put(carry, replicated(self.mesh))
+        return global_array(carry, replicated(self.mesh))

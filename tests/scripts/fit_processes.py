@@ -1,0 +1,62 @@
+"""A small trainer fit, run by tests/test_processes.py in one or several processes.
+
+Usage: ``fit_processes.py STEPS OUT_DIR [CHECKPOINT_DIR [SIGTERM_AT_STEP]]``. Each process
+writes ``OUT_DIR/process-<i>.json``: the process count, the step reached and the flat
+parameters. With ``SIGTERM_AT_STEP``, process 1 (or 0 when alone) sends itself SIGTERM
+once the trainer has passed that step.
+"""
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+import jno
+from jno.nnx import MLP
+
+
+class Fit(jno.Trainer):
+    def losses(self, net, batch):
+        x = batch["x"]
+        return {"data": jnp.mean((net(x)[:, 0] - jnp.sin(3 * x[:, 0])) ** 2)}
+
+
+def main() -> None:
+    steps, out = int(sys.argv[1]), sys.argv[2]
+    ckpt = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] != "-" else None
+    kill_at = int(sys.argv[4]) if len(sys.argv) > 4 else None
+    net = jno.nn(MLP(1, [16, 16], 1, rngs=nnx.Rngs(0)))
+    net.optimizer(optax.sgd(0.05))
+    x = np.linspace(-1, 1, 64, dtype=np.float32)[:, None]
+    trainer = Fit(
+        net, points={"x": x}, log_every=10, progress=False, checkpoint_dir=ckpt,
+        checkpoint_every=50 if ckpt else None,
+    )  # fmt: skip
+    if kill_at is not None and jax.process_index() == min(1, jax.process_count() - 1):
+
+        def later() -> None:
+            while trainer.step < kill_at:
+                time.sleep(0.005)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=later, daemon=True).start()
+    try:
+        trainer.fit(steps)
+    finally:
+        leaves = jax.tree.leaves(nnx.state(net.module, nnx.Param))
+        flat = np.concatenate([np.asarray(leaf).ravel() for leaf in leaves]).tolist()
+        record = {"count": jax.process_count(), "step": trainer.step, "params": flat}
+        with open(os.path.join(out, f"process-{jax.process_index()}.json"), "w") as f:
+            json.dump(record, f)
+
+
+if __name__ == "__main__":
+    main()

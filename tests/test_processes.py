@@ -1,0 +1,90 @@
+"""A trainer over two processes of JAX's distributed runtime (``jno launch``), on CPU.
+
+Each test starts subprocesses: two processes with one CPU device each (coordinator on
+localhost, gloo collectives), against one process with two devices.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = str(Path(__file__).parent / "scripts" / "fit_processes.py")
+
+
+def run(args, *, launch=None, devices=1, timeout=240):
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["JAX_PLATFORMS"] = "cpu"
+    prefix = [sys.executable]
+    if launch:
+        prefix += ["-m", "jno.app.launch", "-n", str(launch), "--cpu-devices", str(devices)]
+    return subprocess.run(
+        [*prefix, SCRIPT, *map(str, args)], env=env, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def records(out: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(out.glob("process-*.json"))]
+
+
+def test_two_processes_train_as_one_process_with_two_devices(tmp_path):
+    two, one = tmp_path / "two", tmp_path / "one"
+    two.mkdir(), one.mkdir()
+    done = run([200, two], launch=2)
+    assert done.returncode == 0, done.stderr[-3000:]
+    alone = run([200, one], devices=2)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    (reference,) = records(one)
+    both = records(two)
+    assert [r["count"] for r in both] == [2, 2] and reference["count"] == 1
+    for r in both:
+        assert r["step"] == 200
+        np.testing.assert_allclose(r["params"], reference["params"], rtol=1e-5, atol=1e-6)
+    # Nothing of jno's goes to stdout (gloo's own connection notice aside).
+    assert all(line.startswith("[Gloo]") for line in done.stdout.splitlines())
+
+
+def test_sigterm_to_one_process_stops_both_at_one_step_and_resumes_alone(tmp_path):
+    out, ckpt = tmp_path / "out", tmp_path / "ckpt"
+    out.mkdir()
+    stopped = run([100_000, out, ckpt, 60], launch=2)
+    assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr[-3000:]
+    first, second = records(out)
+    assert first["step"] == second["step"] and 60 <= first["step"] < 100_000
+    assert first["params"] == second["params"]
+    step = first["step"]
+    assert str(step) in os.listdir(ckpt)
+    assert "another process of this run received SIGTERM" in stopped.stderr
+    # One process resumes the two processes' checkpoint, at its step.
+    resumed = run([10, out, ckpt])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    (alone,) = records(out)[:1]
+    assert alone["count"] == 1 and alone["step"] == step + 10
+
+
+def test_a_run_into_a_locked_directory_is_refused_on_every_process(tmp_path):
+    out, ckpt = tmp_path / "out", tmp_path / "ckpt"
+    out.mkdir(), ckpt.mkdir()
+    # The lock of a live run: this test's own process.
+    (ckpt / ".jno-lock").write_text(f"{os.getpid()}\n{socket.gethostname()}\n")
+    refused = run([20, out, ckpt], launch=2)
+    assert refused.returncode != 0
+    assert f"is in use by process {os.getpid()}" in refused.stderr
+    assert "process 0 of this run was refused its lock" in refused.stderr
+    assert [r["step"] for r in records(out)] == [0, 0]  # neither trained
+
+
+@pytest.mark.parametrize("argv", [[], ["-n", "0", "x.py"]])
+def test_the_launcher_refuses_bad_arguments(argv):
+    from jno.app.launch import launch
+
+    with pytest.raises(ValueError, match="processes must be a positive int, got 0|argv must"):
+        launch(argv[3:] if argv else [], 0 if argv else 1)
