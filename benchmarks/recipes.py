@@ -144,6 +144,7 @@ def main(argv=None) -> None:
     p.add_argument("--method", choices=("bfgs", "ssbfgs", "ssbroyden"))
     p.add_argument("--fresh-hessian", action="store_true")
     p.add_argument("--exact", action="store_true", help="the problem's exact conditions")
+    p.add_argument("--soft", action="store_true", help="no exact conditions (loss terms)")
     p.add_argument("--gauss-newton", choices=("levenberg_marquardt", "engd"))
     p.add_argument("--gauss-newton-steps", type=int)
     p.add_argument("--attention", choices=("rba", "vrba"), help="residual attention on pde")
@@ -174,6 +175,8 @@ def main(argv=None) -> None:
     }
     if args.exact:
         changes["exact"] = True
+    if args.soft:
+        changes["exact"] = False
     if args.fresh_hessian:
         changes["keep_hessian"] = False
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

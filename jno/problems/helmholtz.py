@@ -49,7 +49,10 @@ class Helmholtz2D(Problem):
 
     domain = Box([-1.0, -1.0], [1.0, 1.0])
     point_sets = ("interior", "boundary")
-    recipes = {"quasi-newton": QuasiNewtonRecipe(qn_steps=30_000), "soap": FirstOrderRecipe()}
+    recipes = {
+        "quasi-newton": QuasiNewtonRecipe(qn_steps=10_000, exact=True),
+        "soap": FirstOrderRecipe(),
+    }
 
     def __init__(self, net: Any, *, a1: float = 1.0, a2: float = 4.0, k: float = 1.0, **kwargs):
         self.a1 = real_parameter("a1", a1)
