@@ -27,7 +27,8 @@ import threading
 from collections.abc import Iterator
 
 import jax
-import numpy as np
+
+from jno.train.processes import gather
 
 __all__ = ["StopRequest", "agree", "deferred_signals", "raise_for"]
 
@@ -94,10 +95,7 @@ def agree(request: StopRequest) -> bool:
     """
     if jax.process_count() == 1:
         return bool(request)
-    from jax.experimental import multihost_utils
-
-    received = multihost_utils.process_allgather(np.asarray(request.signal or 0, np.int32))
-    first = next((int(s) for s in np.ravel(received) if s), None)
+    first = next((s for s in gather(request.signal or 0) if s), None)
     if first is not None and request.signal is None:
         request.signal = first
         print(

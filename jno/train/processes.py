@@ -7,7 +7,7 @@ process. What happens on the host is split:
 * process 0 (:func:`is_primary`) alone writes event files, progress and figures;
 * checkpoints are written and read by every process together (orbax coordinates them);
 * a stop request (SIGINT, SIGTERM) seen by any process stops all of them at the same
-  step (:func:`any_process`);
+  step (:func:`~jno.train.interrupts.agree`, over :func:`gather`);
 * host arrays become global arrays through :func:`global_array`, which every process
   calls with the same values.
 
@@ -26,7 +26,7 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["any_process", "global_array", "initialize_processes", "is_primary", "sync"]
+__all__ = ["any_process", "gather", "global_array", "initialize_processes", "is_primary", "sync"]
 
 
 #: Variables of a job with several processes: SLURM, Open MPI, a Kubernetes indexed job.
@@ -63,15 +63,21 @@ def is_primary() -> bool:
     return jax.process_index() == 0
 
 
+def gather(value: int) -> list[int]:
+    """``value`` of every process, in process order (every process must call it, at the
+    same point of the program)."""
+    if jax.process_count() == 1:
+        return [int(value)]
+    from jax.experimental import multihost_utils
+
+    values = multihost_utils.process_allgather(np.asarray(value, np.int32))
+    return [int(v) for v in np.ravel(values)]
+
+
 def any_process(flag: bool) -> bool:
     """Whether ``flag`` is true on any process of the run (every process must call it,
     at the same point of the program)."""
-    if jax.process_count() == 1:
-        return bool(flag)
-    from jax.experimental import multihost_utils
-
-    flags = multihost_utils.process_allgather(np.asarray(bool(flag), np.int32))
-    return bool(np.any(flags))
+    return any(gather(int(bool(flag))))
 
 
 def sync(name: str) -> None:
