@@ -1,4 +1,4 @@
-"""A trainer over two processes of JAX's distributed runtime (``jno launch``), on CPU.
+"""A trainer and an ensemble over two processes of JAX's distributed runtime, on CPU.
 
 Each test starts subprocesses: two processes with one CPU device each (coordinator on
 localhost, gloo collectives), against one process with two devices.
@@ -18,7 +18,7 @@ import pytest
 SCRIPT = str(Path(__file__).parent / "scripts" / "fit_processes.py")
 
 
-def run(args, *, launch=None, devices=1, timeout=240):
+def run(args, *, launch=None, devices=1, timeout=240, script=SCRIPT):
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     env["JAX_PLATFORMS"] = "cpu"
@@ -26,7 +26,7 @@ def run(args, *, launch=None, devices=1, timeout=240):
     if launch:
         prefix += ["-m", "jno.app.launch", "-n", str(launch), "--cpu-devices", str(devices)]
     return subprocess.run(
-        [*prefix, SCRIPT, *map(str, args)], env=env, capture_output=True, text=True,
+        [*prefix, script, *map(str, args)], env=env, capture_output=True, text=True,
         timeout=timeout,
     )  # fmt: skip
 
@@ -88,3 +88,31 @@ def test_the_launcher_refuses_bad_arguments(argv):
 
     with pytest.raises(ValueError, match="processes must be a positive int, got 0|argv must"):
         launch(argv[3:] if argv else [], 0 if argv else 1)
+
+
+ENSEMBLE = str(Path(__file__).parent / "scripts" / "ensemble_processes.py")
+
+
+def test_an_ensemble_over_two_processes_matches_one_process_member_for_member(tmp_path):
+    two, one, ckpt = tmp_path / "two", tmp_path / "one", tmp_path / "ckpt"
+    two.mkdir(), one.mkdir()
+    # 8 members split 4 and 4 over the processes, checkpointed at step 50 and 100.
+    done = run([100, 8, two, ckpt], launch=2, script=ENSEMBLE)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert all(line.startswith("[Gloo]") for line in done.stdout.splitlines())
+    assert sorted(os.listdir(ckpt)) == [f"seed_{k}" for k in range(8)]
+    assert all({"50", "100"} <= set(os.listdir(ckpt / f"seed_{k}")) for k in range(8))
+    alone = run([100, 8, one], devices=2, script=ENSEMBLE)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    (reference,) = records(one)
+    params = np.asarray(reference["params"])
+    assert params.shape == (8, 321) and np.abs(params[0] - params[1]).max() > 0.1
+    for r in records(two):
+        assert r["count"] == 2 and r["step"] == 100
+        np.testing.assert_allclose(r["params"], params, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(r["loss"], reference["loss"], rtol=1e-5)
+    # One process resumes the two processes' ensemble checkpoint: 100 + 20 steps.
+    resumed = run([20, 8, one, ckpt], script=ENSEMBLE)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    (after,) = records(one)
+    assert after["count"] == 1 and after["step"] == 120

@@ -14,6 +14,7 @@ float32 trainer; anything else raises :class:`CheckpointMismatch` instead of cas
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import sys
@@ -159,7 +160,14 @@ class Checkpointer:
                 "meta": ocp.JsonCheckpointHandler(),
             },
             options=ocp.CheckpointManagerOptions(
-                max_to_keep=keep, create=True, enable_async_checkpointing=True
+                max_to_keep=keep,
+                create=True,
+                enable_async_checkpointing=True,
+                # Several managers of one run (an ensemble's members) save at the same
+                # step: their processes' barriers need names of their own.
+                multiprocessing_options=ocp.options.MultiprocessingOptions(
+                    barrier_sync_key_prefix=hashlib.sha1(self.directory.encode()).hexdigest()[:16]
+                ),
             ),
         )
 

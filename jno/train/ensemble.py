@@ -51,6 +51,7 @@ from jno.train.errors import TrainingDiverged
 from jno.train.history import History
 from jno.train.interrupts import raise_for
 from jno.train.logging import ProgressReporter
+from jno.train.processes import host_values
 from jno.train.trainer import Trainer
 from jno.train.validation import resamples
 
@@ -263,10 +264,11 @@ class Ensemble:
 
         def save(carry: Any) -> None:
             if first.checkpoints.due_final_save(first.step):
-                self._save(carry)
+                self._save(host_values(carry))
 
         def hand_back(carry: Any) -> None:
             # The state handed back is the newest dispatched one: its step goes with it.
+            carry = host_values(carry)
             steps, diverged, bad = (
                 np.asarray(a) for a in (carry.step, carry.diverged, carry.bad_step)
             )
@@ -293,6 +295,8 @@ class Ensemble:
 
     def _complete(self, template, carry, chunk, end_step, log_due, writers, progress) -> None:
         """Host side of a finished chunk for every member: divergence, logs, checkpoint."""
+        # Members live on the devices of every process: each process reads them all.
+        carry, chunk = host_values((carry, chunk))
         steps, diverged = (np.asarray(a) for a in (carry.step, carry.diverged))
         for member, step in zip(self.members, steps):
             member.step = int(step)

@@ -26,7 +26,15 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["any_process", "gather", "global_array", "initialize_processes", "is_primary", "sync"]
+__all__ = [
+    "any_process",
+    "gather",
+    "global_array",
+    "host_values",
+    "initialize_processes",
+    "is_primary",
+    "sync",
+]
 
 
 #: Variables of a job with several processes: SLURM, Open MPI, a Kubernetes indexed job.
@@ -89,9 +97,9 @@ def sync(name: str) -> None:
 
 
 def global_array(tree: Any, sharding: jax.sharding.Sharding) -> Any:
-    """The global arrays of ``tree``'s leaves (the same host values on every process)
-    placed with ``sharding``: each process puts its own shards. With one process,
-    ``device_put``.
+    """The global arrays of ``tree``'s leaves (the same host values on every process,
+    or global arrays of another sharding) placed with ``sharding``: each process puts
+    its own shards. With one process, ``device_put``.
 
     Example:
         >>> from jax.sharding import NamedSharding, PartitionSpec as P
@@ -104,7 +112,35 @@ def global_array(tree: Any, sharding: jax.sharding.Sharding) -> Any:
     return jax.tree.map(lambda leaf: _global_leaf(leaf, sharding), tree)
 
 
+def host_values(tree: Any) -> Any:
+    """``tree`` with every leaf readable on the host of this process: arrays split over
+    other processes' devices are gathered whole (every process must call it, at the
+    same point of the program); the other leaves are returned as they are.
+
+    Example:
+        >>> host_values({"w": jax.numpy.ones(2)})["w"].tolist()
+        [1.0, 1.0]
+    """
+    if jax.process_count() == 1:
+        return tree
+    return jax.tree.map(_host_leaf, tree)
+
+
+def _host_leaf(leaf: Any) -> Any:
+    if not isinstance(leaf, jax.Array) or leaf.is_fully_addressable or leaf.is_fully_replicated:
+        return leaf
+    from jax.experimental import multihost_utils
+
+    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        data = multihost_utils.process_allgather(jax.random.key_data(leaf), tiled=True)
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(leaf))
+    return multihost_utils.process_allgather(leaf, tiled=True)
+
+
 def _global_leaf(leaf: Any, sharding: jax.sharding.Sharding) -> jax.Array:
+    if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+        # Global already (another mesh's placement): moved between shardings on device.
+        return jax.jit(lambda x: x, out_shardings=sharding)(leaf)
     if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
         data = _global_leaf(jax.random.key_data(leaf), sharding)
         impl = jax.random.key_impl(leaf)
