@@ -18,8 +18,9 @@ import pytest
 SCRIPT = str(Path(__file__).parent / "scripts" / "fit_processes.py")
 
 
-def run(args, *, launch=None, devices=1, timeout=240, script=SCRIPT):
+def run(args, *, launch=None, devices=1, timeout=240, script=SCRIPT, crux=False):
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["FIT_CRUX"] = "1" if crux else "0"
     env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     env["JAX_PLATFORMS"] = "cpu"
     prefix = [sys.executable]
@@ -35,12 +36,13 @@ def records(out: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(out.glob("process-*.json"))]
 
 
-def test_two_processes_train_as_one_process_with_two_devices(tmp_path):
+@pytest.mark.parametrize("crux", [False, True], ids=["trainer", "crux"])
+def test_two_processes_train_as_one_process_with_two_devices(tmp_path, crux):
     two, one = tmp_path / "two", tmp_path / "one"
     two.mkdir(), one.mkdir()
-    done = run([200, two], launch=2)
+    done = run([200, two], launch=2, crux=crux)
     assert done.returncode == 0, done.stderr[-3000:]
-    alone = run([200, one], devices=2)
+    alone = run([200, one], devices=2, crux=crux)
     assert alone.returncode == 0, alone.stderr[-3000:]
     (reference,) = records(one)
     both = records(two)
@@ -50,6 +52,8 @@ def test_two_processes_train_as_one_process_with_two_devices(tmp_path):
         np.testing.assert_allclose(r["params"], reference["params"], rtol=1e-5, atol=1e-6)
     # Nothing of jno's goes to stdout (gloo's own connection notice aside).
     assert all(line.startswith("[Gloo]") for line in done.stdout.splitlines())
+    if not crux:  # the figure asked for on both processes is written by process 0 alone
+        assert sorted(p.name for p in two.glob("*.png")) == ["points-0.png"]
 
 
 def test_sigterm_to_one_process_stops_both_at_one_step_and_resumes_alone(tmp_path):

@@ -110,6 +110,7 @@ def plot_shape(
         ax.set_box_aspect(tuple(span))
     ax.set_title(shape.name if title is None else title)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    if jax.process_index() == 0:  # one file for a run of several processes
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
     return path

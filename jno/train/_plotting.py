@@ -18,6 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from jno.train.processes import is_primary
+
 __all__ = ["DPI", "pyplot", "save_figure"]
 
 #: Resolution of the figures jno writes (dots per inch).
@@ -56,7 +58,8 @@ def pyplot(*, headless: bool = True) -> Any:
 def save_figure(fig: Any, path: str | Path, *, dpi: int = DPI, parents: bool = False) -> Path:
     """Writes ``fig`` to ``path`` (format from the suffix), closes it and returns the path.
 
-    With ``parents``, missing parent directories of ``path`` are created first.
+    With ``parents``, missing parent directories of ``path`` are created first. In a run
+    of several processes only process 0 writes; the others close the figure.
 
     Example:
         >>> import tempfile
@@ -65,9 +68,10 @@ def save_figure(fig: Any, path: str | Path, *, dpi: int = DPI, parents: bool = F
         'f.png'
     """
     path = Path(path)
-    if parents:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    if is_primary():
+        if parents:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=dpi)
     import matplotlib.pyplot as plt
 
     plt.close(fig)

@@ -32,7 +32,7 @@ from jno.nnx._dtype import default_float
 from jno.resampling import ResidualAdaptivePoints
 from jno.train._plotting import pyplot, save_figure
 from jno.train.mesh import data_sharding
-from jno.train.processes import global_array
+from jno.train.processes import global_array, host_values
 from jno.train.validation import net_name, resamples
 
 __all__ = ["AdaptiveSet", "PointPlan"]
@@ -170,9 +170,9 @@ class PointPlan:
             raise KeyError(f"no point set {name!r}; the sets are {list(self.sets)}")
         ps = self.sets[name]
         if isinstance(ps, jax.Array | np.ndarray):
-            return np.asarray(ps)
+            return np.asarray(host_values(ps))
         if isinstance(ps, ResidualAdaptivePoints):
-            return np.asarray(ps.points[...])
+            return np.asarray(host_values(ps.points[...]))
         return np.asarray(ps.sample(jax.random.fold_in(self.key, step)))
 
     def plot(self, name: str, path: str, step: int) -> Any:

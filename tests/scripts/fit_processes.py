@@ -2,8 +2,10 @@
 
 Usage: ``fit_processes.py STEPS OUT_DIR [CHECKPOINT_DIR [SIGTERM_AT_STEP]]``. Each process
 writes ``OUT_DIR/process-<i>.json``: the process count, the step reached and the flat
-parameters. With ``SIGTERM_AT_STEP``, process 1 (or 0 when alone) sends itself SIGTERM
-once the trainer has passed that step.
+parameters; the trainer plots its points into ``OUT_DIR/points-<i>.png``. With
+``SIGTERM_AT_STEP``, process 1 (or 0 when alone) sends itself SIGTERM once the trainer
+has passed that step. With ``FIT_CRUX=1`` in the environment the
+trainer is a ``jno.core`` crux with a SoftAdapt balancer over two terms.
 """
 
 import json
@@ -36,10 +38,16 @@ def main() -> None:
     net = jno.nn(MLP(1, [16, 16], 1, rngs=nnx.Rngs(0)))
     net.optimizer(optax.sgd(0.05))
     x = np.linspace(-1, 1, 64, dtype=np.float32)[:, None]
-    trainer = Fit(
-        net, points={"x": x}, log_every=10, progress=False, checkpoint_dir=ckpt,
-        checkpoint_every=50 if ckpt else None,
-    )  # fmt: skip
+    run = dict(
+        log_every=10, progress=False, checkpoint_dir=ckpt, checkpoint_every=50 if ckpt else None
+    )
+    if os.environ.get("FIT_CRUX") == "1":
+        fit = net.residual(lambda u, x: u(x)[:, 0] - jnp.sin(3 * x[:, 0]), x, name="fit")
+        edge = net.residual(lambda u, x: u(x)[:, 0] - jnp.sin(3 * x[:, 0]), x[[0, -1]], name="edge")
+        w_fit, w_edge = jno.fn.adaptive.softadapt([fit, edge])
+        trainer = jno.core([w_fit * fit + w_edge * edge, w_fit.tracker()], **run)
+    else:
+        trainer = Fit(net, points={"x": x}, **run)
     if kill_at is not None and jax.process_index() == min(1, jax.process_count() - 1):
 
         def later() -> None:
@@ -50,6 +58,8 @@ def main() -> None:
         threading.Thread(target=later, daemon=True).start()
     try:
         trainer.fit(steps)
+        if os.environ.get("FIT_CRUX") != "1":  # a figure: written by process 0 only
+            trainer.plot_points("x", os.path.join(out, f"points-{jax.process_index()}.png"))
     finally:
         leaves = jax.tree.leaves(nnx.state(net.module, nnx.Param))
         flat = np.concatenate([np.asarray(leaf).ravel() for leaf in leaves]).tolist()
