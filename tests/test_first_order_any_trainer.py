@@ -66,7 +66,8 @@ def test_every_build_setting_is_refused_by_name_on_a_trainer_built_otherwise():
     same = phases.replace(network="mlp", width=8, depth=2, fourier_scale=0.5)
     assert same.contradictions(trainer) == []
     assert phases.replace(balance_every=0, causal_chunks=0).contradictions(trainer) == []
-    # A PirateNet in time is fitted to the reference: a trainer without one is refused.
+    # A PirateNet in time is fitted to the initial condition: a trainer without one is
+    # refused.
     pirate = jno.nnx.PirateNet(2, 8, 1, blocks=1, rngs=nnx.Rngs(0))
     timed = Fit(jno.nn(pirate), points={"x": X}, progress=False)
     timed.domain = Burgers1D.domain
@@ -74,7 +75,7 @@ def test_every_build_setting_is_refused_by_name_on_a_trainer_built_otherwise():
     rwf = "weight_factorization=None: the network has weight_factorization (1.0, 0.1)"
     assert fit.contradictions(timed) == [
         rwf,
-        "fit_output=True: the trainer has no reference to fit",
+        "fit_output=True: the trainer defines no initial condition to fit",
     ]
     assert trainer.step == 0
 

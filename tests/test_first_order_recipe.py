@@ -12,7 +12,8 @@ import pytest
 from flax import nnx
 
 from jno.nnx import MLP, CausalWeights, FactorizedDense, GradNormBalancer, ModifiedMLP, PirateNet
-from jno.problems import AllenCahn1D, Burgers1D, Helmholtz2D
+from jno.problems import AllenCahn1D, Burgers1D, Helmholtz2D, KleinGordon1D
+from jno.problems.base import Problem
 from jno.problems.recipes import FirstOrderRecipe
 
 SMALL = dict(width=8, points=64, boundary_points=16, steps=40, warmup_steps=4)
@@ -76,6 +77,49 @@ def test_output_layer_is_fitted_to_the_initial_condition_at_every_time():
     plain = recipe.replace(fit_output=False).trainer(Burgers1D, seed=1, progress=False)
     points = jnp.stack([x, jnp.zeros_like(x)], axis=1)
     assert float(jnp.abs(plain.predict(points) + jnp.sin(jnp.pi * x)).max()) > 0.3
+
+
+class MeasuredBurgers(Burgers1D):
+    """Burgers whose reference is "measured data" far from the initial condition."""
+
+    def reference(self, x):
+        x = np.asarray(x, np.float64)
+        return np.cos(3 * x[:, 0]) + 2.0
+
+
+def test_the_output_fit_takes_the_initial_condition_never_the_reference():
+    recipe = Burgers1D.recipes["soap"].replace(**{**SMALL, "width": 64})
+    trainer = recipe.trainer(MeasuredBurgers, seed=1, progress=False)
+    x = jnp.linspace(-1.0, 1.0, 33)
+    points = jnp.stack([x, jnp.zeros_like(x)], axis=1)
+    u = trainer.predict(points)
+    assert float(jnp.abs(u + jnp.sin(jnp.pi * x)).max()) < 0.01  # u0 = -sin(pi x)
+    assert float(jnp.abs(u - trainer.reference(points)).min()) > 0.5
+
+    # A problem in time without an initial condition is refused by name.
+    class NoInitial(Burgers1D):
+        initial_condition = Problem.initial_condition
+
+        def residuals(self, u, batch):
+            return {"pde": u(batch["interior"])[:, 0], "bc": u(batch["boundary"])[:, 0]}
+
+    assert not NoInitial.has_initial_condition() and Burgers1D.has_initial_condition()
+    with pytest.raises(ValueError, match="defines none \\(initial_condition\\(x\\)\\)"):
+        recipe.trainer(NoInitial, seed=1, progress=False)
+
+
+def test_initial_conditions_of_the_problems_in_time():
+    x = np.array([[-0.5, 0.7], [0.25, 0.1], [1.0, 0.0]])
+    for problem, expected in (
+        (Burgers1D, -np.sin(np.pi * x[:, 0])),
+        (AllenCahn1D, x[:, 0] ** 2 * np.cos(np.pi * x[:, 0])),
+        (KleinGordon1D, x[:, 0]),
+    ):
+        made = problem.default(hidden=[4], progress=False)
+        np.testing.assert_allclose(made.initial_condition(x), expected, rtol=1e-6, atol=1e-7)
+        # At t = 0 the reference solution agrees with it.
+        at0 = np.c_[x[:, 0], np.zeros(3)]
+        np.testing.assert_allclose(made.reference(at0), expected, atol=1e-6)
 
 
 def state_types(trainer) -> set[str]:

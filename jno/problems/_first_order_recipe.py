@@ -25,7 +25,7 @@ from jno.optim import soap
 from jno.problems._recipe_checks import (
     balancer_contradictions,
     causal_contradictions,
-    has_reference,
+    has_initial_condition,
     network_contradictions,
     time_dependent,
 )
@@ -71,8 +71,8 @@ class FirstOrderRecipe:
         fourier_scale: standard deviation of the PirateNet's Fourier features (of the
             standardised inputs; 0.5 lets the initial fit resolve the initial
             conditions of the packaged problems at width 64, 1.0 does not).
-        fit_output: fit a PirateNet's output layer to the initial condition (the
-            reference at the initial time, taken at every time) before training: when
+        fit_output: fit a PirateNet's output layer to the problem's initial condition
+            (``initial_condition(x)``, taken at every time) before training: when
             :meth:`trainer` builds it, and again (the same least-squares fit) when
             :meth:`run` starts at step 0. A problem without time has no initial
             condition: nothing is fitted.
@@ -277,24 +277,25 @@ class FirstOrderRecipe:
         return bool(self.fit_output) and isinstance(module, PirateNet) and time_dependent(trainer)
 
     def _fit_output(self, trainer: Any) -> None:
-        if not has_reference(trainer):
+        if not has_initial_condition(trainer):
             raise ValueError(
-                f"fit_output=True fits the initial condition from the reference, but "
-                f"{type(trainer).__name__} has none: set fit_output=False"
+                f"fit_output=True fits the problem's initial condition, but "
+                f"{type(trainer).__name__} defines none (initial_condition(x)): set "
+                "fit_output=False"
             )
         trainer.nets[0].module.fit_output(*self._initial_data(trainer))
 
     def _initial_data(self, trainer: Any) -> tuple[jax.Array, jax.Array]:
-        """Points on a grid of the box and the initial condition at their position: the
-        reference at the initial time (a network that ignores time fits it at every
-        time, the PirateNet paper's initialisation)."""
+        """Points on a grid of the box and the problem's initial condition at their
+        position (a network that ignores time fits it at every time, the PirateNet
+        paper's initialisation). Never the reference: that may be measured data."""
         box = trainer.domain
         axis = box.time_axis % box.dim
         grid = np.asarray(box.grid([32] * box.dim), np.float64)
         start = grid.copy()
         start[:, axis] = box.lo[axis]
         dtype = default_float()
-        initial = np.asarray(trainer.reference(start), np.float64)
+        initial = np.asarray(trainer.initial_condition(start), np.float64)
         return jnp.asarray(grid, dtype), jnp.asarray(initial, dtype)
 
     def run(self, trainer: Any, *, until: int | None = None) -> Any:
@@ -346,8 +347,8 @@ class FirstOrderRecipe:
             ['balance_every=100: the trainer has no balancer']
         """
         out = network_contradictions(self, trainer.nets[0].module)
-        if self._fits_output(trainer) and not has_reference(trainer):
-            out.append("fit_output=True: the trainer has no reference to fit")
+        if self._fits_output(trainer) and not has_initial_condition(trainer):
+            out.append("fit_output=True: the trainer defines no initial condition to fit")
         refused, _ = point_counts(trainer, self.points, self.boundary_points)
         out += refused
         if self.points is not None or self.boundary_points is not None:

@@ -15,7 +15,7 @@ from jno.problems._recipe_parts import core_network
 __all__ = [
     "balancer_contradictions",
     "causal_contradictions",
-    "has_reference",
+    "has_initial_condition",
     "network_contradictions",
     "time_dependent",
 ]
@@ -26,8 +26,8 @@ def time_dependent(problem_or_trainer: Any) -> bool:
     return getattr(domain, "time_axis", None) is not None
 
 
-def has_reference(trainer: Any) -> bool:
-    check = getattr(trainer, "has_reference", None)
+def has_initial_condition(trainer: Any) -> bool:
+    check = getattr(trainer, "has_initial_condition", None)
     return bool(check()) if callable(check) else False
 
 

@@ -127,6 +127,11 @@ class AllenCahn1D(Problem):
     def reference_values(self) -> np.ndarray:
         return _on_grid(tuple(self.grid_shape))
 
+    def initial_condition(self, x: Any) -> jax.Array:
+        """``u(x, 0) = x^2 cos(pi x)``."""
+        x = jnp.asarray(x)[:, 0]
+        return x**2 * jnp.cos(jnp.pi * x)
+
     def residuals(
         self, u: Callable[[jax.Array], jax.Array], batch: Mapping[str, jax.Array]
     ) -> dict[str, Any]:
@@ -134,7 +139,7 @@ class AllenCahn1D(Problem):
         xi, xb, x0 = batch["interior"], batch["boundary"], batch["initial"]
         ui = values(u, xi)
         pde = ops.partial(u, xi, 1) - _EPS * ops.partial2(u, xi, 0, 0) + _A * ui**3 - _A * ui
-        ic = values(u, x0) - x0[:, 0] ** 2 * jnp.cos(jnp.pi * x0[:, 0])
+        ic = values(u, x0) - self.initial_condition(x0)
         t = xb[:, 1:]
         left = jnp.concatenate([-jnp.ones_like(t), t], axis=1)
         right = jnp.concatenate([jnp.ones_like(t), t], axis=1)

@@ -300,6 +300,29 @@ class Problem(ProblemSetupMixin, Trainer):
             f"{cls.__name__} imposes no conditions exactly: override exact_conditions(module)"
         )
 
+    def initial_condition(self, x: Any) -> jax.Array:
+        """The fields at the initial time, at points ``x`` ``(n, d)`` (their time
+        coordinate is not read): shape ``(n,)`` for one field, ``(n, m)`` for ``m``. What
+        a recipe that starts a network from the initial state fits (``fit_output``);
+        a problem in time defines it from its initial condition, never from measured
+        data. A problem without one is trained from a plain start.
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> from jno.problems import Burgers1D
+            >>> Burgers1D.default(hidden=[8], progress=False).initial_condition(
+            ...     jnp.array([[0.5, 0.3]])).round(6).tolist()
+            [-1.0]
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} defines no initial condition: override initial_condition(x)"
+        )
+
+    @classmethod
+    def has_initial_condition(cls) -> bool:
+        """Whether the problem defines :meth:`initial_condition`."""
+        return cls.initial_condition is not Problem.initial_condition
+
     @classmethod
     def has_reference(cls) -> bool:
         """Whether the problem defines :meth:`reference` (a problem may have none)."""

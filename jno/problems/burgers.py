@@ -160,6 +160,10 @@ class Burgers1D(Problem):
     def reference_values(self) -> np.ndarray:
         return grid_reference(self.nu, self.nodes, tuple(self.grid_shape))
 
+    def initial_condition(self, x: Any) -> jax.Array:
+        """``u(x, 0) = -sin(pi x)``."""
+        return -jnp.sin(jnp.pi * jnp.asarray(x)[:, 0])
+
     @classmethod
     def exact_conditions(cls, module: nnx.Module) -> nnx.Module:
         """``u = -sin(pi x) + t (1 - x^2) N``: the initial condition and the zero
@@ -178,5 +182,5 @@ class Burgers1D(Problem):
         xi, xb, x0 = batch["interior"], batch["boundary"], batch["initial"]
         u_x = ops.partial(u, xi, 0)
         pde = ops.partial(u, xi, 1) + values(u, xi) * u_x - self.nu * ops.partial2(u, xi, 0, 0)
-        ic = values(u, x0) + jnp.sin(jnp.pi * x0[:, 0])
+        ic = values(u, x0) - self.initial_condition(x0)
         return {"pde": pde, "bc": values(u, xb), "ic": ic}

@@ -85,6 +85,10 @@ class KleinGordon1D(Problem):
         s, t = x[:, 0], x[:, 1]
         return -_W * s * jnp.sin(_W * t) + 3.0 * s**3 * t**2
 
+    def initial_condition(self, x: Any) -> jax.Array:
+        """``u(x, 0) = x`` (and ``u_t(x, 0) = 0``)."""
+        return jnp.asarray(x)[:, 0]
+
     def source(self, x: Any) -> jax.Array:
         """``f`` from the exact solution (``u_tt``, ``u_xx`` by hand)."""
         x = jnp.asarray(x)
