@@ -70,9 +70,27 @@ def test_exact_solution_has_zero_residuals(cls, params):
     scale = float(jnp.max(jnp.abs(trainer.source(batch["interior"]))))
     assert scale > 1.0
     np.testing.assert_allclose(res["pde"], 0.0, atol=1e-6 * scale)
-    for name in set(res) - {"pde"}:
-        for r in res[name] if isinstance(res[name], tuple) else (res[name],):
-            np.testing.assert_allclose(r, 0.0, atol=1e-6)
+    if cls is not KleinGordon1D:  # u = 0 on the boundary: a property of the formula
+        np.testing.assert_allclose(res["bc"], 0.0, atol=1e-6)
+
+
+def test_klein_gordon_boundary_and_initial_data_against_the_formula():
+    """The bc / ic targets, read through the residuals of u = 0, against numpy."""
+    trainer = small(KleinGordon1D)
+    batch = batch_of(trainer, n=64)
+    zero = lambda x: jnp.zeros((x.shape[0], 1))  # noqa: E731
+    res = jax.jit(lambda b: trainer.residuals(zero, b))(batch)
+    xb = np.asarray(batch["boundary"], np.float64)
+    x0 = np.asarray(batch["initial"], np.float64)
+    assert set(xb[:, 0].round(6)) == {0.0, 1.0} and np.all(x0[:, 1] == 0)
+    u_b = xb[:, 0] * np.cos(5 * np.pi * xb[:, 1]) + (xb[:, 0] * xb[:, 1]) ** 3
+    np.testing.assert_allclose(res["bc"], -u_b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(res["ic"][0], -x0[:, 0], atol=1e-6)  # u(x, 0) = x
+    np.testing.assert_allclose(res["ic"][1], 0.0, atol=1e-6)  # u_t(x, 0) = 0
+    # reference_t is the time derivative of reference (autodiff of the formula).
+    xi = batch["interior"]
+    grad_t = jax.vmap(jax.grad(lambda p: trainer.reference(p[None])[0]))(xi)[:, 1]
+    np.testing.assert_allclose(trainer.reference_t(xi), grad_t, rtol=1e-4, atol=1e-4)
 
 
 def test_reference_formulas_against_numpy():
