@@ -237,6 +237,8 @@ class QuasiNewtonRecipe:
         qn_until = min(until, second_order)
         blocks = self.redraw_every or max(qn_until, 1)
         at_boundary = trainer.step % blocks == 0
+        if not quasi_newton:
+            trainer.history.mark(trainer.step, _METHOD_LABELS[self.method])
         if not quasi_newton or (not self.keep_hessian and at_boundary):
             set_optimizer(trainer, self.optimizer())
         if self.keep_hessian:
@@ -252,6 +254,7 @@ class QuasiNewtonRecipe:
 
     def _gauss_newton_phase(self, trainer: Any, until: int) -> Any:
         if not isinstance(_current_tx(trainer), LeastSquares):
+            trainer.history.mark(trainer.step, _METHOD_LABELS[self.gauss_newton])
             set_optimizer(trainer, self.gauss_newton_optimizer())
         return trainer.fit(until=until)
 
@@ -376,6 +379,14 @@ BUILD_SETTINGS = (
 )
 #: The Gauss-Newton phases a recipe may end with.
 GAUSS_NEWTON = ("levenberg_marquardt", "engd")
+#: How the phases are named on the history's marks (``History.mark``).
+_METHOD_LABELS = {
+    "bfgs": "BFGS",
+    "ssbfgs": "SSBFGS",
+    "ssbroyden": "SSBroyden",
+    "levenberg_marquardt": "Levenberg-Marquardt",
+    "engd": "ENGD",
+}
 #: Recipe setting -> attribute of the RAD sampler it must equal.
 RAD_SETTINGS = {"redraw_every": "every", "pool_factor": "pool_factor", "rad_k": "k", "rad_c": "c"}
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from jno.train._plotting import pyplot, save_figure
+from jno.train._history_plot import plot_history
 
 __all__ = ["History"]
 
@@ -30,6 +30,27 @@ class History(Mapping[str, np.ndarray]):
     def __init__(self) -> None:
         self._steps: list[int] = []
         self._series: dict[str, list[float]] = {}
+        self._marks: list[tuple[int, str]] = []
+
+    def mark(self, step: int, label: str) -> None:
+        """Marks ``step`` as the start of ``label`` (a phase of the run: an optimizer
+        switch, say); :meth:`plot` draws the marks on the loss panel, and checkpoints
+        keep them. A mark already there is not repeated.
+
+        Example:
+            >>> h = History()
+            >>> h.mark(5000, "SSBroyden"); h.mark(5000, "SSBroyden")
+            >>> h.marks
+            ((5000, 'SSBroyden'),)
+        """
+        entry = (int(step), str(label))
+        if entry not in self._marks:
+            self._marks.append(entry)
+
+    @property
+    def marks(self) -> tuple[tuple[int, str], ...]:
+        """The ``(step, label)`` marks, in the order they were made."""
+        return tuple(self._marks)
 
     def append(self, step: int, values: Mapping[str, Any]) -> None:
         """Records ``values`` at ``step`` (used by the trainer)."""
@@ -71,9 +92,11 @@ class History(Mapping[str, np.ndarray]):
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> History:
-        """Inverse of :meth:`to_dict`."""
+    def from_dict(cls, data: Mapping[str, Any], marks: Any = ()) -> History:
+        """Inverse of :meth:`to_dict` (with the :attr:`marks` to restore)."""
         hist = cls()
+        for step, label in marks:
+            hist.mark(step, label)
         hist._steps = [int(s) for s in np.asarray(data["steps"]).tolist()]
         for tag, values in data.items():
             if tag != "steps":
@@ -81,37 +104,13 @@ class History(Mapping[str, np.ndarray]):
         return hist
 
     def plot(self, path: str | None = None, *, show_lr: bool = True) -> Any:
-        """Draws losses (log scale), weights and learning rate(s); saves to ``path``.
+        """Draws the run: losses (log scale) with the phase marks and point redraws,
+        weights (when a balancer changed them), the learning rate (over the phases
+        that have one) and every tracker in a panel of its own, a row per component
+        (see :mod:`jno.train._history_plot`); saves to ``path``.
 
         With a ``path`` the figure is drawn without a display (see
         :mod:`jno.train._plotting`), written there and closed; without one it is left
         open for the caller to show. Returns the matplotlib figure.
         """
-        plt = pyplot(headless=path is not None)
-        groups = [
-            ("loss", [t for t in self if t.startswith("loss/")], True),
-            ("weight", [t for t in self if t.startswith(("weight/", "tracker/"))], False),
-        ]
-        if show_lr:
-            groups.append(
-                ("learning rate", [t for t in self if t == "lr" or t.startswith("lr/")], True)
-            )
-        groups = [g for g in groups if g[1]]
-        fig, axes = plt.subplots(1, max(len(groups), 1), figsize=(5 * max(len(groups), 1), 3.6))
-        axes = np.atleast_1d(axes)
-        steps = self.steps
-        for ax, (title, tags, log) in zip(axes, groups):
-            for tag in tags:
-                values = self[tag]
-                if log and np.any(values > 0):
-                    ax.semilogy(steps, np.where(values > 0, values, np.nan), label=tag)
-                else:
-                    ax.plot(steps, values, label=tag)
-            ax.set_title(title)
-            ax.set_xlabel("step")
-            ax.legend(fontsize="small")
-            ax.grid(True, alpha=0.3)
-        fig.tight_layout()
-        if path is not None:
-            save_figure(fig, path, dpi=120)
-        return fig
+        return plot_history(self, self.steps, self.marks, path, show_lr=show_lr)

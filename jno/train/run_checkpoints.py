@@ -114,6 +114,7 @@ class RunCheckpoints:
             "seed": seed,
             "terms": list(term_names),
             "history": {k: v.tolist() for k, v in history.to_dict().items()},
+            "marks": [list(m) for m in history.marks],
         }
         self._checkpointer().save(step, state.saved(), meta)
         self.saved_step = step
@@ -193,6 +194,7 @@ class RunCheckpoints:
             {
                 k: [float("nan") if v is None else v for v in vals]
                 for k, vals in meta["history"].items()
-            }
+            },
+            meta.get("marks", ()),
         )
         return start.with_saved(state), history
