@@ -14,7 +14,9 @@ The first call only builds ``L``, ``R`` and their eigenbases (by ``eigh``) and l
 the parameters alone, so that a gradient never preconditions itself. Every
 ``precondition_frequency`` steps the bases are refreshed by one power iteration and a
 QR decomposition, after sorting them by their estimated eigenvalues (``V`` follows the
-new order). ``M`` lives in the rotated space and is carried into a refreshed basis.
+new order). ``M`` lives in the rotated space and is carried into a refreshed basis;
+between refreshes it stays there untouched. The first call and the refresh are each
+one branch over all tensors, not one per tensor.
 Tensors of any rank are handled axis by axis; an axis longer than
 ``max_precond_dim``, and 1-D tensors unless ``precondition_1d``, keep the identity
 basis there, so a bias vector is trained by Adam.
@@ -156,13 +158,14 @@ def soap(
             for axis, f in enumerate(factors)
         )
 
-    def first(g, m, v, factors, bases):
+    def first(g, factors):
         factors = accumulate(factors, g)
-        bases = tuple(q if q.size == 0 else _eigenbasis(f) for f, q in zip(factors, bases))
-        return jnp.zeros_like(g), m, v, factors, bases
+        return factors, tuple(f if f.size == 0 else _eigenbasis(f) for f in factors)
 
-    def refresh(v, factors, bases):
-        """Sort each basis by its estimated eigenvalues, one power iteration, QR."""
+    def refresh(m, v, factors, bases):
+        """Sort each basis by its estimated eigenvalues, one power iteration, QR; the
+        moments follow: ``V`` re-ordered, ``M`` carried into the new basis."""
+        m = _project(m, bases, back=True)
         new = []
         for axis, (f, q) in enumerate(zip(factors, bases)):
             if q.size == 0:
@@ -172,7 +175,8 @@ def soap(
             v = jnp.take(v, order, axis=axis)
             q, _ = jnp.linalg.qr(f @ q[:, order])
             new.append(q)
-        return v, tuple(new)
+        new = tuple(new)
+        return _project(m, new), v, new
 
     def later(g, m, v, factors, bases, step, rate):
         rotated = _project(g, bases)
@@ -180,53 +184,50 @@ def soap(
         v = b2 * v + (1.0 - b2) * rotated * rotated
         t = step.astype(g.dtype)
         size = rate * jnp.sqrt(1.0 - b2**t) / (1.0 - b1**t)
-        direction = _project(m / (jnp.sqrt(v) + eps), bases, back=True)
-        update = -size * direction
+        update = -size * _project(m / (jnp.sqrt(v) + eps), bases, back=True)
         # The update is applied after the step; the next bases see this gradient.
-        m = _project(m, bases, back=True)
-        factors = accumulate(factors, g)
-        due = step % precondition_frequency == 0
-        v, bases = jax.lax.cond(due, refresh, lambda v, f, q: (v, q), v, factors, bases)
-        m = _project(m, bases)
-        return update, m, v, factors, bases
+        return update, m, v, accumulate(factors, g)
+
+    def first_call(updates, state, params):
+        out = jax.tree.map(first, updates, state.factors)
+        factors = jax.tree.map(lambda _, o: o[0], updates, out)
+        bases = jax.tree.map(lambda _, o: o[1], updates, out)
+        zeros = jax.tree.map(jnp.zeros_like, updates)
+        return zeros, state._replace(factors=factors, bases=bases)
+
+    def later_call(updates, state, params):
+        step = state.count  # real updates so far, counting this one
+        rate = learning_rate(step - 1) if callable(learning_rate) else learning_rate
+        out = jax.tree.map(
+            lambda g, m, v, f, q: later(g, m, v, f, q, step, rate),
+            updates, state.exp_avg, state.exp_avg_sq, state.factors, state.bases,
+        )  # fmt: skip
+        parts = [jax.tree.map(lambda _, o, i=i: o[i], updates, out) for i in range(4)]
+        update, m, v, factors = parts
+        if weight_decay > 0:
+            # Decoupled, on the weights after this update (AdamW's order).
+            update = jax.tree.map(lambda u, p: u - rate * weight_decay * (p + u), update, params)
+
+        def refresh_all(m, v, bases):
+            out = jax.tree.map(refresh, m, v, factors, bases)
+            return tuple(jax.tree.map(lambda _, o, i=i: o[i], updates, out) for i in range(3))
+
+        # One branch for every tensor: the refresh is due for all of them at once.
+        m, v, bases = jax.lax.cond(
+            step % precondition_frequency == 0,
+            refresh_all,
+            lambda m, v, bases: (m, v, bases),
+            m, v, state.bases,
+        )  # fmt: skip
+        return update, state._replace(exp_avg=m, exp_avg_sq=v, factors=factors, bases=bases)
 
     def update_fn(updates: Any, state: SOAPState, params: Any = None):
         if weight_decay > 0 and params is None:
             raise ValueError("soap with weight_decay needs params: tx.update(g, state, params)")
-        step = state.count  # real updates so far, counting this one (0 on the first call)
-        rate = learning_rate(jnp.maximum(step - 1, 0)) if callable(learning_rate) else learning_rate
-
-        def leaf(g, m, v, factors, bases, p):
-            def on_first():
-                return first(g, m, v, factors, bases)
-
-            def on_later():
-                return later(g, m, v, factors, bases, step, rate)
-
-            u, m, v, factors, bases = jax.lax.cond(step == 0, on_first, on_later)
-            if weight_decay > 0:
-                u = u - jnp.where(step == 0, 0.0, rate * weight_decay) * (p + u)
-            return u, m, v, factors, bases
-
-        out = jax.tree.map(
-            leaf,
-            updates,
-            state.exp_avg,
-            state.exp_avg_sq,
-            state.factors,
-            state.bases,
-            updates if params is None else params,
+        params = updates if params is None else params
+        update, state = jax.lax.cond(
+            state.count == 0, first_call, later_call, updates, state, params
         )
-        treedef = jax.tree.structure(updates)
-        parts = treedef.flatten_up_to(out)
-        unzip = [treedef.unflatten([p[i] for p in parts]) for i in range(5)]
-        new_state = SOAPState(
-            count=state.count + 1,
-            exp_avg=unzip[1],
-            exp_avg_sq=unzip[2],
-            factors=unzip[3],
-            bases=unzip[4],
-        )
-        return unzip[0], new_state
+        return update, state._replace(count=state.count + 1)
 
     return optax.GradientTransformation(init_fn, update_fn)
