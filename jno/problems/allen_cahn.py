@@ -8,7 +8,8 @@ Trefethen 2005), in float64, with 2048 Fourier nodes and ``dt = 5e-4``.
 
 Its own convergence (maximum and relative L2 differences on ``t = 0, 0.1, ..., 1``
 against 4096 nodes at the same step; the time step is converged to 1e-11: 512 nodes at
-``dt = 1e-3`` and ``1.25e-4`` differ by 1.1e-11)::
+``dt = 1e-3`` and ``1.25e-4`` differ by 1.1e-11), from ``benchmarks/references.py``
+(output in ``benchmarks/results/references.txt``)::
 
     nodes   max difference   relative L2
       512   1.7e-4           4.8e-6

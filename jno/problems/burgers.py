@@ -11,11 +11,12 @@ integrals into Gauss-Hermite quadratures in ``s``. The exponent of ``f`` spans
 ``+-1 / (2 pi nu)`` (``+-50`` for ``nu = 0.01 / pi``), so the largest exponent of
 each point is subtracted before exponentiating.
 
-Accuracy, checked for ``nu = 0.01 / pi`` on the 256 x 100 grid ``t > 0``: 150, 200 and
-300 nodes agree to 3e-15 (100 nodes differ by 2e-7), and 200 nodes agree to 2e-15
-with a 20001-point trapezoidal rule over ``|s| <= 40``. The steepest slope at
-``x = 0`` is ``u_x = -152.00516`` at ``t = 1.6037 / pi``, the value of Basdevant et
-al. (1986), Comput. Fluids 14, 23-41.
+Accuracy for ``nu = 0.01 / pi`` on the 256 x 100 grid ``t > 0``
+(``benchmarks/references.py``, output in ``benchmarks/results/references.txt``): 100,
+150 and 200 nodes agree with 300 to 2.2e-15, and 200 nodes agree to 1.3e-15 with a
+20001-point trapezoidal rule over ``|s| <= 40``. The steepest slope at ``x = 0`` is
+``u_x = -152.00516`` at ``t = 1.6037 / pi``, the value of Basdevant et al. (1986),
+Comput. Fluids 14, 23-41.
 """
 
 from __future__ import annotations
