@@ -54,6 +54,8 @@ def test_two_processes_train_as_one_process_with_two_devices(tmp_path, crux):
     assert all(line.startswith("[Gloo]") for line in done.stdout.splitlines())
     if not crux:  # the figure asked for on both processes is written by process 0 alone
         assert sorted(p.name for p in two.glob("*.png")) == ["points-0.png"]
+    # One TensorBoard event file, as from one process.
+    assert len(list((two / "events").rglob("events.out.tfevents.*"))) == 1
 
 
 def test_sigterm_to_one_process_stops_both_at_one_step_and_resumes_alone(tmp_path):

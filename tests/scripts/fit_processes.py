@@ -2,7 +2,8 @@
 
 Usage: ``fit_processes.py STEPS OUT_DIR [CHECKPOINT_DIR [SIGTERM_AT_STEP]]``. Each process
 writes ``OUT_DIR/process-<i>.json``: the process count, the step reached and the flat
-parameters; the trainer plots its points into ``OUT_DIR/points-<i>.png``. With
+parameters; the trainer logs to ``OUT_DIR/events`` and plots its points into
+``OUT_DIR/points-<i>.png``. With
 ``SIGTERM_AT_STEP``, process 1 (or 0 when alone) sends itself SIGTERM once the trainer
 has passed that step. With ``FIT_CRUX=1`` in the environment the
 trainer is a ``jno.core`` crux with a SoftAdapt balancer over two terms.
@@ -39,8 +40,9 @@ def main() -> None:
     net.optimizer(optax.sgd(0.05))
     x = np.linspace(-1, 1, 64, dtype=np.float32)[:, None]
     run = dict(
-        log_every=10, progress=False, checkpoint_dir=ckpt, checkpoint_every=50 if ckpt else None
-    )
+        log_every=10, progress=False, checkpoint_dir=ckpt, checkpoint_every=50 if ckpt else None,
+        logdir=os.path.join(out, "events"),
+    )  # fmt: skip
     if os.environ.get("FIT_CRUX") == "1":
         fit = net.residual(lambda u, x: u(x)[:, 0] - jnp.sin(3 * x[:, 0]), x, name="fit")
         edge = net.residual(lambda u, x: u(x)[:, 0] - jnp.sin(3 * x[:, 0]), x[[0, -1]], name="edge")
