@@ -193,7 +193,7 @@ def soap(
         factors = jax.tree.map(lambda _, o: o[0], updates, out)
         bases = jax.tree.map(lambda _, o: o[1], updates, out)
         zeros = jax.tree.map(jnp.zeros_like, updates)
-        return zeros, state._replace(factors=factors, bases=bases)
+        return zeros, SOAPState(state.count, state.exp_avg, state.exp_avg_sq, factors, bases)
 
     def later_call(updates, state, params):
         step = state.count  # real updates so far, counting this one
@@ -219,7 +219,7 @@ def soap(
             lambda m, v, bases: (m, v, bases),
             m, v, state.bases,
         )  # fmt: skip
-        return update, state._replace(exp_avg=m, exp_avg_sq=v, factors=factors, bases=bases)
+        return update, SOAPState(state.count, m, v, factors, bases)
 
     def update_fn(updates: Any, state: SOAPState, params: Any = None):
         if weight_decay > 0 and params is None:
@@ -228,6 +228,6 @@ def soap(
         update, state = jax.lax.cond(
             state.count == 0, first_call, later_call, updates, state, params
         )
-        return update, state._replace(count=state.count + 1)
+        return update, SOAPState(state.count + 1, *state[1:])
 
     return optax.GradientTransformation(init_fn, update_fn)
