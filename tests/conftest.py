@@ -53,6 +53,7 @@ def poisson1d_points():
 # The longest tests (subprocesses, whole trainings) go first, so that the two xdist
 # workers do not end with one of them alone on a long test while the other idles.
 _FIRST = (
+    "test_processes.py",
     "test_mesh.py",
     "test_float64.py",
     "test_ensemble.py",
@@ -71,3 +72,23 @@ def pytest_collection_modifyitems(config, items):
         return _FIRST.index(name) if name in _FIRST else len(_FIRST)
 
     items.sort(key=rank)  # stable: the order inside each file is kept
+
+
+# Seconds spent in each test file (setup, call and teardown), summed on the main
+# process from every worker's reports: the slowest files are listed at the end.
+_FILE_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    path = report.nodeid.split("::")[0]
+    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _FILE_SECONDS:
+        return
+    slowest = sorted(_FILE_SECONDS.items(), key=lambda kv: -kv[1])[:12]
+    total = sum(_FILE_SECONDS.values())
+    terminalreporter.write_sep("=", f"slowest test files ({total:.0f} s in all tests)")
+    for path, seconds in slowest:
+        terminalreporter.write_line(f"{seconds:7.1f} s  {path}")

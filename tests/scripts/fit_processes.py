@@ -5,8 +5,9 @@ writes ``OUT_DIR/process-<i>.json``: the process count, the step reached and the
 parameters; the trainer logs to ``OUT_DIR/events`` and plots its points into
 ``OUT_DIR/points-<i>.png``. With
 ``SIGTERM_AT_STEP``, process 1 (or 0 when alone) sends itself SIGTERM once the trainer
-has passed that step. With ``FIT_CRUX=1`` in the environment the
-trainer is a ``jno.core`` crux with a SoftAdapt balancer over two terms.
+has passed that step. With ``FIT_CRUX=1`` in the environment a ``jno.core`` crux (a
+SoftAdapt balancer over two terms) trains next, ``STEPS`` steps, and its parameters are
+written too.
 """
 
 import json
@@ -43,13 +44,7 @@ def main() -> None:
         log_every=10, progress=False, checkpoint_dir=ckpt, checkpoint_every=50 if ckpt else None,
         logdir=os.path.join(out, "events"),
     )  # fmt: skip
-    if os.environ.get("FIT_CRUX") == "1":
-        fit = net.residual(lambda u, x: u(x)[:, 0] - jnp.sin(3 * x[:, 0]), x, name="fit")
-        edge = net.residual(lambda u, x: u(x)[:, 0] - jnp.sin(3 * x[:, 0]), x[[0, -1]], name="edge")
-        w_fit, w_edge = jno.fn.adaptive.softadapt([fit, edge])
-        trainer = jno.core([w_fit * fit + w_edge * edge, w_fit.tracker()], **run)
-    else:
-        trainer = Fit(net, points={"x": x}, **run)
+    trainer = Fit(net, points={"x": x}, **run)
     if kill_at is not None and jax.process_index() == min(1, jax.process_count() - 1):
 
         def later() -> None:
@@ -58,16 +53,33 @@ def main() -> None:
             os.kill(os.getpid(), signal.SIGTERM)
 
         threading.Thread(target=later, daemon=True).start()
+    record = {"count": jax.process_count()}
     try:
         trainer.fit(steps)
-        if os.environ.get("FIT_CRUX") != "1":  # a figure: written by process 0 only
-            trainer.plot_points("x", os.path.join(out, f"points-{jax.process_index()}.png"))
+        trainer.plot_points("x", os.path.join(out, f"points-{jax.process_index()}.png"))
+        if os.environ.get("FIT_CRUX") == "1":
+            record["crux_params"] = fit_crux(x, steps)
     finally:
-        leaves = jax.tree.leaves(nnx.state(net.module, nnx.Param))
-        flat = np.concatenate([np.asarray(leaf).ravel() for leaf in leaves]).tolist()
-        record = {"count": jax.process_count(), "step": trainer.step, "params": flat}
+        record.update(step=trainer.step, params=flat_params(net))
         with open(os.path.join(out, f"process-{jax.process_index()}.json"), "w") as f:
             json.dump(record, f)
+
+
+def fit_crux(x: np.ndarray, steps: int) -> list[float]:
+    """A ``jno.core`` crux with a SoftAdapt balancer over two terms, its own network."""
+    net = jno.nn(MLP(1, [16, 16], 1, rngs=nnx.Rngs(1)))
+    net.optimizer(optax.sgd(0.05))
+    fit = net.residual(lambda u, x: u(x)[:, 0] - jnp.sin(3 * x[:, 0]), x, name="fit")
+    edge = net.residual(lambda u, x: u(x)[:, 0] - jnp.sin(3 * x[:, 0]), x[[0, -1]], name="edge")
+    w_fit, w_edge = jno.fn.adaptive.softadapt([fit, edge])
+    crux = jno.core([w_fit * fit + w_edge * edge, w_fit.tracker()], log_every=10, progress=False)
+    crux.solve(steps)
+    return flat_params(net)
+
+
+def flat_params(net) -> list[float]:
+    leaves = jax.tree.leaves(nnx.state(net.module, nnx.Param))
+    return np.concatenate([np.asarray(leaf).ravel() for leaf in leaves]).tolist()
 
 
 if __name__ == "__main__":
