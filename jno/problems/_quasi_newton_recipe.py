@@ -5,10 +5,8 @@ between RAD redraws (Urbán, Stefanou & Pons, J. Comput. Phys. 2024; Kiyani et a
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 import optax
 
@@ -17,6 +15,7 @@ from jno.nnx.networks.constraints import Constrained
 from jno.nnx.networks.mlp import MLP
 from jno.nnx.schedules import LearningRateSchedule
 from jno.optim import METHODS, LeastSquares, QuasiNewton, bfgs, engd, levenberg_marquardt
+from jno.problems._phase_timing import step_seconds
 from jno.problems._recipe_parts import (
     batch_sizes,
     core_network,
@@ -276,8 +275,8 @@ class QuasiNewtonRecipe:
         """
         seconds = check_real("seconds", seconds, minimum=0.0, min_open=True)
         probe = check_int("probe", probe, minimum=1)
-        adam = _step_seconds(trainer, self._adam().tx, self._adam().schedule, probe)
-        qn = _step_seconds(trainer, self.optimizer(), None, probe)
+        adam = step_seconds(trainer, self._adam().tx, self._adam().schedule, probe)
+        qn = step_seconds(trainer, self.optimizer(), None, probe)
         planned = self.adam_steps * adam + self.qn_steps * qn
         factor = seconds / planned if planned > 0 else 1.0
         sized = self.replace(
@@ -339,31 +338,6 @@ class Budget(NamedTuple):
     recipe: QuasiNewtonRecipe
     adam_step_seconds: float
     qn_step_seconds: float
-
-
-def _step_seconds(trainer: Any, tx: Any, schedule: Any, steps: int) -> float:
-    """Seconds per step of ``trainer`` with ``tx`` set, over ``steps`` fused steps after
-    one compiled warm-up call; the trainer is left as it was."""
-    nets = trainer.nets
-    saved = (trainer.trained.joint, [n.optimizer_spec for n in nets])
-    opt_states = list(trainer.trained.opt_states)
-    try:
-        set_optimizer(trainer, tx, schedule)
-        compiled = trainer.compile()
-        state = trainer.initial_state()
-        fixed = trainer.fixed_points()
-        empty = compiled.metrics.empty()
-        jax.block_until_ready(compiled.run(state, empty, fixed, steps))  # compiles
-        start = time.perf_counter()
-        jax.block_until_ready(compiled.run(state, empty, fixed, steps))
-        return (time.perf_counter() - start) / steps
-    finally:
-        trainer.trained.joint = saved[0]
-        for net, spec in zip(nets, saved[1]):
-            net.optimizer_spec = spec
-        if saved[0] is not None or None not in saved[1]:
-            trainer.trained.refresh()  # back to the trainer's own optimizers and states
-            trainer.trained.opt_states = opt_states
 
 
 #: The settings that describe the trainer :meth:`QuasiNewtonRecipe.trainer` builds.
