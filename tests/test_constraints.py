@@ -42,7 +42,8 @@ def test_derivatives_of_the_transform_match_autodiff(jet_net):
         inner = mlp if jet_net else nnx.Linear(2, 1, rngs=nnx.Rngs(1))
         u = Constrained.dirichlet(inner, phi, g)
         x = jax.random.uniform(KEY, (16, 2), jnp.float64, -0.7, 0.7)
-        grads, hess, lap = exact_derivatives(u, x)
+        # Compiled: eagerly, each operation of the jets and of autodiff compiles alone.
+        grads, hess, lap = jax.jit(lambda x: exact_derivatives(u, x))(x)
 
         def loss_parts(x):
             return (
@@ -52,7 +53,7 @@ def test_derivatives_of_the_transform_match_autodiff(jet_net):
                 ops.partial(u, x, 1),
             )
 
-        got = run_shared(loss_parts, x)
+        got = jax.jit(lambda x: run_shared(loss_parts, x))(x)
         np.testing.assert_allclose(got[0], grads, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(got[1], lap, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(got[2], hess[:, 0, 1], rtol=1e-10, atol=1e-12)
@@ -68,7 +69,8 @@ def test_the_transform_stays_on_the_one_pass_taylor_path(monkeypatch):
 
     def count(u):
         passes.clear()
-        run_shared(lambda x: (ops.laplacian(u, x), ops.grad(u, x), u(x)), x)
+        # Traced once, as a loss is: the passes are the Python calls of forward.
+        jax.jit(lambda x: run_shared(lambda x: (ops.laplacian(u, x), ops.grad(u, x), u(x)), x))(x)
         return list(passes)
 
     bare = count(mlp)
@@ -94,7 +96,11 @@ def test_initial_data_hold_exactly_with_their_space_derivatives():
         s = jnp.linspace(-1.0, 1.0, 21)
         x = jnp.stack([s, jnp.full_like(s, 0.5)], axis=1)
         np.testing.assert_array_equal(u(x)[:, 0], u0(x))  # exactly, not to rounding
-        got = run_shared(lambda x: (ops.partial(u, x, 0), ops.partial2(u, x, 0, 0)), x)
+
+        def space_derivatives(x):
+            return run_shared(lambda x: (ops.partial(u, x, 0), ops.partial2(u, x, 0, 0)), x)
+
+        got = jax.jit(space_derivatives)(x)  # eagerly, every operation compiles alone
         np.testing.assert_allclose(got[0], -jnp.pi * jnp.cos(jnp.pi * s), rtol=1e-12, atol=1e-13)
         np.testing.assert_allclose(got[1], jnp.pi**2 * jnp.sin(jnp.pi * s), rtol=1e-12, atol=1e-12)
         # Away from t0 the network contributes: u is not u0 there.
@@ -110,17 +116,23 @@ def test_lift_carries_a_general_input_jet():
         f = lambda p: jnp.stack([p[:, 0] * jnp.sin(p[:, 1]), p[:, 0] ** 3], axis=1)  # noqa: E731
         w = jnp.array([[1.0, 2.0], [-0.5, 0.3]])
         x = jnp.array([[0.2, 0.4], [0.7, -0.1]])
-        seed = Jet.seed(x, second=((0, 0), (0, 1), (1, 1)), laplacian=True)
-        inner = seed @ w  # a linear map of x: its first derivatives are rows of w
-        jet = lift(f, inner)
-        comp = lambda p: f(p[None] @ w)[0]  # noqa: E731
-        jac = jax.vmap(jax.jacfwd(comp))(x)
-        hess = jax.vmap(jax.hessian(comp))(x)
+
+        @jax.jit  # one program: eagerly, every operation would compile on its own
+        def both(x):
+            seed = Jet.seed(x, second=((0, 0), (0, 1), (1, 1)), laplacian=True)
+            inner = seed @ w  # a linear map of x: its first derivatives are rows of w
+            jet = lift(f, inner)
+            got = [jet.full(jet.first[0]), jet.full(jet.first[1])]
+            got += [jet.full(jet.second[(0, 1)]), jet.full(jet.laplacian)]
+            comp = lambda p: f(p[None] @ w)[0]  # noqa: E731
+            return got, jax.vmap(jax.jacfwd(comp))(x), jax.vmap(jax.hessian(comp))(x)
+
+        got, jac, hess = both(x)
         for i in range(2):
-            np.testing.assert_allclose(jet.full(jet.first[i]), jac[:, :, i], rtol=1e-12)
-        np.testing.assert_allclose(jet.full(jet.second[(0, 1)]), hess[:, :, 0, 1], rtol=1e-12)
+            np.testing.assert_allclose(got[i], jac[:, :, i], rtol=1e-12)
+        np.testing.assert_allclose(got[2], hess[:, :, 0, 1], rtol=1e-12)
         lap = hess[:, :, 0, 0] + hess[:, :, 1, 1]
-        np.testing.assert_allclose(jet.full(jet.laplacian), lap, rtol=1e-12)
+        np.testing.assert_allclose(got[3], lap, rtol=1e-12)
 
 
 def test_bad_arguments_are_named():
@@ -165,11 +177,12 @@ def test_packaged_exact_conditions_hold_and_leave_the_losses(name, satisfied):
         trainer = getattr(problems, name).default(hidden=[8], exact=True, progress=False)
         u = trainer.nets[0].module
         batch = {k: v.sample(jax.random.key(3)) for k, v in trainer.points.items()}
-        residuals = trainer.residuals(u, batch)
+        residuals = jax.jit(lambda b: trainer.residuals(u, b))(batch)
         for term in satisfied:  # u, and u_t for Klein-Gordon's second initial condition
             parts = residuals[term] if isinstance(residuals[term], tuple) else (residuals[term],)
             assert max(float(jnp.max(jnp.abs(p))) for p in parts) < 1e-14
-        assert set(trainer.losses(u, batch)) == set(residuals) - set(satisfied)
+        losses = jax.eval_shape(lambda b: trainer.losses(u, b), batch)
+        assert set(losses) == set(residuals) - set(satisfied)
 
 
 def test_helmholtz_refuses_zero_boundary_values_for_a_non_integer_frequency():

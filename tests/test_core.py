@@ -20,7 +20,8 @@ DOMAIN = Interval(0.0, 1.0)
 STEPS = 16
 
 
-# The reference balancers and schedules run compiled: one compilation instead of one per op.
+# The reference balancers, schedules and values run compiled: one compilation instead of
+# one per op.
 call = nnx.jit(lambda module, *args: module(*args))
 
 
@@ -196,15 +197,15 @@ def test_balancers_over_overlapping_terms_run_in_dependency_order():
 
     # eval: terms and expressions on their own or given points, networks, functions.
     x = np.linspace(0.1, 0.9, 7, dtype=np.float32)[:, None]
-    u = net.module
-    np.testing.assert_allclose(crux.eval(pde, x), jnp.mean(pde_fn(u, x) ** 2), rtol=1e-6)
-    bc_value = float(jnp.mean(u(boundary) ** 2))
+    references = nnx.jit(lambda u, x, b: (jnp.mean(pde_fn(u, x) ** 2), jnp.mean(u(b) ** 2), u(x)))
+    pde_value, bc_value, u_x = map(np.asarray, references(net.module, x, boundary))
+    np.testing.assert_allclose(crux.eval(pde, x), pde_value, rtol=1e-6)
     np.testing.assert_allclose(crux.eval(bc), bc_value, rtol=1e-6)
     np.testing.assert_allclose(
-        crux.eval(pde + 2 * bc, {"pde": x}), jnp.mean(pde_fn(u, x) ** 2) + 2 * bc_value, rtol=1e-6
+        crux.eval(pde + 2 * bc, {"pde": x}), pde_value + 2 * bc_value, rtol=1e-6
     )
-    np.testing.assert_allclose(crux.eval(net, x), u(x), rtol=1e-6)
-    np.testing.assert_allclose(crux.eval(lambda u, x: u(x) ** 2, x), u(x) ** 2, rtol=1e-6)
+    np.testing.assert_allclose(crux.eval(net, x), u_x, rtol=1e-6)
+    np.testing.assert_allclose(crux.eval(lambda u, x: u(x) ** 2, x), u_x**2, rtol=1e-6)
     with pytest.raises(TypeError, match="weight placeholders"):
         crux.eval(w1[0] * pde)
 

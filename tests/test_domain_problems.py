@@ -28,12 +28,15 @@ def test_the_exact_solution_solves_the_residuals_and_a_wrong_one_does_not(proble
         trainer = problem.default(hidden=[8], progress=False)
         batch = batch_of(trainer)
         exact = trainer.reference
-        for name, r in trainer.residuals(exact, batch).items():
+        wrong = lambda x: exact(x) * 1.01 + 0.01 * x[:, 0]  # noqa: E731
+        # One compiled program for both: eagerly, each operation compiles on its own.
+        both = jax.jit(lambda b: (trainer.residuals(exact, b), trainer.residuals(wrong, b)))
+        at_exact, at_wrong = both(batch)
+        for name, r in at_exact.items():
             # The corner singularity's Laplacian is zero away from the corner only.
             scale = 1e-7 if problem is LaplaceLShape2D and name == "pde" else 1e-9
             assert float(jnp.max(jnp.abs(r))) < scale, name
-        wrong = lambda x: exact(x) * 1.01 + 0.01 * x[:, 0]  # noqa: E731
-        worst = max(float(jnp.max(jnp.abs(r))) for r in trainer.residuals(wrong, batch).values())
+        worst = max(float(jnp.max(jnp.abs(r))) for r in at_wrong.values())
         assert worst > 1e-3
 
 
@@ -49,29 +52,31 @@ def test_the_neumann_data_follow_the_normals_into_the_holes():
 
 
 def test_the_corner_solution_and_the_lshape_extension():
+    # Compiled whole: eagerly, each of their many small operations compiles per shape.
+    corner, extension = jax.jit(corner_solution), jax.jit(boundary_extension)
     with jax.enable_x64(True):
         r = jnp.linspace(0.1, 1.0, 10)
         on_edges = jnp.concatenate([jnp.stack([r, 0 * r], 1), jnp.stack([0 * r, -r], 1)])
-        np.testing.assert_allclose(corner_solution(on_edges), 0.0, atol=1e-15)
+        np.testing.assert_allclose(corner(on_edges), 0.0, atol=1e-15)
         # (r, theta) = (0.5, pi / 2): 0.5^(2/3) sin(pi / 3)
-        value = corner_solution(jnp.array([[0.0, 0.5]]))[0]
+        value = corner(jnp.array([[0.0, 0.5]]))[0]
         np.testing.assert_allclose(value, 0.5 ** (2 / 3) * np.sin(np.pi / 3), rtol=1e-14)
         domain = LaplaceLShape2D.domain
         xb = domain.boundary(400).sample(KEY)
-        np.testing.assert_allclose(boundary_extension(xb), corner_solution(xb), atol=1e-12)
+        np.testing.assert_allclose(extension(xb), corner(xb), atol=1e-12)
         xi = domain.interior(400).sample(KEY)
-        assert float(jnp.max(jnp.abs(boundary_extension(xi) - corner_solution(xi)))) > 0.05
+        assert float(jnp.max(jnp.abs(extension(xi) - corner(xi)))) > 0.05
         vertices = jnp.asarray(np.array(domain.vertices))
-        np.testing.assert_allclose(boundary_extension(vertices), corner_solution(vertices))
+        np.testing.assert_allclose(extension(vertices), corner(vertices))
         # exact=True: the data hold on the boundary to rounding, and "bc" leaves the loss.
         trainer = LaplaceLShape2D.default(hidden=[8], exact=True, progress=False)
-        np.testing.assert_allclose(trainer.predict(xb), corner_solution(xb), atol=1e-12)
+        np.testing.assert_allclose(trainer.predict(xb), corner(xb), atol=1e-12)
         assert trainer.check() == ("pde",)
         # The recipes read the network inside the transform.
         recipe = LaplaceLShape2D.recipes["quasi-newton"].phases()
         assert recipe.replace(hidden=(8,)).contradictions(trainer) == []
         assert "(8,)" in recipe.replace(hidden=(9,)).contradictions(trainer)[0]
-        lap = ops.laplacian(trainer.nets[0].module, xi)
+        lap = jax.jit(lambda x: ops.laplacian(trainer.nets[0].module, x))(xi)
         assert bool(jnp.all(jnp.isfinite(lap)))
 
 

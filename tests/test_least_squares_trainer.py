@@ -42,18 +42,24 @@ def test_residual_vector_squares_to_the_weighted_total_and_its_jacobian_is_exact
         carry = trainer.initial_state()
         batch = dict(trainer.points)
         weights = jnp.array([0.7, 3.0])
-        losses, _ = compiled.loss_vector(carry.params, carry.rest, carry.components, batch)
         parts = compiled.term_residuals
-        vector = parts.vector(carry.params, carry.rest, batch, weights)
+
+        @jax.jit  # one program: eagerly, every operation would compile on its own
+        def evaluate(params, rest, components):
+            losses, _ = compiled.loss_vector(params, rest, components, batch)
+            vector = parts.vector(params, rest, batch, weights)
+            # Per-point gradients, and forward mode on the whole vector to check them.
+            jac = parts.jacobian(params, rest, batch, weights, (0,))
+            full = jax.jacfwd(lambda p: parts.vector((p,), rest, batch, weights))(params[0])
+            return losses, vector, jac, full
+
+        losses, vector, jac, full = evaluate(carry.params, carry.rest, carry.components)
         assert vector.shape == (64 + 2 * 2,)
         np.testing.assert_allclose(vector @ vector, weights @ losses, rtol=1e-13)
         # By hand: the boundary entries are sqrt(w / (n k)) r with n = 2 points, k = 2.
         u = trainer.nets[0].module(batch["b"])[:, 0]
         expected = np.sqrt(3.0 / 4) * np.stack([u, 0.5 * u], axis=1).reshape(-1)
         np.testing.assert_allclose(vector[64:], expected, rtol=1e-13)
-        # Per-point gradients against forward mode on the whole vector.
-        jac = parts.jacobian(carry.params, carry.rest, batch, weights, (0,))
-        full = jax.jacfwd(lambda p: parts.vector((p,), carry.rest, batch, weights))(carry.params[0])
         for a, b in zip(jax.tree.leaves(jac), jax.tree.leaves(full)):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
@@ -91,7 +97,8 @@ def test_one_levenberg_marquardt_over_a_field_and_a_coefficient():
     # what a tanh network of 6 units represents of 2 x.
     class Coefficient(nnx.Module):
         def __init__(self):
-            self.k = nnx.Param(jnp.array(0.5))
+            # Not weakly typed: the trained value is not, and the step would compile twice.
+            self.k = nnx.Param(jnp.array(0.5, float))
 
     class Inverse(jno.Trainer):
         def residuals(self, nets, batch):

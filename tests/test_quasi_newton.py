@@ -12,6 +12,9 @@ import jno
 from jno.optim import QuasiNewtonState, bfgs, ssbroyden, strong_wolfe
 
 
+# The searches and updates run compiled, as inside a training step: one compilation per
+# objective instead of one per eager op.
+@jax.jit(static_argnums=0, static_argnames=("init_step", "curv_rtol"))
 def _search(fun, x, direction, **kwargs):
     (value, aux), grad = jax.value_and_grad(fun, has_aux=True)(x)
     return strong_wolfe(fun, x, direction, value, grad, aux, **kwargs), value, grad
@@ -24,12 +27,13 @@ def test_line_search_meets_the_strong_wolfe_conditions():
             return 100.0 * (p[1] - p[0] ** 2) ** 2 + (1.0 - p[0]) ** 2, p[0]
 
         x = jnp.array([-1.2, 1.0])
-        (f0, _), g0 = jax.value_and_grad(rosenbrock, has_aux=True)(x)
+        value_and_grad = jax.jit(jax.value_and_grad(rosenbrock, has_aux=True))
+        (f0, _), g0 = value_and_grad(x)
         d = -g0  # a long steepest-descent step: the search has to zoom
         r, _, _ = _search(rosenbrock, x, d, init_step=1.0)
         step = float(r.step)
         assert not r.failed and 0 < step < 1
-        (f, aux), g = jax.value_and_grad(rosenbrock, has_aux=True)(x + step * d)
+        (f, aux), g = value_and_grad(x + step * d)
         slope0 = float(g0 @ d)
         assert float(f) <= float(f0) + 1e-4 * step * slope0
         assert abs(float(g @ d)) <= 0.9 * abs(slope0)
@@ -58,6 +62,7 @@ def test_line_search_steps_back_from_nan_and_fails_on_an_ascent_direction():
     assert float(r.value) == float(value) and float(r.grad) == float(grad)
 
 
+@jax.jit(static_argnums=(0, 1))
 def _update(tx, f, params, state):
     value, grad = optax.value_and_grad_from_state(f)(params, state=state)
     updates, state = tx.update(grad, state, params, value=value, grad=grad, value_fn=f)
@@ -93,7 +98,8 @@ def test_a_nan_loss_never_reaches_the_parameters():
 
 
 def test_the_memory_guard_names_the_numbers_and_the_alternatives():
-    module = jno.nnx.MLP(2, [30, 30], 1, rngs=nnx.Rngs(0))  # 1 051 parameters
+    # 1 051 parameters; the guard needs only their shapes (no initialisation compiled).
+    module = nnx.eval_shape(lambda: jno.nnx.MLP(2, [30, 30], 1, rngs=nnx.Rngs(0)))
     net = jno.nn(module)
     with pytest.raises(ValueError) as err:
         net.optimizer(ssbroyden(max_hessian_bytes=1 << 20))
@@ -134,10 +140,15 @@ def test_trainer_phase_follows_the_plain_optimizer_loop():
             return sum(trainer.losses(nnx.merge(graphdef, p), {"x": x}).values())
 
         tx = ssbroyden()
-        state = tx.init(params)
-        step = jax.jit(lambda p, s: _update(tx, loss, p, s))
-        for _ in range(8):
-            params, _, state = step(params, state)
+
+        # One compiled loop: the steps return the state on the trainer's mesh, tx.init
+        # does not, so a compiled step would be compiled a second time.
+        @jax.jit
+        def iterate(params, state):
+            step = lambda _, c: _update(tx, loss, *c)[::2]  # noqa: E731
+            return jax.lax.fori_loop(0, 8, step, (params, state))
+
+        params, _ = iterate(params, tx.init(params))
         net.optimizer(ssbroyden())
         trainer.fit(8)
         ours = nnx.state(net.module, nnx.Param)

@@ -41,6 +41,12 @@ def make_net(seed=0, hidden=(16, 16)):
     return MLP(1, list(hidden), 1, rngs=nnx.Rngs(seed))
 
 
+# The reference balancer and schedule, and evaluations of a trained network, run
+# compiled: one compilation instead of one per eager op.
+call = nnx.jit(lambda module, *args: module(*args))
+losses_of = nnx.jit(poisson_losses)
+
+
 def hand_loop(points, steps, lr=1e-2, balancer=None, schedule=None, tx=None):
     """Pure JAX + optax reference: same init, points, weights and schedule."""
     model = make_net()
@@ -56,7 +62,7 @@ def hand_loop(points, steps, lr=1e-2, balancer=None, schedule=None, tx=None):
     @jax.jit
     def grads_of(p, w):
         vec, vjp = jax.vjp(loss_vec, p)
-        return vec, vjp(w)[0]
+        return vec, vjp(w)[0], jnp.sum(w * vec)
 
     @jax.jit
     def apply(g, opt_state, p, rate):
@@ -64,12 +70,13 @@ def hand_loop(points, steps, lr=1e-2, balancer=None, schedule=None, tx=None):
         return optax.apply_updates(p, jax.tree.map(lambda u: rate * u, updates)), opt_state
 
     totals = []
+    vec_of, ones = jax.jit(loss_vec), jnp.ones(2)
     for step in range(steps):
-        vec = jax.jit(loss_vec)(params)
-        w = jnp.ones(2) if balancer is None else balancer(vec)  # the balancer eagerly
-        vec, g = grads_of(params, w)
-        totals.append(float(jnp.sum(w * vec)))
-        rate = 1.0 if schedule is None else schedule(step, vec)
+        vec = vec_of(params)
+        w = ones if balancer is None else call(balancer, vec)  # the balancer on its own
+        vec, g, total = grads_of(params, w)
+        totals.append(float(total))
+        rate = 1.0 if schedule is None else call(schedule, step, vec)
         params, opt_state = apply(g, opt_state, params, rate)
     return params, np.array(totals)
 
@@ -158,7 +165,7 @@ def test_multi_phase_adam_then_lbfgs(poisson1d_points):
         trainer.fit(100)
         assert trainer.step == 400
         assert trainer.history.steps.tolist() == [100, 200, 300, 400]
-        out = poisson_losses(net.module, poisson1d_points)
+        out = losses_of(net.module, poisson1d_points)
         finals[second] = float(out["pde"] + out["bc"])
     # The second phase starts from the Adam parameters and L-BFGS converges much faster.
     assert finals["lbfgs"] < 0.1 * finals["adam"]
@@ -169,10 +176,10 @@ def test_poisson_1d_reaches_relative_error_below_one_percent(poisson1d_points):
     net.optimizer(optax.adam(1)).scale(jno.LearningRateSchedule.exponential(1e-2, 0.5, 500))
     trainer = Poisson1D(net, points=poisson1d_points, log_every=500)
     trainer.fit(2000)
-    x = jnp.linspace(0, 1, 201)[:, None]
-    u = net(x)[:, 0]
-    exact = jnp.sin(jnp.pi * x[:, 0])
-    rel = float(jnp.linalg.norm(u - exact) / jnp.linalg.norm(exact))
+    x = np.linspace(0, 1, 201, dtype=np.float32)[:, None]
+    u = np.asarray(call(net.module, x))[:, 0]
+    exact = np.sin(np.pi * x[:, 0])
+    rel = float(np.linalg.norm(u - exact) / np.linalg.norm(exact))
     assert rel < 1e-2
 
 
@@ -270,10 +277,13 @@ def test_changing_terms_is_an_error(poisson1d_points):
             return out
 
     net = nn(make_net())
-    net.optimizer(optax.adam(1e-3))
+    net.optimizer(optax.adam(1e-2))  # the compiled step of the twenty-step test
     trainer = Changing(net, points=poisson1d_points)
     trainer.fit(1)
     assert trainer.term_book.term_names == ("pde", "bc")
     trainer.extra = True
     with pytest.raises(ValueError, match="must be the same every step"):
-        trainer.term_book.losses(trainer.losses, [net.module], poisson1d_points)
+        # Abstractly, as inside the compiled step (no compilation of its eager ops).
+        jax.eval_shape(
+            lambda: trainer.term_book.losses(trainer.losses, [net.module], poisson1d_points)
+        )

@@ -72,6 +72,13 @@ def hand_loop(balancer, steps):
         return jnp.stack([jnp.mean(r**2) for r in residuals_of(p).values()])
 
     jacobian = jax.jit(jax.jacrev(loss_vec))
+
+    @jax.jit  # eagerly, every operation of Adam would compile on its own
+    def update(w, jac, opt_state, params):
+        grads = jax.tree.map(lambda g: jnp.tensordot(w, g, axes=1), jac)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
     ntk = jax.jit(
         lambda p: [
             jno.nnx.ntk_diagonal(lambda q, k=k: residuals_of(q)[k], p) for k in ("pde", "bc")
@@ -90,9 +97,7 @@ def hand_loop(balancer, steps):
         else:
             w = balancer.last_weights[...]
         weights.append(np.asarray(w))
-        grads = jax.tree.map(lambda g, w=w: jnp.tensordot(w, g, axes=1), jac)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
+        params, opt_state = update(w, jac, opt_state, params)
     return params, np.array(weights), norms
 
 

@@ -202,7 +202,10 @@ class Trained:
         for i in range(len(self.specs)):
             if self.opt_states[i] is None:
                 self.opt_states[i] = init_optimizer(i, carry)
-        return carry.replace(opt=tuple(self.opt_states))
+        # Weakly typed scalars (a user's ``jnp.array(0.5)``, optax's line-search info)
+        # come back strongly typed from the first step: made strong here, every dispatch
+        # of the step sees one signature and compiles once.
+        return jax.tree.map(_strong, carry.replace(opt=tuple(self.opt_states)))
 
     def config(self) -> dict[str, Any]:
         """The optimizers (each network's, and the joint one when set), the balancer and
@@ -232,3 +235,10 @@ class Trained:
             nnx.update(self.balancer, carry.balancer)
         self.components.store(carry.components)
         self.opt_states = list(carry.opt)
+
+
+def _strong(leaf: Any) -> Any:
+    """``leaf`` with its dtype made strong (the same values and dtype)."""
+    if isinstance(leaf, jax.Array) and leaf.weak_type:
+        return jnp.asarray(leaf, leaf.dtype)
+    return leaf
