@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -110,6 +111,11 @@ class Child:
         lock = directory / ".jno-lock"
         return lock.exists() and lock.read_text().split("\n")[0] == str(self.proc.pid)
 
+    def stepping(self):
+        """True once this process has reported a finished chunk of steps: its ``fit``
+        defers SIGINT and SIGTERM to the end of a chunk from then on."""
+        return re.search(r"^step \d+/", self.stderr(), re.MULTILINE) is not None
+
     def send(self, signum):
         os.kill(self.proc.pid, signum)
         self.proc.wait(timeout=120)
@@ -126,8 +132,7 @@ def test_a_run_survives_sigint_sigterm_sigkill_a_second_process_and_damage(tmp_p
     ckpt, far = tmp_path / "ckpt", 10**9
     # SIGINT with no periodic checkpoint due: the checkpoint written on the signal.
     child = Child(script, tmp_path / "int.err", "relobralo", ckpt, far, "-", far)
-    child.wait_until(lambda: child.training(ckpt))
-    time.sleep(0.3)
+    child.wait_until(child.stepping)
     assert child.send(signal.SIGINT) == -signal.SIGINT  # an uncaught KeyboardInterrupt
     first = checkpoint_steps(ckpt)
     assert len(first) == 1 and first[0] > 0 and first[0] % 5 == 0
@@ -135,8 +140,10 @@ def test_a_run_survives_sigint_sigterm_sigkill_a_second_process_and_damage(tmp_p
     # Resumed; a second process (this one) trying to train into the directory is refused
     # while it runs, naming it; then a preemption (SIGTERM) saves again.
     child = Child(script, tmp_path / "term.err", "relobralo", ckpt, far, "-", far)
-    child.wait_until(lambda: child.training(ckpt))
+    # Built while the child starts, so that the child trains few steps before SIGTERM.
     intruder = fit_trainer(tmp_path, checkpoint_dir=str(ckpt))
+    intruder.compile()
+    child.wait_until(lambda: child.training(ckpt) and child.stepping())
     with pytest.raises(CheckpointDirectoryInUse, match=f"in use by process {child.proc.pid} "):
         intruder.fit(5)
     assert intruder.step == 0
@@ -154,9 +161,13 @@ def test_a_run_survives_sigint_sigterm_sigkill_a_second_process_and_damage(tmp_p
     shutil.rmtree(ckpt / str(previous) / "meta")
     target = newest + 10
     resumed = Child(script, tmp_path / "resume.err", "relobralo", ckpt, target, tmp_path / "r.npz")
-    straight = Child(script, tmp_path / "full.err", "relobralo", "-", target, tmp_path / "f.npz")
+    # The uninterrupted run, in this process meanwhile.
+    namespace = {"__name__": "run"}
+    exec(compile(RUN, "run.py", "exec"), namespace)
+    net, straight = namespace["build"]("relobralo", None)
+    straight.fit(target)
+    namespace["dump"](tmp_path / "f.npz", net, straight)
     assert resumed.proc.wait(timeout=240) == 0, resumed.stderr()
-    assert straight.proc.wait(timeout=240) == 0, straight.stderr()
     assert f"checkpoints [{previous}, {newest}] in {ckpt} cannot be read" in resumed.stderr()
     assert f"restored step {oldest}" in resumed.stderr()
     assert "Event loop is closed" not in resumed.stderr()  # tensorstore's late reports

@@ -1,8 +1,11 @@
 """An ensemble of small fits, run by tests/test_processes.py in one or several processes.
 
-Usage: ``ensemble_processes.py STEPS MEMBERS OUT_DIR [CHECKPOINT_DIR]``. Each process writes
-``OUT_DIR/process-<i>.json``: the process count, the members' step, their flat
-parameters (one list per member) and their logged loss histories.
+Usage: ``ensemble_processes.py STEPS MEMBERS OUT_DIR [CHECKPOINT_DIR|- [RESUME_DIR
+RESUME_STEPS]]``. Each process writes ``OUT_DIR/process-<i>.json``: the process count, the
+members' step, their flat parameters (one list per member) and their logged loss
+histories. With ``RESUME_DIR``, a second ensemble then resumes the checkpoints in it
+(another run's) for ``RESUME_STEPS`` more steps, and its record goes to
+``OUT_DIR/resumed-<i>.json``.
 """
 
 import json
@@ -37,7 +40,14 @@ def make(seed: int) -> Fit:
 
 def main() -> None:
     steps, members, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-    ckpt = sys.argv[4] if len(sys.argv) > 4 else None
+    ckpt = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] != "-" else None
+    fit(steps, members, ckpt, os.path.join(out, f"process-{jax.process_index()}.json"))
+    if len(sys.argv) > 5:
+        resumed = os.path.join(out, f"resumed-{jax.process_index()}.json")
+        fit(int(sys.argv[6]), members, sys.argv[5], resumed)
+
+
+def fit(steps: int, members: int, ckpt: str | None, path: str) -> None:
     ens = jno.ensemble(make, seeds=range(members), checkpoint_dir=ckpt)
     history = ens.fit(steps)
     params = []
@@ -50,7 +60,7 @@ def main() -> None:
         "params": params,
         "loss": history["loss/total"].tolist(),
     }
-    with open(os.path.join(out, f"process-{jax.process_index()}.json"), "w") as f:
+    with open(path, "w") as f:
         json.dump(record, f)
 
 
