@@ -46,25 +46,32 @@ def draw(ps, key=KEY):
 @pytest.mark.parametrize("name", list(SHAPES))
 def test_interior_exact_count_inside(name):
     shape = SHAPES[name]()
+    draws = []
     for n in (1, 7, 3000):
         ps = shape.interior(n)
         assert (ps.n, ps.dim, ps.kind, ps.resample) == (n, shape.dim, "interior", False)
         x = ps.sample(KEY)
         assert x.shape == (n, shape.dim) and x.dtype == jnp.float32
-        assert bool(shape.contains(x).all())
-        assert bool((shape.distance(x) >= -1e-6).all())
+        draws.append(x)
+    # The geometry of all three draws at once: one compiled program per check.
+    x = np.concatenate(draws)
+    assert bool(shape.contains(x).all())
+    assert bool((shape.distance(x) >= -1e-6).all())
 
 
 @pytest.mark.parametrize("name", list(SHAPES))
 def test_boundary_exact_count_on_boundary(name):
     shape = SHAPES[name]()
+    draws = []
     for n in (1, 5, 3000):
         ps = shape.boundary(n, resample=True)
         assert (ps.n, ps.kind, ps.resample) == (n, "boundary", True)
         x = ps.sample(KEY)
         assert x.shape == (n, shape.dim) and x.dtype == jnp.float32
-        assert float(jnp.abs(shape.distance(x)).max()) < 1e-5
-        assert bool((shape.classify(x) == 0).all())
+        draws.append(x)
+    x = np.concatenate(draws)
+    assert float(jnp.abs(shape.distance(x)).max()) < 1e-5
+    assert bool((shape.classify(x) == 0).all())
 
 
 @pytest.mark.parametrize("method", ["interior", "boundary"])
@@ -274,8 +281,10 @@ def test_exact_count_fills_rejected_slots_in_order_from_the_top_up_batches(n, ac
         u = jax.random.uniform(key, (m,))
         return u[:, None], u < accept
 
+    # Jitted as in the samplers (eagerly, each of its small operations would compile).
+    draw_one = jax.jit(lambda k: exact_count(k, n, propose, fraction))
     key = jax.random.key(11)
-    x = np.asarray(exact_count(key, n, propose, fraction))[:, 0]
+    x = np.asarray(draw_one(key))[:, 0]
     # By hand: batch 0 has n candidates, accepted ones stay in their slots; the
     # rejected slots, in order, take the accepted candidates of batches 1, 2, ...
     first = np.asarray(jax.random.uniform(jax.random.fold_in(key, 0), (n,)))
@@ -289,14 +298,12 @@ def test_exact_count_fills_rejected_slots_in_order_from_the_top_up_batches(n, ac
     missing = np.flatnonzero(first >= np.float32(accept))
     expected[missing] = stream[: missing.size]
     np.testing.assert_array_equal(x, np.float32(expected))
-    lanes = jax.jit(jax.vmap(lambda k: exact_count(k, n, propose, fraction)))(
-        jax.random.split(key, 4)
-    )
+    lanes = jax.jit(jax.vmap(draw_one))(jax.random.split(key, 4))
     assert lanes.shape == (4, n, 1) and bool((lanes < np.float32(accept)).all())
     # float32 values in [0, 0.3) collide by chance: compare whole lanes instead.
     assert len({np.asarray(lane).tobytes() for lane in lanes}) == 4
     for lane, k in zip(np.asarray(lanes), jax.random.split(key, 4)):
-        np.testing.assert_array_equal(lane, np.asarray(exact_count(k, n, propose, fraction)))
+        np.testing.assert_array_equal(lane, np.asarray(draw_one(k)))
 
 
 def test_set_bit_position_and_packed_flags_against_numpy():
@@ -304,13 +311,14 @@ def test_set_bit_position_and_packed_flags_against_numpy():
 
     rng = np.random.default_rng(0)
     flags = rng.random(1000) < 0.4
-    ranks = np.asarray(flag_ranks(jnp.asarray(flags)))
+    # Jitted as in the samplers (eagerly, each of their small operations would compile).
+    ranks = np.asarray(jax.jit(flag_ranks)(jnp.asarray(flags)))
     np.testing.assert_array_equal(ranks, np.cumsum(flags) - flags)
-    words, counts = pack_flags(jnp.asarray(flags))
+    words, counts = jax.jit(pack_flags)(jnp.asarray(flags))
     padded = np.concatenate([flags, np.zeros(24, bool)]).reshape(32, 32)
     np.testing.assert_array_equal(np.asarray(counts), padded.sum(1))
     k = rng.integers(0, 33, size=32)
-    bits = np.asarray(set_bit_position(words, jnp.asarray(k, jnp.int32)))
+    bits = np.asarray(jax.jit(set_bit_position)(words, jnp.asarray(k, jnp.int32)))
     for g in range(32):
         where = np.flatnonzero(padded[g])
         assert bits[g] == (where[k[g]] if k[g] < where.size else 31)

@@ -133,6 +133,22 @@ def grid_counts(n_per_axis: Any, dim: int) -> list[int]:
     return [check_int(f"n_per_axis[{k}]", m, minimum=2) for k, m in enumerate(n_per_axis)]
 
 
+def point_array(x: Any, dim: int) -> jax.Array:
+    """``x`` as an ``(n, dim)`` array, of its own dtype.
+
+    Raises:
+        ValueError: ``x`` is not of shape ``(n, dim)``.
+
+    Example:
+        >>> point_array([[0, 1]], 2).dtype
+        dtype('int32')
+    """
+    x = jnp.asarray(x)
+    if x.ndim != 2 or x.shape[1] != dim:
+        raise ValueError(f"x must have shape (n, {dim}), got shape {tuple(x.shape)}")
+    return x
+
+
 def points(x: Any, dim: int) -> jax.Array:
     """``x`` as a floating ``(n, dim)`` array (integers become the default float).
 
@@ -140,9 +156,7 @@ def points(x: Any, dim: int) -> jax.Array:
         >>> points([[0, 1]], 2).dtype
         dtype('float32')
     """
-    x = jnp.asarray(x)
-    if x.ndim != 2 or x.shape[1] != dim:
-        raise ValueError(f"x must have shape (n, {dim}), got shape {tuple(x.shape)}")
+    x = point_array(x, dim)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(default_float())
     return x
@@ -157,6 +171,25 @@ def square_norm(v: jax.Array) -> jax.Array:
         [25.0]
     """
     return sum(v[:, k] * v[:, k] for k in range(v.shape[1]))
+
+
+@jax.custom_jvp
+def positive_zero(x: jax.Array) -> jax.Array:
+    """``x`` with ``-0.0`` turned into ``0.0``, derivatives unchanged. (``x + 0.0`` does
+    the same op by op, but XLA simplifies it to ``x`` in a compiled program.)
+
+    Example:
+        >>> positive_zero(jnp.array([-0.0, -1.0])).tolist()
+        [0.0, -1.0]
+    """
+    return jnp.where(x == 0, jnp.zeros_like(x), x)
+
+
+@positive_zero.defjvp
+def _positive_zero_jvp(
+    primals: tuple[jax.Array], tangents: tuple[jax.Array]
+) -> tuple[jax.Array, jax.Array]:
+    return positive_zero(primals[0]), tangents[0]
 
 
 def all_columns(b: jax.Array) -> jax.Array:
@@ -178,4 +211,5 @@ def bounding_grid(bounds: Bounds, n_per_axis: int | Sequence[int]) -> jax.Array:
     counts = grid_counts(n_per_axis, len(lo))
     axes = [np.linspace(a, b, m) for a, b, m in zip(lo, hi, counts)]
     mesh = np.meshgrid(*axes, indexing="ij")
-    return jnp.asarray(np.stack([g.ravel() for g in mesh], axis=1), default_float())
+    # Converted by numpy: a conversion by jnp would compile for every grid size.
+    return jnp.asarray(np.stack([g.ravel() for g in mesh], axis=1).astype(default_float()))

@@ -72,7 +72,7 @@ def estimate_part_measures(shape: Combination) -> dict[str, float]:
     out: dict[str, float] = {}
     for k, p in enumerate(shape.primitives):
         x = p.boundary(PART_SAMPLES).sample(jax.random.key(k))
-        kept = np.asarray(shape.on_boundary(x, jnp.full(PART_SAMPLES, k)))
+        kept = np.asarray(shape.on_boundary(x, np.full(PART_SAMPLES, k, np.int32)))
         part = np.asarray(p.part_index(x))
         hits = np.bincount(part[kept], minlength=len(p.parts))
         drawn = np.maximum(np.bincount(part, minlength=len(p.parts)), 1)

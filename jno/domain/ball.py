@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jno.domain._args import points, select_parts, shape_name, square_norm, vector
+from jno.domain._compiled import compiled
 from jno.domain.point_set import PointSet
 from jno.domain.shape import Shape
 from jno.nnx._checks import check_bool, check_int, check_real
@@ -100,6 +101,7 @@ class Ball(Shape):
         x = points(x, self.dim)
         return x - np.asarray(self.center, x.dtype)
 
+    @compiled
     def classify(self, x: jax.Array) -> jax.Array:
         """Inside / on the sphere / outside (``+1 / 0 / -1``), from ``|x - center|^2``.
 
@@ -113,6 +115,7 @@ class Ball(Shape):
         inside = jnp.where(s <= (r + tol) ** 2, 0, -1)
         return jnp.where(s < (r - tol) ** 2, 1, inside).astype(jnp.int8)
 
+    @compiled
     def distance(self, x: jax.Array) -> jax.Array:
         """``radius - |x - center|``.
 
@@ -123,6 +126,7 @@ class Ball(Shape):
         """
         return self.radius - jnp.sqrt(square_norm(self._offset(x)))
 
+    @compiled
     def smooth_distance(self, x: jax.Array) -> jax.Array:
         """``(radius^2 - |x - center|^2) / (2 radius)``.
 
@@ -134,6 +138,7 @@ class Ball(Shape):
         r = self.radius
         return (r * r - square_norm(self._offset(x))) / (2 * r)
 
+    @compiled
     def normal(self, x: jax.Array) -> jax.Array:
         """``(x - center) / |x - center|`` (zero at the centre).
 
@@ -146,6 +151,7 @@ class Ball(Shape):
         norm = jnp.linalg.norm(v, axis=1, keepdims=True)
         return v / jnp.where(norm > 0, norm, 1)
 
+    @compiled
     def part_index(self, x: jax.Array) -> jax.Array:
         """Zeros: the sphere is the one part.
 

@@ -30,6 +30,7 @@ from jno.domain._args import (
     shape_name,
     vector,
 )
+from jno.domain._compiled import compiled
 from jno.domain._rfunctions import r_and_all
 from jno.domain._sampling import pick
 from jno.domain.point_set import PointSet
@@ -173,6 +174,7 @@ class Box(Shape):
         centre, half = ((lo + hi) / 2).astype(x.dtype), ((hi - lo) / 2).astype(x.dtype)
         return x[:, axes], centre, half
 
+    @compiled
     def classify(self, x: jax.Array) -> jax.Array:
         """Inside / on the boundary / outside (``+1 / 0 / -1``): a closed box test on
         every axis, the boundary being the spatial faces.
@@ -189,6 +191,7 @@ class Box(Shape):
         strict = all_columns(jnp.abs(xs - centre) < half - tol)
         return jnp.where(strict & closed, 1, jnp.where(closed, 0, -1)).astype(jnp.int8)
 
+    @compiled
     def distance(self, x: jax.Array) -> jax.Array:
         """Exact signed distance to the (lateral) boundary, positive inside.
 
@@ -201,6 +204,7 @@ class Box(Shape):
         outside = jnp.linalg.norm(jnp.maximum(q, 0), axis=1)
         return -(outside + jnp.minimum(jnp.max(q, axis=1), 0))
 
+    @compiled
     def smooth_distance(self, x: jax.Array) -> jax.Array:
         """R-conjunction of the slabs ``(x_a - lo_a)(hi_a - x_a) / (hi_a - lo_a)`` over
         the spatial axes (each has unit gradient on its faces).
@@ -219,6 +223,7 @@ class Box(Shape):
         upper = jnp.take_along_axis(xs - centre, slot[:, None], axis=1)[:, 0] > 0
         return slot, upper
 
+    @compiled
     def normal(self, x: jax.Array) -> jax.Array:
         """The outward unit normal of the nearest face.
 
@@ -232,6 +237,7 @@ class Box(Shape):
         sign = jnp.where(upper, 1, -1).astype(x.dtype)
         return jnp.where(jax.nn.one_hot(axis, self.dim, dtype=bool), sign[:, None], 0)
 
+    @compiled
     def part_index(self, x: jax.Array) -> jax.Array:
         """Index of the nearest face in :attr:`parts`.
 

@@ -36,7 +36,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jno.domain._args import points
+from jno.domain._args import points, positive_zero
+from jno.domain._compiled import compiled
 from jno.domain._csg_sampling import boundary_points, estimate_measure, estimate_part_measures
 from jno.domain._rfunctions import r_and, r_or
 from jno.domain.point_set import PointSet
@@ -182,6 +183,7 @@ class Combination(Shape):
         k = len(self.left.primitives)
         return self.merge(self.left.combine(values[:k]), self.right.combine(values[k:]))
 
+    @compiled
     def classify(self, x: jax.Array) -> jax.Array:
         """``+1 / 0 / -1`` from the primitives' classification through the tree.
 
@@ -194,6 +196,7 @@ class Combination(Shape):
         x = points(x, self.dim)
         return self.combine([p.classify(x) for p in self.primitives])
 
+    @compiled
     def distance(self, x: jax.Array) -> jax.Array:
         """R0 combination of the children's exact distances (see the module).
 
@@ -206,6 +209,7 @@ class Combination(Shape):
         x = points(x, self.dim)
         return self.rfunction(self.left.distance(x), self.right.distance(x))
 
+    @compiled
     def smooth_distance(self, x: jax.Array) -> jax.Array:
         """R0 combination of the children's smooth distances.
 
@@ -223,6 +227,7 @@ class Combination(Shape):
         gaps = jnp.stack([jnp.abs(p.distance(x)) for p in self.primitives], axis=1)
         return jnp.argmin(gaps, axis=1)
 
+    @compiled
     def normal(self, x: jax.Array) -> jax.Array:
         """The nearest primitive's outward normal, flipped if it is subtracted.
 
@@ -234,11 +239,12 @@ class Combination(Shape):
         """
         x = points(x, self.dim)
         signs = np.asarray(self.orientations, x.dtype)[:, None, None]
-        # + 0.0 turns the -0.0 of flipped zero components into 0.0.
-        normals = jnp.stack([p.normal(x) for p in self.primitives]) * signs + 0.0
+        # Flipped zero components are -0.0: made 0.0.
+        normals = positive_zero(jnp.stack([p.normal(x) for p in self.primitives]) * signs)
         nearest = self._nearest(x)
         return jnp.take_along_axis(normals, nearest[None, :, None], axis=0)[0]
 
+    @compiled
     def part_index(self, x: jax.Array) -> jax.Array:
         """Index in :attr:`parts` of the nearest part of the nearest primitive.
 
@@ -253,6 +259,7 @@ class Combination(Shape):
         index = jnp.stack([p.part_index(x) + o for p, o in zip(self.primitives, offsets)])
         return jnp.take_along_axis(index, self._nearest(x)[None], axis=0)[0]
 
+    @compiled
     def on_boundary(self, x: jax.Array, source: jax.Array) -> jax.Array:
         """``(n,)`` bool: points drawn on the boundary of primitive ``source[i]`` (an
         index into :attr:`primitives`) that lie on the combination's boundary: the tree

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jno.domain._args import points, select_parts, shape_name, vector
+from jno.domain._compiled import compiled
 from jno.domain._rfunctions import r_and
 from jno.domain._sampling import pick
 from jno.domain.point_set import PointSet
@@ -119,6 +120,7 @@ class Cylinder(Shape):
         _, rho, z = self._local(x)
         return rho - self.radius, jnp.abs(z) - self.height / 2
 
+    @compiled
     def distance(self, x: jax.Array) -> jax.Array:
         """Exact signed distance, positive inside.
 
@@ -130,6 +132,7 @@ class Cylinder(Shape):
         outside = jnp.hypot(jnp.maximum(side, 0), jnp.maximum(cap, 0))
         return -(outside + jnp.minimum(jnp.maximum(side, cap), 0))
 
+    @compiled
     def smooth_distance(self, x: jax.Array) -> jax.Array:
         """R-conjunction of the disk term and the slab along the axis.
 
@@ -142,6 +145,7 @@ class Cylinder(Shape):
         r, h = self.radius, self.height
         return r_and((r * r - rho * rho) / (2 * r), (h * h / 4 - z * z) / h)
 
+    @compiled
     def part_index(self, x: jax.Array) -> jax.Array:
         """0 (side), 1 (bottom) or 2 (top): the nearest part.
 
@@ -154,6 +158,7 @@ class Cylinder(Shape):
         _, _, z = self._local(x)
         return jnp.where(side > cap, 0, jnp.where(z < 0, 1, 2)).astype(jnp.int32)
 
+    @compiled
     def normal(self, x: jax.Array) -> jax.Array:
         """Radial on the side, ``-e_axis`` on the bottom, ``+e_axis`` on the top.
 

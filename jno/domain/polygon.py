@@ -16,7 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jno.domain._args import points, select_parts, shape_name
+from jno.domain._args import points, positive_zero, select_parts, shape_name
+from jno.domain._compiled import compiled
 from jno.domain._sampling import pick
 from jno.domain.point_set import PointSet
 from jno.domain.shape import Shape
@@ -187,6 +188,7 @@ class Polygon(Shape):
         s = jnp.clip(jnp.sum(w * edge, axis=2) / length**2, 0, 1)
         return jnp.linalg.norm(w - s[..., None] * edge, axis=2)
 
+    @compiled
     def distance(self, x: jax.Array) -> jax.Array:
         """Distance to the nearest edge, positive inside.
 
@@ -198,6 +200,7 @@ class Polygon(Shape):
         d = jnp.min(self._edge_distances(x), axis=1)
         return jnp.where(self._inside(x), d, -d)
 
+    @compiled
     def smooth_distance(self, x: jax.Array) -> jax.Array:
         """Sukumar and Srivastava's approximate distance (see the class).
 
@@ -235,8 +238,9 @@ class Polygon(Shape):
         agree = jnp.take_along_axis(beside, j, axis=1)[:, 0] & ((f_j <= 0) == inside)
         signed = jnp.where(agree, -f_j * g_j, jnp.where(inside, phi_j, -phi_j))
         phi = jnp.where(vertex, 0, signed / (1 + phi_j * jnp.sum(inverse, axis=1)))
-        return phi + 0.0  # -0.0 on the edges becomes 0.0
+        return positive_zero(phi)  # -0.0 on the edges becomes 0.0
 
+    @compiled
     def part_index(self, x: jax.Array) -> jax.Array:
         """Index of the nearest edge.
 
@@ -247,6 +251,7 @@ class Polygon(Shape):
         """
         return jnp.argmin(self._edge_distances(points(x, 2)), axis=1).astype(jnp.int32)
 
+    @compiled
     def normal(self, x: jax.Array) -> jax.Array:
         """The outward unit normal of the nearest edge.
 

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jno.domain._args import Bounds, bounding_grid
+from jno.domain._compiled import compiled
 from jno.domain._plot import plot_shape
 from jno.domain._sampling import box_candidates, check_fraction, exact_count
 from jno.domain.point_set import PointSet
@@ -37,9 +38,12 @@ class Shape(abc.ABC):
     """A closed region of ``R^d``: a primitive or a combination of primitives.
 
     Shapes are immutable and compare and hash by identity, so they (and the point
-    sets they hand out) can be static arguments of ``jax.jit``. They combine with
-    ``a | b`` (union), ``a - b`` (difference) and ``a & b`` (intersection), nested
-    freely.
+    sets they hand out) can be static arguments of ``jax.jit``. The geometry methods
+    (:meth:`classify`, :meth:`distance`, ...) are pure JAX functions of the points:
+    called eagerly, each runs as one compiled program (see
+    :mod:`jno.domain._compiled`); under ``jax.jit``, ``vmap`` or ``grad`` of user code
+    they are traced inline. Shapes combine with ``a | b`` (union), ``a - b``
+    (difference) and ``a & b`` (intersection), nested freely.
 
     Attributes:
         dim: dimension ``d`` of the points.
@@ -152,6 +156,7 @@ class Shape(abc.ABC):
 
     # -- geometry (pure jax on points of shape (n, d))
 
+    @compiled
     def classify(self, x: jax.Array) -> jax.Array:
         """``(n,)`` int8: ``+1`` inside, ``0`` on the boundary (within
         :attr:`tolerance`), ``-1`` outside.
@@ -165,6 +170,7 @@ class Shape(abc.ABC):
         tol = self.tolerance
         return jnp.where(d > tol, 1, jnp.where(d >= -tol, 0, -1)).astype(jnp.int8)
 
+    @compiled
     def contains(self, x: jax.Array) -> jax.Array:
         """``(n,)`` bool: the point lies in the closed shape (boundary within
         :attr:`tolerance` included).
@@ -358,7 +364,8 @@ class Shape(abc.ABC):
             [[-1.0, 0.0], [0.0, -1.0], [0.0, 0.0], [0.0, 1.0], [1.0, 0.0]]
         """
         grid, mask = self.masked_grid(n_per_axis)
-        return grid[np.flatnonzero(mask)]
+        # A numpy selection: an eager gather would compile for every count of points.
+        return jnp.asarray(np.asarray(grid)[mask])
 
     def plot(
         self,
