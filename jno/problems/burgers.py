@@ -136,8 +136,8 @@ class Burgers1D(Problem):
     point_sets = ("interior", "boundary", "initial")
     default_batch_size = {"interior": 1024, "boundary": 128, "initial": 128}
     grid_shape = (256, 101)
-    #: The quasi-Newton recipe on a 3 x 30 network: 1.4e-7 over three seeds against
-    #: 1.8e-6 with 3 x 20, same steps (docs/results.md).
+    #: The quasi-Newton recipe on a 3 x 30 network: 1.4e-7 and 2.7e-7 over three seeds (two
+    #: runs) against 1.8e-6 with 3 x 20, same steps (docs/results.md).
     recipes = {
         "quasi-newton": QuasiNewtonRecipe(hidden=(30, 30, 30)),
         "soap": FirstOrderRecipe(),
