@@ -87,6 +87,58 @@ def test_a_failed_line_search_restarts_from_steepest_descent_and_keeps_params():
     np.testing.assert_array_equal(state.inv_hessian, np.eye(2))
 
 
+def _stalling_run(f, params, iterations):
+    """``iterations`` compiled ssbroyden updates of ``f``, with the state after each."""
+    tx = ssbroyden(max_linesearch_steps=20)
+
+    def one(carry, _):
+        params, state = carry
+        value, grad = optax.value_and_grad_from_state(f)(params, state=state)
+        updates, state = tx.update(grad, state, params, value=value, grad=grad, value_fn=f)
+        params = optax.apply_updates(params, updates)
+        return (params, state), (params, state)
+
+    return jax.lax.scan(one, (params, tx.init(params)), length=iterations)
+
+
+def test_a_stalled_optimizer_skips_the_search_it_would_repeat_until_the_objective_changes():
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(0)
+        x, y = jnp.asarray(rng.normal(size=(400, 8))), jnp.asarray(rng.normal(size=400))
+        f = lambda p: jnp.mean((jnp.tanh(x @ p) - y) ** 2)
+        (params, state), (path, states) = jax.jit(_stalling_run, static_argnums=(0, 2))(
+            f, jnp.zeros(8), 150
+        )
+        stalled = np.asarray(states.stalled)
+        assert stalled[-1], "the run should reach its rounding floor"
+        first = int(np.argmax(stalled))
+        # The search that stalls runs along steepest descent from the identity, fails,
+        # and every later update skips it: no evaluation, no move, no new restart.
+        assert int(states.evaluations[first]) > 0 and int(states.count[first]) == 0
+        assert np.all(stalled[first:])
+        assert np.all(np.asarray(states.evaluations[first + 1 :]) == 0)
+        np.testing.assert_array_equal(
+            np.asarray(path[first:]), np.broadcast_to(path[first], path[first:].shape)
+        )
+        assert np.all(np.asarray(states.restarts[first:]) == int(states.restarts[first]))
+        # Skipping changes nothing: the search it replaces fails as the first one did.
+        _, grad = jax.value_and_grad(f)(params)
+        direction = -grad
+        fun = lambda p: (f(p), None)
+        again, _, _ = _search(
+            fun, params, direction, init_step=min(1.0, 1.0 / float(jnp.linalg.norm(grad)))
+        )
+        assert bool(again.failed) and int(again.evaluations) > 0
+        # A changed objective (a trainer's redraw) is searched again.
+        g = lambda p: jnp.mean((jnp.tanh(x @ p) - y - 1e-3) ** 2)
+        tx = ssbroyden(max_linesearch_steps=20)
+        value, grad = jax.value_and_grad(g)(params)
+        _, after = jax.jit(lambda p, s: tx.update(grad, s, p, value=value, grad=grad, value_fn=g))(
+            params, state
+        )
+        assert int(after.evaluations) > 0 and not bool(after.stalled)
+
+
 def test_a_nan_loss_never_reaches_the_parameters():
     tx = bfgs()
     params = jnp.ones(3)

@@ -12,7 +12,10 @@ dense quasi-Newton method and a strong-Wolfe line search than with Adam or L-BFG
    :func:`~jno.optim._bfgs.self_scaled_update`).
 
 When the line search finds no decrease the parameters stay where they are and ``H`` is
-reset to the identity: the next update restarts from steepest descent. The state keeps
+reset to the identity: the next update restarts from steepest descent. When that
+steepest-descent search fails too, the optimizer is *stalled*: at the same point, value
+and gradient the next search would repeat it trial for trial, so it is skipped (no
+evaluation) until the objective changes, e.g. when a trainer redraws its points. The state keeps
 the value and gradient of the accepted point (``optax.value_and_grad_from_state``
 reuses them) and, when ``value_fn`` returns ``(value, aux)``, its auxiliary output.
 
@@ -42,7 +45,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from jno.optim._bfgs import METHODS, apply_update, bfgs_update, coefficients, self_scaled_update
-from jno.optim._linesearch import strong_wolfe
+from jno.optim._linesearch import LinesearchResult, strong_wolfe
 
 __all__ = [
     "DEFAULT_MAX_HESSIAN_BYTES",
@@ -71,6 +74,8 @@ class QuasiNewtonState(NamedTuple):
         learning_rate: the step length the last line search accepted.
         evaluations: function evaluations of the last line search.
         restarts: line searches that found no decrease (each resets ``inv_hessian``).
+        stalled: the last search failed along steepest descent, from the identity:
+            updates at the same value and gradient move nothing and evaluate nothing.
     """
 
     count: jax.Array
@@ -81,6 +86,7 @@ class QuasiNewtonState(NamedTuple):
     learning_rate: jax.Array
     evaluations: jax.Array
     restarts: jax.Array
+    stalled: jax.Array
 
 
 class QuasiNewton(optax.GradientTransformationExtraArgs):
@@ -178,6 +184,7 @@ def bfgs(
             learning_rate=jnp.zeros((), value_dtype),
             evaluations=jnp.zeros((), jnp.int32),
             restarts=jnp.zeros((), jnp.int32),
+            stalled=jnp.zeros((), jnp.bool_),
         )
 
     def update_fn(
@@ -208,18 +215,43 @@ def bfgs(
 
         fun = _with_aux(value_fn, params, state.aux)
         start_aux = state.aux if aux is None else aux
-        result = strong_wolfe(
-            fun,
-            params,
-            unravel(direction),
-            jnp.asarray(value, state.value.dtype),
-            grad,
-            start_aux,
-            init_step=init_step,
-            max_evaluations=max_linesearch_steps,
-            curv_rtol=curv_rtol,
-            slope_rtol=slope_rtol,
+        start_value = jnp.asarray(value, state.value.dtype)
+        # After a failed steepest-descent search (H = I, count = 0) the same point, value
+        # and gradient give the same direction, first step and trial points: the search
+        # would fail again, evaluation for evaluation. A phase past its rounding floor
+        # costs one comparison per iteration instead of a whole line search.
+        repeat = (
+            state.stalled
+            & (start_value == state.value)
+            & jnp.all(g == ravel_pytree(state.grad)[0].astype(g.dtype))
         )
+
+        def search() -> LinesearchResult:
+            return strong_wolfe(
+                fun,
+                params,
+                unravel(direction),
+                start_value,
+                grad,
+                start_aux,
+                init_step=init_step,
+                max_evaluations=max_linesearch_steps,
+                curv_rtol=curv_rtol,
+                slope_rtol=slope_rtol,
+            )
+
+        def skip() -> LinesearchResult:
+            like = jax.eval_shape(search)
+            return LinesearchResult(
+                step=jnp.zeros_like(like.step),
+                value=start_value.astype(like.value.dtype),
+                grad=jax.tree.map(lambda a, b: jnp.asarray(a, b.dtype), grad, like.grad),
+                aux=jax.tree.map(lambda a, b: jnp.asarray(a, b.dtype), start_aux, like.aux),
+                evaluations=jnp.zeros_like(like.evaluations),
+                failed=jnp.ones_like(like.failed),
+            )
+
+        result = jax.lax.cond(repeat, skip, search)
         # A failed search (a non-finite gradient included) moves nothing.
         s = jnp.where(result.failed, 0.0, result.step * direction)
         y = ravel_pytree(result.grad)[0] - ravel_pytree(grad)[0]
@@ -244,7 +276,8 @@ def bfgs(
             aux=result.aux,
             learning_rate=result.step.astype(state.learning_rate.dtype),
             evaluations=result.evaluations,
-            restarts=state.restarts + restart.astype(state.restarts.dtype),
+            restarts=state.restarts + (restart & ~repeat).astype(state.restarts.dtype),
+            stalled=result.failed & (count == 0),
         )
         return unravel(s.astype(g.dtype)), new_state
 
