@@ -28,7 +28,7 @@ Example:
     >>> from jno.problems import Burgers1D
     >>> recipe = Burgers1D.recipes["quasi-newton"]
     >>> recipe.method, recipe.hidden, recipe.total_steps
-    ('ssbroyden', (30, 30, 30), 25000)
+    ('ssbroyden', (30, 30, 30), 45000)
     >>> recipe.replace(qn_steps=10_000).total_steps
     15000
     >>> Burgers1D.recipes["soap"].replace(optimizer="adam").label
