@@ -102,3 +102,50 @@ def test_bc_is_trained_unless_the_network_is_exactly_periodic():
     assert "bc" in terms(periodic={0: 2.0}, periodic_trainable=True)
     assert "bc" in terms(periodic={0: 3.0})
     assert "bc" not in terms(periodic={0: 2.0})
+
+
+def test_the_initial_kink_matches_its_formula_and_removes_the_slope_jump():
+    import math
+
+    from jno.problems import initial_kink
+
+    with jax.enable_x64(True):
+        # At x = 0, by hand: y = -2 / pi, a = sqrt(4e-4 t).
+        for t in (0.0, 0.01, 0.3):
+            y, a = -2.0 / math.pi, math.sqrt(4e-4 * t)
+            k = (
+                abs(y)
+                if t == 0
+                else y * math.erf(y / a) + a * math.exp(-((y / a) ** 2)) / math.sqrt(math.pi)
+            )
+            got = float(initial_kink(jnp.array([[0.0, t]]))[0])
+            assert got == pytest.approx(2.0 * math.exp(-10.0 * t) * k, rel=1e-14)
+        # u0 jumps in slope by 4 across x = +-1; u0 - S(., 0) does not.
+        u0 = lambda x: x**2 * jnp.cos(jnp.pi * x)
+        smooth = lambda x: u0(x) - initial_kink(jnp.stack([x, 0.0 * x])[None])[0]
+        d = 1e-7
+        left, right = jax.grad(u0)(1.0 - d), jax.grad(u0)(-1.0 + d)
+        assert float(right - left) == pytest.approx(4.0, abs=1e-5)
+        jump = jax.grad(smooth)(-1.0 + d) - jax.grad(smooth)(1.0 - d)
+        assert abs(float(jump)) < 1e-5
+        # At the kink S solves S_t - eps S_xx + 10 S = 0 (the heat kernel and the decay).
+        s = lambda x, t: initial_kink(jnp.stack([x, t])[None])[0]
+        for t in (0.01, 0.1, 0.5):
+            s_t, s_xx = jax.grad(s, 1)(1.0, t), jax.hessian(s, 0)(1.0, t)
+            residual = s_t - 1e-4 * s_xx + 10.0 * s(1.0, t)
+            assert abs(float(residual)) < 1e-12 * abs(float(s_t))
+
+
+def test_exact_allen_cahn_adds_the_kink_and_keeps_every_loss():
+    with jax.enable_x64(True):
+        trainer = AllenCahn1D.default(hidden=[8], exact=True, progress=False)
+        plain = AllenCahn1D.default(hidden=[8], progress=False)
+        u, n = trainer.nets[0].module, plain.nets[0].module
+        x = jnp.array([[1.0, 0.0], [0.3, 0.2], [-0.7, 0.9]])
+        from jno.problems import initial_kink
+
+        np.testing.assert_allclose(u(x)[:, 0], n(x)[:, 0] + initial_kink(x), rtol=1e-14)
+        batch = {k: v.sample(jax.random.key(0)) for k, v in trainer.points.items()}
+        losses = jax.jit(lambda b: trainer.losses(u, b))(batch)
+        assert set(losses) == {"pde", "ic"}
+        assert all(bool(jnp.isfinite(v)) for v in losses.values())

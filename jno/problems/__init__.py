@@ -11,7 +11,7 @@ Example:
     {'a1': 1.0, 'a2': 4.0, 'k': 1.0}
 """
 
-from jno.problems.allen_cahn import AllenCahn1D, allen_cahn_reference
+from jno.problems.allen_cahn import AllenCahn1D, allen_cahn_reference, initial_kink
 from jno.problems.base import Problem
 from jno.problems.burgers import Burgers1D, cole_hopf
 from jno.problems.burgers_inverse import BurgersInverse1D
@@ -38,4 +38,5 @@ __all__ = [
     "allen_cahn_reference",
     "cole_hopf",
     "corner_solution",
+    "initial_kink",
 ]
