@@ -101,7 +101,7 @@ def initial_kink(x: Any, eps: float = _EPS) -> jax.Array:
     x = jnp.asarray(x)
     position, t = x[:, 0], x[:, 1]
     y = (2.0 / jnp.pi) * jnp.sin(jnp.pi * (position - 1.0) / 2.0)
-    # The tiny floor keeps a and y / a finite at t = 0, where S is 2 |y| (to 1e-15).
+    # A floor of sqrt(tiny) keeps a and y / a finite at t = 0, where S is then 2 |y|.
     a = jnp.sqrt(4.0 * eps * t + jnp.finfo(jnp.result_type(t)).tiny ** 0.5)
     smoothed = y * erf(y / a) + a * jnp.exp(-((y / a) ** 2)) / jnp.sqrt(jnp.pi)
     return 2.0 * jnp.exp(-2.0 * _A * t) * smoothed
