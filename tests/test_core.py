@@ -106,6 +106,7 @@ def test_core_with_relobralo_equals_trainer_with_embedded_relobralo(runs):
     assert not np.allclose(hist_c["weight/pde"], 1.0)
 
 
+@pytest.mark.default_xla  # exact equality of two programs
 def test_trackers_log_the_applied_weights_and_change_nothing(runs):
     (net_plain, hist_plain, _), (net_tr, hist_tr, crux) = runs[False], runs[True]
     for a, b in zip(params_of(net_tr), params_of(net_plain)):

@@ -24,10 +24,17 @@ STATED = re.compile(r"print\(.*#\s*->\s?(.*)$")
 NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
+# Blocks whose stated values come from trainings that a different rounding of the same
+# arithmetic moves beyond the stated precision: they run under the user's XLA flags.
+DEFAULT_XLA = {"getting_started.md[1]"}
+
+
 def blocks():
     for path in FILES:
         for index, match in enumerate(BLOCK.finditer(path.read_text())):
-            yield pytest.param(match.group(1), id=f"{path.name}[{index}]")
+            name = f"{path.name}[{index}]"
+            marks = [pytest.mark.default_xla] if name in DEFAULT_XLA else []
+            yield pytest.param(match.group(1), id=name, marks=marks)
 
 
 def stated_outputs(code: str) -> dict[int, str]:
