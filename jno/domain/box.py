@@ -15,7 +15,8 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -33,6 +34,7 @@ from jno.domain._args import (
 from jno.domain._compiled import compiled
 from jno.domain._rfunctions import r_and_all
 from jno.domain._sampling import pick
+from jno.domain._shared_draws import shared_draw
 from jno.domain.point_set import PointSet
 from jno.domain.shape import Shape
 from jno.nnx._checks import check_bool, check_index, check_int, check_real
@@ -121,6 +123,10 @@ class Box(Shape):
         lo, hi = np.asarray(self.lo, u.dtype), np.asarray(self.hi, u.dtype)
         # The clip guards the float rounding of lo + (hi - lo) * u at the top end.
         return jnp.clip(lo + (hi - lo) * u, lo, hi)
+
+    def _described(self, sampler: str, *settings: Hashable) -> tuple[Hashable, ...]:
+        """What determines a draw of this box (:func:`shared_draw`'s description)."""
+        return (type(self), sampler, self.lo, self.hi, self.time_axis, *settings)
 
     def _uniform(self, key: jax.Array, n: int) -> jax.Array:
         return self._scale(jax.random.uniform(key, (n, self.dim), default_float()))
@@ -248,8 +254,8 @@ class Box(Shape):
         slot, upper = self._nearest_face(points(x, self.dim))
         return (2 * slot + upper).astype(jnp.int32)
 
-    # -- public samplers (each draw is wrapped in jax.jit: sampled eagerly it compiles
-    # once instead of op by op; inside an outer trace the inner jit is inlined)
+    # -- public samplers (each draw is a jax.jit shared by equal samplers: sampled
+    # eagerly it compiles once instead of op by op; inside an outer trace it is inlined)
 
     def interior(self, n: int, resample: bool = False) -> PointSet:
         """``n`` points uniform in the box (the closed box; boundary hits have measure 0).
@@ -261,9 +267,8 @@ class Box(Shape):
             (8, 3)
         """
         n, resample = check_int("n", n, minimum=1), check_bool("resample", resample)
-        return PointSet(
-            n, self.dim, resample, "interior", jax.jit(lambda key: self._uniform(key, n))
-        )
+        draw = shared_draw(self._described("interior", n), lambda: partial(self._uniform, n=n))
+        return PointSet(n, self.dim, resample, "interior", draw)
 
     def boundary(
         self, n: int, resample: bool = False, parts: str | Sequence[str] | None = None
@@ -304,7 +309,8 @@ class Box(Shape):
             on_face = jax.nn.one_hot(axis, d, dtype=jnp.bool_)
             return jnp.where(on_face, value[:, None], self._scale(u[:, 1:]))
 
-        return PointSet(n, d, resample, "boundary", jax.jit(draw))
+        shared = shared_draw(self._described("boundary", n, tuple(faces)), lambda: draw)
+        return PointSet(n, d, resample, "boundary", shared)
 
     def initial(self, n: int, resample: bool = False) -> PointSet:
         """``n`` points uniform on the initial slice ``t = lo[time_axis]``.
@@ -327,8 +333,11 @@ class Box(Shape):
         n, resample = check_int("n", n, minimum=1), check_bool("resample", resample)
         t = self.time_axis
         t0 = self.lo[t]
-        draw = lambda key: self._uniform(key, n).at[:, t].set(t0)
-        return PointSet(n, self.dim, resample, "initial", jax.jit(draw))
+        draw = shared_draw(
+            self._described("initial", n),
+            lambda: lambda key: self._uniform(key, n).at[:, t].set(t0),
+        )
+        return PointSet(n, self.dim, resample, "initial", draw)
 
     def grid(self, n_per_axis: int | Sequence[int]) -> jax.Array:
         """Regular grid over the closed box, corners included, for evaluation and plots.

@@ -27,14 +27,25 @@ from jno.train.step import CompiledStep
 __all__ = ["MemberLoop", "member_mesh", "stack", "unstack"]
 
 
+# One compiled program per tree structure, not one eager operation per leaf shape.
+@jax.jit
+def _stack(*trees: Any) -> Any:
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+@jax.jit
+def _unstack(tree: Any, index: jax.Array) -> Any:
+    return jax.tree.map(lambda leaf: leaf[index], tree)
+
+
 def stack(trees: list[Any]) -> Any:
     """Pytrees of one structure stacked on a new leading axis."""
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+    return _stack(*trees)
 
 
 def unstack(tree: Any, index: int) -> Any:
     """Member ``index`` of a stacked pytree."""
-    return jax.tree.map(lambda leaf: leaf[index], tree)
+    return _unstack(tree, jnp.asarray(index, jnp.int32))
 
 
 def member_mesh(members: int, devices: list | None = None) -> Mesh:

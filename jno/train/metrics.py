@@ -16,7 +16,6 @@ from typing import Any
 import flax
 import jax
 import jax.numpy as jnp
-import numpy as np
 from clu import metrics as clu_metrics
 
 from jno.nnx._dtype import default_float
@@ -137,8 +136,6 @@ class StepMetrics:
         # clu collections are dataclasses, so tags like "loss/pde" map to identifier fields.
         self._fields = {tag: f"m{i}" for i, tag in enumerate(self.tags)}
         self._empty: clu_metrics.Collection | None = None
-        self._compute: Any = None
-        self._compute_members: Any = None
         self.collection = clu_metrics.Collection.create(
             **{
                 self._fields[tag]: _bind(kind, self._fields[tag])
@@ -157,27 +154,21 @@ class StepMetrics:
         outputs = {self._fields[tag]: values[tag] for tag in self.tags}
         return self.collection.single_from_model_output(**outputs, __mask__=mask)
 
-    def _stacked_values(self, accumulated: clu_metrics.Collection) -> jax.Array:
-        """The values of every tag, in order, as one array (traced)."""
+    def _host_values(self, accumulated: clu_metrics.Collection) -> dict[str, float]:
+        """The value of every tag of a host-side accumulator: a few scalar operations,
+        done on the host rather than compiled once more for every set of tags."""
         computed = accumulated.compute()
-        return jnp.stack(
-            [
-                jnp.asarray(computed[self._fields[tag]], default_float()).reshape(())
-                for tag in self.tags
-            ]
-        )
+        return {tag: float(computed[self._fields[tag]]) for tag in self.tags}
 
     def compute(self, accumulated: clu_metrics.Collection) -> dict[str, float]:
-        """Host-side values of an accumulator: one compiled call, one device transfer."""
-        if self._compute is None:
-            self._compute = jax.jit(self._stacked_values)
-        values = np.asarray(jax.device_get(self._compute(accumulated)))
-        return {tag: float(v) for tag, v in zip(self.tags, values)}
+        """Host-side values of an accumulator (one device transfer)."""
+        return self._host_values(jax.device_get(accumulated))
 
     def compute_members(self, accumulated: clu_metrics.Collection) -> list[dict[str, float]]:
         """:meth:`compute` of accumulators stacked on a leading member axis (an
-        ensemble's): one dict per member, from one compiled call and one transfer."""
-        if self._compute_members is None:
-            self._compute_members = jax.jit(jax.vmap(self._stacked_values))
-        values = np.asarray(jax.device_get(self._compute_members(accumulated)))
-        return [{tag: float(v) for tag, v in zip(self.tags, row)} for row in values]
+        ensemble's): one dict per member, from one transfer."""
+        host = jax.device_get(accumulated)
+        members = len(jax.tree.leaves(host)[0])
+        return [
+            self._host_values(jax.tree.map(lambda leaf, k=k: leaf[k], host)) for k in range(members)
+        ]
