@@ -8,7 +8,8 @@ jumps from -2 to 2 across ``x = +-1``; the bands near ``x = +-1`` and early time
 what that costs a network that is smooth and periodic in ``x``.
 
 ``--soft --qn-steps 20000`` is the recipe before it imposed the kink
-(:func:`jno.problems.initial_kink`).
+(:func:`jno.problems.initial_kink`); ``--qn-steps 40000`` the recipe with the kink, at
+half its iterations (``allen_cahn_error_map_kink.log``).
 
 Usage:
     .venv/bin/python benchmarks/allen_cahn_error_map.py --seed 0 --soft --qn-steps 20000 \\
