@@ -322,3 +322,30 @@ def test_set_bit_position_and_packed_flags_against_numpy():
     for g in range(32):
         where = np.flatnonzero(padded[g])
         assert bits[g] == (where[k[g]] if k[g] < where.size else 31)
+
+
+def test_equal_box_samplers_share_one_compiled_draw():
+    compiles = []
+
+    def listener(event, duration, **_):
+        # A trace, not only a compilation: the persistent cache skips the latter.
+        if event.startswith("/jax/core/compile/"):
+            compiles.append(event)
+
+    key = jax.random.key(3)
+    box = Box([0.0, -1.0], [2.0, 1.0], time_axis=1)
+    first = [box.interior(37).sample(key), box.boundary(37).sample(key)]
+    first.append(box.initial(37).sample(key))
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        same = Box([0.0, -1.0], [2.0, 1.0], time_axis=1)  # another box, equal to the first
+        again = [same.interior(37).sample(key), same.boundary(37).sample(key)]
+        again.append(same.initial(37).sample(key))
+        assert compiles == []  # every draw's program was compiled for the first box
+        for a, b in zip(first, again):
+            np.testing.assert_array_equal(a, b)
+        other = Box([0.0, -1.0], [3.0, 1.0], time_axis=1).interior(37).sample(key)
+        assert compiles  # other bounds: another program, other points
+        assert not np.array_equal(other, first[0])
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
