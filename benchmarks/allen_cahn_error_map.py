@@ -7,13 +7,14 @@ absolute error at a few times. ``u(x, 0) = x^2 cos(pi x)`` is periodic but its s
 jumps from -2 to 2 across ``x = +-1``; the bands near ``x = +-1`` and early times show
 what that costs a network that is smooth and periodic in ``x``.
 
-``--soft --qn-steps 20000`` is the recipe before it imposed the kink
-(:func:`jno.problems.initial_kink`); ``--qn-steps 40000`` the recipe with the kink, at
-half its iterations (``allen_cahn_error_map_kink.log``).
+``--soft --hidden 20,20,20 --qn-steps 20000`` is the recipe before it imposed the kink
+(:func:`jno.problems.initial_kink`); ``--hidden 20,20,20 --qn-steps 40000`` the kink on
+a 3 x 20 network, at half the iterations it ran with (``allen_cahn_error_map_kink.log``).
+The packaged recipe is now 3 x 30 with the kink.
 
 Usage:
-    .venv/bin/python benchmarks/allen_cahn_error_map.py --seed 0 --soft --qn-steps 20000 \\
-        > benchmarks/results/allen_cahn_error_map.log
+    .venv/bin/python benchmarks/allen_cahn_error_map.py --seed 0 --soft --hidden 20,20,20 \\
+        --qn-steps 20000 > benchmarks/results/allen_cahn_error_map.log
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--qn-steps", type=int, help="the recipe's by default")
     parser.add_argument("--soft", action="store_true", help="without the initial kink")
+    parser.add_argument(
+        "--hidden",
+        type=lambda s: tuple(int(w) for w in s.split(",")),
+        help="hidden widths, e.g. 20,20,20; the recipe's by default",
+    )
     args = parser.parse_args()
 
     recipe = AllenCahn1D.recipes["quasi-newton"]
@@ -50,6 +56,8 @@ def main() -> None:
         recipe = recipe.replace(qn_steps=args.qn_steps)
     if args.soft:
         recipe = recipe.replace(exact=False)
+    if args.hidden is not None:
+        recipe = recipe.replace(hidden=args.hidden)
     start = time.perf_counter()
     trainer = recipe.trainer(AllenCahn1D, seed=args.seed, progress=False)
     recipe.run(trainer)
