@@ -32,6 +32,9 @@ _FAST_COMPILE = (
     "--xla_backend_optimization_level=0",
     "--xla_cpu_use_fusion_emitters=false",
     "--xla_llvm_disable_expensive_passes=true",
+    # One LLVM module per program: the default splits codegen across threads, which
+    # only adds work when every core already runs a test.
+    "--xla_cpu_parallel_codegen_split_count=1",
 )
 _USER_FLAGS_ENV = "JNO_TESTS_USER_XLA_FLAGS"
 _DEFAULT_XLA_ENV = "JNO_TESTS_DEFAULT_XLA"
@@ -54,6 +57,14 @@ def pytest_configure(config):
         os.environ[_CACHE_ENV] = config.jno_xla_cache
         os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
         os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+    # Every operation of a compiled program carries its Python source location (up to
+    # 100 frames by default), for profilers and XLA's runtime errors. No check of the
+    # suite reads them, and building them is about a tenth of each lowering and
+    # compilation. Subprocesses inherit the setting through the environment.
+    limit = os.environ.setdefault("JAX_TRACEBACK_IN_LOCATIONS_LIMIT", "0")
+    full = os.environ.setdefault("JAX_INCLUDE_FULL_TRACEBACKS_IN_LOCATIONS", "false")
+    jax.config.update("jax_traceback_in_locations_limit", int(limit))
+    jax.config.update("jax_include_full_tracebacks_in_locations", full.lower() in ("1", "true"))
     if _CACHE_ENV in os.environ:  # the key of a cached program includes XLA_FLAGS
         jax.config.update("jax_compilation_cache_dir", os.environ[_CACHE_ENV])
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
