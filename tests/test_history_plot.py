@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -73,6 +75,14 @@ def test_a_balancer_gets_its_weight_panel_and_no_rate_no_rate_panel():
     for step in (1, 2):
         plain.append(step, {"loss/total": 1.0 / step, "lr": np.nan, "weight/a": 3.0})
     assert titles(plain.plot()) == ["loss"]
+
+
+def test_an_empty_history_plots_its_empty_loss_panel_without_warnings(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = History().plot(tmp_path / "empty.png")
+    assert titles(fig) == ["loss"] and fig.axes[0].get_legend() is None
+    assert (tmp_path / "empty.png").stat().st_size > 0
 
 
 class Fit(jno.Trainer):

@@ -131,7 +131,8 @@ def plot_history(
         if title == "loss":
             _mark_loss_panel(ax, marks, redraw_steps(history, steps))
         ax.set_title(title)
-        ax.legend(fontsize="small")
+        if ax.get_legend_handles_labels()[0]:  # an untrained run has nothing to name
+            ax.legend(fontsize="small")
     for row, (component, names) in zip(axes[1:], groups.items()):
         for ax, name in zip(row, names):
             tag = f"{_TRACKER}{component}_{name}" if name else f"{_TRACKER}{component}"
