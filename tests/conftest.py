@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 import jax
 import jax.numpy as jnp
@@ -55,6 +60,8 @@ def pytest_configure(config):
         os.environ["XLA_FLAGS"] = flags
         config.jno_xla_cache = tempfile.mkdtemp(prefix="jno-tests-xla-")
         os.environ[_CACHE_ENV] = config.jno_xla_cache
+        os.environ[_RESULTS_ENV] = str(pathlib.Path(config.jno_xla_cache) / "default-xla")
+        os.mkdir(os.environ[_RESULTS_ENV])
         os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
         os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
     # Every operation of a compiled program carries its Python source location (up to
@@ -73,28 +80,125 @@ def pytest_configure(config):
 
 def pytest_unconfigure(config):
     directory = getattr(config, "jno_xla_cache", None)
+    if directory is not None:  # the main process: a background run cut short ends too
+        pid = _background_pid()
+        if pid is not None and _alive(pid):
+            os.kill(pid, signal.SIGTERM)
     if directory is not None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem):
-    """A ``default_xla`` test runs again by its node id in a process of its own."""
-    if pyfuncitem.get_closest_marker("default_xla") is None or os.environ.get(_DEFAULT_XLA_ENV):
-        return None
+# The ``default_xla`` tests run together in one process of their own, started in the
+# background as soon as the tests are collected (by the first xdist worker, or the one
+# pytest process); a marked test then reports what that process found for it. One
+# process instead of one per test saves each later one its start (Python, JAX, pytest,
+# the test file), and the background run fills the cores while the workers wait on
+# subprocesses of their own. The marked tests are collected last, so their results are
+# usually in before a worker asks for them.
+_RESULTS_ENV = "JNO_TESTS_DEFAULT_XLA_RESULTS"
+_FINISHED = "finished"
+
+
+def _marked(item) -> bool:
+    return item.get_closest_marker("default_xla") is not None
+
+
+def pytest_collection_finish(session):
+    """Start the background run of the collected ``default_xla`` tests."""
+    config = session.config
+    if os.environ.get(_DEFAULT_XLA_ENV) or _RESULTS_ENV not in os.environ:
+        return
+    if getattr(config, "workerinput", {}).get("workerid", "gw0") != "gw0":
+        return
+    nodeids = [item.nodeid for item in session.items if _marked(item)]
+    if not nodeids:
+        return
+    results = pathlib.Path(os.environ[_RESULTS_ENV])
     env = dict(os.environ)
     env["XLA_FLAGS"] = env.get(_USER_FLAGS_ENV, "")
     env[_DEFAULT_XLA_ENV] = "1"
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", pyfuncitem.nodeid]
-    done = subprocess.run(
-        command, cwd=pyfuncitem.config.rootpath, env=env, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        pytest.fail(
-            f"under the user's XLA flags ({env['XLA_FLAGS']!r}):\n{done.stdout[-6000:]}"
-            f"{done.stderr[-2000:]}",
-            pytrace=False,
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *nodeids]
+    with open(results / "log.txt", "w") as log:
+        process = subprocess.Popen(
+            command, cwd=config.rootpath, env=env, stdout=log, stderr=subprocess.STDOUT
         )
+
+    def note_exit():  # a crashed run still ends the wait of every marked test
+        code = process.wait()
+        _append(results, {_FINISHED: code})
+
+    threading.Thread(target=note_exit, daemon=True).start()
+    (results / "pid").write_text(str(process.pid))
+
+
+def _background_pid() -> int | None:
+    path = pathlib.Path(os.environ.get(_RESULTS_ENV, "/nonexistent")) / "pid"
+    return int(path.read_text()) if path.exists() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _append(results: pathlib.Path, record: dict) -> None:
+    with open(results / "reports.jsonl", "a") as out:
+        out.write(json.dumps(record) + "\n")
+
+
+def pytest_runtest_logreport(report):
+    """In the background run: record each report for the marked test that waits on it."""
+    path = report.nodeid.split("::")[0]
+    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+    if os.environ.get(_DEFAULT_XLA_ENV) and _RESULTS_ENV in os.environ:
+        record = {"nodeid": report.nodeid, "when": report.when, "outcome": report.outcome}
+        record["text"] = report.longreprtext if report.failed else ""
+        _append(pathlib.Path(os.environ[_RESULTS_ENV]), record)
+
+
+def _background_reports(nodeid: str, timeout: float = 1800.0) -> tuple[list[dict], int | None]:
+    """The background run's reports for ``nodeid`` once its teardown is in, and the
+    run's exit code if it has ended."""
+    results = pathlib.Path(os.environ[_RESULTS_ENV]) / "reports.jsonl"
+    deadline = time.monotonic() + timeout
+    while True:
+        pid = _background_pid()
+        ended = pid is not None and not _alive(pid)  # before reading: its reports are in
+        code, reports = None, []
+        lines = results.read_text().splitlines() if results.exists() else []
+        for record in map(json.loads, lines):
+            code = record.get(_FINISHED, code)
+            if record.get("nodeid") == nodeid:
+                reports.append(record)
+        if any(r["when"] == "teardown" for r in reports) or code is not None:
+            return reports, code
+        if ended or time.monotonic() > deadline:  # ended without a word (a kill)
+            return reports, code
+        time.sleep(0.2)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """A ``default_xla`` test reports its run in the background process."""
+    if not _marked(pyfuncitem) or os.environ.get(_DEFAULT_XLA_ENV):
+        return None
+    if _RESULTS_ENV not in os.environ:  # set by pytest_configure in the main process
+        pytest.fail(f"{_RESULTS_ENV} is not set: no background run to report", pytrace=False)
+    reports, code = _background_reports(pyfuncitem.nodeid)
+    failed = [r for r in reports if r["outcome"] != "passed"]
+    if failed or not any(r["when"] == "call" for r in reports):
+        flags = os.environ.get(_USER_FLAGS_ENV, "")
+        if failed:
+            text = "".join(r["text"] for r in failed)
+        else:
+            log = pathlib.Path(os.environ[_RESULTS_ENV]) / "log.txt"
+            ended = "has not ended" if code is None else f"ended with exit code {code}"
+            text = f"the run {ended} without running this test; its output:\n"
+            text += log.read_text()[-6000:]
+        pytest.fail(f"under the user's XLA flags ({flags!r}):\n{text}", pytrace=False)
     return True
 
 
@@ -123,6 +227,8 @@ _FIRST = (
 
 def pytest_collection_modifyitems(config, items):
     def rank(item):
+        if _marked(item):  # run in the background meanwhile (pytest_collection_finish)
+            return len(_FIRST) + 1
         name = item.path.name
         return _FIRST.index(name) if name in _FIRST else len(_FIRST)
 
@@ -132,11 +238,6 @@ def pytest_collection_modifyitems(config, items):
 # Seconds spent in each test file (setup, call and teardown), summed on the main
 # process from every worker's reports: the slowest files are listed at the end.
 _FILE_SECONDS: dict[str, float] = {}
-
-
-def pytest_runtest_logreport(report):
-    path = report.nodeid.split("::")[0]
-    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -76,25 +76,35 @@ def params_of(net):
     return [np.asarray(x) for x in jax.tree.leaves(nnx.state(net.module, nnx.Param))]
 
 
+class Runs(dict):
+    """The runs the tests compare, each trained on first use: ``"trainer"`` (a Trainer
+    with ReLoBRaLo), ``False`` / ``True`` (a crux without / with trackers; the first
+    checkpoints into ``"checkpoints"``)."""
+
+    def __init__(self, checkpoints: str):
+        super().__init__(checkpoints=checkpoints)
+
+    def __missing__(self, key):
+        if key == "trainer":
+            net = new_net()
+            interior, boundary = points()
+            trainer = Poisson(
+                net,
+                points={"interior": interior, "boundary": boundary},
+                balancer=ReLoBRaLo(2, expected_rho=0.5, seed=3),
+                log_every=1,
+                progress=False,
+            )
+            self[key] = (net, trainer.fit(STEPS))
+        else:
+            net, crux = relobralo_crux(key, checkpoint_dir=None if key else self["checkpoints"])
+            self[key] = (net, crux.solve(STEPS), crux)
+        return self[key]
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    out = {}
-    net = new_net()
-    interior, boundary = points()
-    trainer = Poisson(
-        net,
-        points={"interior": interior, "boundary": boundary},
-        balancer=ReLoBRaLo(2, expected_rho=0.5, seed=3),
-        log_every=1,
-        progress=False,
-    )
-    out["trainer"] = (net, trainer.fit(STEPS))
-    out["checkpoints"] = str(tmp_path_factory.mktemp("ck"))
-    for trackers in (False, True):
-        ckpt = None if trackers else out["checkpoints"]
-        net, crux = relobralo_crux(trackers, checkpoint_dir=ckpt)
-        out[trackers] = (net, crux.solve(STEPS), crux)
-    return out
+    return Runs(str(tmp_path_factory.mktemp("ck")))
 
 
 def test_core_with_relobralo_equals_trainer_with_embedded_relobralo(runs):
