@@ -108,6 +108,8 @@ def pytest_collection_finish(session):
     config = session.config
     if os.environ.get(_DEFAULT_XLA_ENV) or _RESULTS_ENV not in os.environ:
         return
+    if config.option.collectonly:
+        return
     if getattr(config, "workerinput", {}).get("workerid", "gw0") != "gw0":
         return
     nodeids = [item.nodeid for item in session.items if _marked(item)]
