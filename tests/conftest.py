@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import pathlib
@@ -41,11 +42,19 @@ _FAST_COMPILE = (
     # only adds work when every core already runs a test.
     "--xla_cpu_parallel_codegen_split_count=1",
 )
+# Tracing and lowering allocate millions of short-lived Python objects. Under Python's
+# default thresholds (700, 10, 10) the cyclic collector runs thousands of times in a
+# worker, and every full collection walks the whole long-lived heap: the modules, JAX's
+# caches and every trainer a module fixture keeps. Measured on two test files in one
+# process: 27 to 30 s with the defaults, 21 to 24 s with these thresholds and the heap
+# of the collected tests frozen (the peak memory within 3 %).
+_GC_THRESHOLDS = (50_000, 20, 20)
 _USER_FLAGS_ENV = "JNO_TESTS_USER_XLA_FLAGS"
 _DEFAULT_XLA_ENV = "JNO_TESTS_DEFAULT_XLA"
 
 
 def pytest_configure(config):
+    gc.set_threshold(*_GC_THRESHOLDS)
     config.addinivalue_line(
         "markers", "default_xla: runs in a fresh process under the user's own XLA flags"
     )
@@ -104,7 +113,9 @@ def _marked(item) -> bool:
 
 
 def pytest_collection_finish(session):
-    """Start the background run of the collected ``default_xla`` tests."""
+    """Freeze the heap of the collected tests (:data:`_GC_THRESHOLDS`); start the
+    background run of the collected ``default_xla`` tests."""
+    gc.freeze()
     config = session.config
     if os.environ.get(_DEFAULT_XLA_ENV) or _RESULTS_ENV not in os.environ:
         return
