@@ -1,11 +1,7 @@
 """jno.domain samplers on primitives and combinations: exact counts, uniformity (moments and
 seeded chi-square tests), boundary pieces, part selections, jit / vmap, float64."""
 
-import json
 import math
-import subprocess
-import sys
-import textwrap
 
 import jax
 import jax.numpy as jnp
@@ -229,43 +225,22 @@ def test_box_boundary_draw_unchanged_and_parts_named():
     assert Box([0, 0, 0], [1, 1, 1], time_axis=1).parts == ("box.x0", "box.x1", "box.z0", "box.z1")
 
 
-FLOAT64_RUN = textwrap.dedent(
-    """
-    import json, sys
-    import jax
-    jax.config.update("jax_enable_x64", True)
-    import jax.numpy as jnp
+def test_float64_sampling():
     from jno.domain import Box, Disk, Polygon, Rectangle
 
-    shape = Rectangle([0.0, 0.0], [1.0, 1.0]) - Disk([0.5, 0.5], 0.25, name="hole")
-    lshape = Polygon([(0, 0), (2, 0), (2, 1), (1, 1), (1, 2), (0, 2)])
-    xi = shape.interior(1000).sample(jax.random.key(0))
-    xb = shape.boundary(1000).sample(jax.random.key(0))
-    yb = lshape.boundary(100).sample(jax.random.key(0))
-    report = {
-        "dtypes": [str(a.dtype) for a in (xi, xb, yb, shape.distance(xb), shape.normal(xb))],
-        "shapes": [list(xi.shape), list(xb.shape)],
-        "inside": bool(shape.contains(xi).all()),
-        "on_boundary": float(jnp.abs(shape.distance(xb)).max()),
-        "smooth": float(jnp.abs(lshape.smooth_distance(yb)).max()),
-        "grid": str(shape.grid(5).dtype),
-        "box": str(Box([0.0], [1.0]).boundary(3).sample(jax.random.key(0)).dtype),
-    }
-    print(json.dumps(report))
-    """
-)
-
-
-def test_float64_sampling_in_a_fresh_process():
-    proc = subprocess.run(
-        [sys.executable, "-c", FLOAT64_RUN], capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert report["dtypes"] == ["float64"] * 5
-    assert report["grid"] == "float64" and report["box"] == "float64"
-    assert report["shapes"] == [[1000, 2], [1000, 2]] and report["inside"]
-    assert report["on_boundary"] < 1e-12 and report["smooth"] < 1e-12
+    with jax.enable_x64(True):  # the shapes, their draws and their geometry in float64
+        shape = Rectangle([0.0, 0.0], [1.0, 1.0]) - Disk([0.5, 0.5], 0.25, name="hole")
+        lshape = Polygon([(0, 0), (2, 0), (2, 1), (1, 1), (1, 2), (0, 2)])
+        xi = shape.interior(1000).sample(jax.random.key(0))
+        xb = shape.boundary(1000).sample(jax.random.key(0))
+        yb = lshape.boundary(100).sample(jax.random.key(0))
+        arrays = (xi, xb, yb, shape.distance(xb), shape.normal(xb))
+        assert [str(a.dtype) for a in arrays] == ["float64"] * 5
+        assert shape.grid(5).dtype == np.float64
+        assert Box([0.0], [1.0]).boundary(3).sample(jax.random.key(0)).dtype == np.float64
+        assert xi.shape == xb.shape == (1000, 2) and bool(shape.contains(xi).all())
+        assert float(jnp.abs(shape.distance(xb)).max()) < 1e-12
+        assert float(jnp.abs(lshape.smooth_distance(yb)).max()) < 1e-12
 
 
 @pytest.mark.parametrize(
